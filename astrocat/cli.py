@@ -1,0 +1,533 @@
+"""The `astrocat` command line: parse options, call one function, print.
+
+Exit codes (docs/cli.md): 0 success; 1 the command finished but found problems
+(rejected files, failed checks); 2 usage or configuration error; 3 another
+astrocat process holds the catalog lock; 4 the catalog cannot be opened.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from . import catalog, output
+from .config import ConfigError, Settings, find_config, load, write_default
+from .lock import LockBusy, catalog_lock
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_LOCKED, EXIT_CATALOG = 0, 1, 2, 3, 4
+
+app = typer.Typer(
+    name="astrocat",
+    help=(
+        "Catalog, file and back up your astrophotography frames.\n\n"
+        "The daily loop: frames land in the quarantine folder, `astrocat scan` reads their "
+        "headers into the catalog, `astrocat list` and `astrocat stats` answer questions.\n\n"
+        "Examples:\n\n"
+        "  astrocat demo                      # a sample library in ./astrocat-demo\n\n"
+        "  astrocat init ~/astro && cd ~/astro\n\n"
+        "  astrocat scan\n\n"
+        "  astrocat stats by-target --target M31 --filter Ha"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+)
+list_app = typer.Typer(
+    help="List files, sessions, targets, equipment, duplicates and rejects, with filters.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+stats_app = typer.Typer(
+    help="Frames, integration hours and storage: summary, by target, filter, month, equipment.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(list_app, name="list")
+app.add_typer(stats_app, name="stats")
+
+
+class State:
+    config: Optional[str] = None
+
+
+state = State()
+
+
+@app.callback()
+def _main(
+    config: Optional[str] = typer.Option(
+        None, "--config", "-c", help="Path to astrocat.toml (else $ASTROCAT_CONFIG, else search upwards).",
+        metavar="FILE",
+    ),
+) -> None:
+    state.config = config
+
+
+def fail(message: str, code: int) -> "typer.Exit":
+    output.error(message)
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load(find_config(state.config))
+    except ConfigError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+
+
+@contextmanager
+def open_db(s: Settings, readonly: bool = False) -> Iterator["catalog.sqlite_utils.Database"]:
+    try:
+        db = catalog.open_catalog(s.catalog, readonly=readonly and s.catalog.exists())
+    except catalog.CatalogError as exc:
+        raise fail(str(exc), EXIT_CATALOG) from None
+    try:
+        yield db
+    finally:
+        db.conn.close()
+
+
+@contextmanager
+def locked(s: Settings, command: str) -> Iterator[None]:
+    try:
+        with catalog_lock(s.catalog, command):
+            yield
+    except LockBusy as exc:
+        raise fail(str(exc), EXIT_LOCKED) from None
+
+
+# --- init / scan ----------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(Path("."), help="Folder for the new library."),
+    timezone: Optional[str] = typer.Option(None, help="IANA timezone, e.g. Europe/Brussels (default: this computer's)."),
+) -> None:
+    """Create DIR/astrocat.toml and the folders it names (quarantine, library, ...).
+
+    Example: `astrocat init ~/astro --timezone Europe/Brussels`
+    """
+    try:
+        path = write_default(directory, timezone)
+    except ConfigError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    s = load(path)
+    with open_db(s):
+        pass
+    output.info(f"created {path}")
+    for name in ("quarantine", "library", "processing", "notes", "site"):
+        output.info(f"  {name:<11} {getattr(s, name)}")
+    output.info(f"  {'catalog':<11} {s.catalog}")
+    output.info("Next: copy frames into the quarantine folder, then run `astrocat scan`.")
+
+
+@app.command()
+def scan(
+    paths: list[Path] = typer.Argument(None, help="Files or folders (default: quarantine and library)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Read new and changed files' headers into the catalog. Never modifies a file.
+
+    Unchanged files (same size and mtime) are not opened. Unreadable or non-FITS files
+    are recorded in `rejects` with the reason and the run goes on.
+
+    Exit code: 0 when nothing was rejected, 1 when some files were (see
+    `astrocat list rejects`), 2 for usage or config errors, 3 when another astrocat
+    process holds the catalog.
+
+    Examples: `astrocat scan` · `astrocat scan /mnt/usb/2024-11-01 --json`
+    """
+    from .scan import scan as run_scan
+
+    s = settings()
+    for p in paths or []:
+        if not p.exists() and not p.is_symlink():
+            raise fail(f"{p}: no such file or folder", EXIT_USAGE)
+    with locked(s, "scan"), open_db(s) as db:
+        with _progress(quiet or as_json, "Scanning") as progress:
+            result = run_scan(db, s, list(paths) if paths else None, progress=progress)
+    if as_json:
+        output.print_json(result.as_dict())
+    else:
+        output.info(
+            f"scanned {result.seen} files in {result.elapsed_s:.2f} s: {result.new} new, "
+            f"{result.changed} changed, {result.unchanged} unchanged, {result.missing} missing, "
+            f"{result.duplicates} duplicates, {result.rejected} rejected"
+        )
+        for r in result.rejects[:20]:
+            output.info(f"  rejected {r['path']}: {r['reason']}")
+        if len(result.rejects) > 20:
+            output.info(f"  ... and {len(result.rejects) - 20} more: `astrocat list rejects`")
+        for d in result.duplicate_paths[:10]:
+            output.info(f"  duplicate {d['path']} = {', '.join(d['same_as'])}")
+    raise typer.Exit(EXIT_PROBLEMS if result.rejected else EXIT_OK)
+
+
+@contextmanager
+def _progress(disabled: bool, label: str):
+    if disabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        f"[bold]{label}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=output.err_console, transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int, _path: str) -> None:
+            if done == 1 or done % 25 == 0 or done == total:
+                bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+# --- list -------------------------------------------------------------------------------
+
+FILE_COLUMNS = [
+    ("path", "path"), ("frame_type", "type"), ("target", "target"), ("filter", "filter"),
+    ("exposure_s", "exp s"), ("night", "night"), ("camera", "camera"), ("telescope", "telescope"),
+]
+
+
+def _filters(
+    target: Optional[str], filter_: Optional[str], frame_type: Optional[str], night: Optional[str],
+    date_from: Optional[str], date_to: Optional[str], year: Optional[int], camera: Optional[str],
+    telescope: Optional[str], session: Optional[str],
+) -> catalog.FrameFilter:
+    for label, value in (("--night", night), ("--from", date_from), ("--to", date_to)):
+        if value:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise fail(f"{label} {value!r}: expected a date like 2024-11-01", EXIT_USAGE) from None
+    if frame_type and frame_type.lower() not in ("light", "dark", "flat", "bias", "darkflat", "unknown"):
+        raise fail(f"--type {frame_type!r}: expected light, dark, flat, bias, darkflat or unknown", EXIT_USAGE)
+    return catalog.FrameFilter(
+        target=target, filter=filter_, frame_type=frame_type.lower() if frame_type else None,
+        night=night, date_from=date_from, date_to=date_to, year=year, camera=camera,
+        telescope=telescope, session=session,
+    )
+
+
+# Shared filter options (typer reads defaults from these objects).
+_T = typer.Option(None, "--target", help="Target name, e.g. M31.")
+_F = typer.Option(None, "--filter", help="Filter name, e.g. Ha.")
+_TY = typer.Option(None, "--type", help="light, dark, flat, bias, darkflat, unknown.")
+_N = typer.Option(None, "--night", "--date", help="Night (YYYY-MM-DD: the evening's date).")
+_FR = typer.Option(None, "--from", help="First night (inclusive).")
+_TO = typer.Option(None, "--to", help="Last night (inclusive).")
+_Y = typer.Option(None, "--year", help="Year of the night.")
+_C = typer.Option(None, "--camera", help="Camera name.")
+_TE = typer.Option(None, "--telescope", help="Telescope name.")
+_S = typer.Option(None, "--session", help="Session id.")
+_L = typer.Option(None, "--limit", min=1, help="At most this many rows (default: all).")
+_J = typer.Option(False, "--json", help="Print a JSON array.")
+
+
+@list_app.command("files")
+def list_files(
+    target: Optional[str] = _T, filter_: Optional[str] = _F, frame_type: Optional[str] = _TY,
+    night: Optional[str] = _N, date_from: Optional[str] = _FR, date_to: Optional[str] = _TO,
+    year: Optional[int] = _Y, camera: Optional[str] = _C, telescope: Optional[str] = _TE,
+    session: Optional[str] = _S, limit: Optional[int] = _L, as_json: bool = _J,
+) -> None:
+    """Cataloged frames. `--json` prints every field of DESIGN.md per frame.
+
+    Examples: `astrocat list files --target M31 --filter Ha` ·
+    `astrocat list files --type flat --night 2024-11-01 --json`
+    """
+    flt = _filters(target, filter_, frame_type, night, date_from, date_to, year, camera, telescope, session)
+    s = settings()
+    with open_db(s, readonly=True) as db:
+        rows = catalog.list_frames(db, flt, limit)
+    if as_json:
+        output.print_json(rows)
+    else:
+        output.print_table(rows, FILE_COLUMNS, title=f"{len(rows)} frames")
+
+
+@list_app.command("sessions")
+def list_sessions(
+    target: Optional[str] = _T, filter_: Optional[str] = _F, frame_type: Optional[str] = _TY,
+    night: Optional[str] = _N, date_from: Optional[str] = _FR, date_to: Optional[str] = _TO,
+    year: Optional[int] = _Y, camera: Optional[str] = _C, telescope: Optional[str] = _TE,
+    session: Optional[str] = _S, limit: Optional[int] = _L, as_json: bool = _J,
+) -> None:
+    """Imaging sessions (night + camera + telescope), newest first.
+
+    Example: `astrocat list sessions --year 2024 --target M31`
+    """
+    flt = _filters(target, filter_, frame_type, night, date_from, date_to, year, camera, telescope, session)
+    s = settings()
+    with open_db(s, readonly=True) as db:
+        rows = catalog.list_sessions(db, flt, limit)
+    if as_json:
+        output.print_json(rows)
+        return
+    for r in rows:
+        r["integration"] = output.hours(r["integration_s"])
+    output.print_table(
+        rows,
+        [("id", "session"), ("targets", "targets"), ("lights", "lights"), ("integration", "integration"),
+         ("filters", "filters"), ("darks", "darks"), ("flats", "flats"), ("biases", "bias"),
+         ("darkflats", "dark-flats"), ("ccd_temp_mean", "°C")],
+        title=f"{len(rows)} sessions",
+    )
+
+
+@list_app.command("targets")
+def list_targets(
+    target: Optional[str] = _T, filter_: Optional[str] = _F, night: Optional[str] = _N,
+    date_from: Optional[str] = _FR, date_to: Optional[str] = _TO, year: Optional[int] = _Y,
+    camera: Optional[str] = _C, telescope: Optional[str] = _TE, session: Optional[str] = _S,
+    limit: Optional[int] = _L, as_json: bool = _J,
+) -> None:
+    """Targets with total integration (light frames), filters and first/last night.
+
+    Example: `astrocat list targets --year 2024`
+    """
+    flt = _filters(target, filter_, None, night, date_from, date_to, year, camera, telescope, session)
+    s = settings()
+    with open_db(s, readonly=True) as db:
+        rows = catalog.list_targets(db, flt, limit)
+    if as_json:
+        output.print_json(rows)
+        return
+    output.print_table(
+        rows,
+        [("name", "target"), ("integration_h", "hours"), ("frames", "lights"), ("filters", "filters"),
+         ("nights", "nights"), ("first_night", "first"), ("last_night", "last")],
+        title=f"{len(rows)} targets",
+    )
+
+
+def _list_values(column: str, title: str, flt: catalog.FrameFilter, limit: Optional[int], as_json: bool) -> None:
+    s = settings()
+    with open_db(s, readonly=True) as db:
+        rows = catalog.list_values(db, column, flt, limit)
+    if as_json:
+        output.print_json(rows)
+        return
+    output.print_table(
+        rows,
+        [("name", column), ("frames", "frames"), ("integration_h", "light hours"), ("nights", "nights"),
+         ("first_night", "first"), ("last_night", "last")],
+        title=title,
+    )
+
+
+@list_app.command("cameras")
+def list_cameras(
+    year: Optional[int] = _Y, target: Optional[str] = _T, limit: Optional[int] = _L, as_json: bool = _J,
+) -> None:
+    """Cameras (INSTRUME, after your aliases) with frame counts. Example: `astrocat list cameras`"""
+    _list_values("camera", "cameras", catalog.FrameFilter(year=year, target=target), limit, as_json)
+
+
+@list_app.command("telescopes")
+def list_telescopes(
+    year: Optional[int] = _Y, target: Optional[str] = _T, limit: Optional[int] = _L, as_json: bool = _J,
+) -> None:
+    """Telescopes (TELESCOP, mounts excluded, after your aliases). Example: `astrocat list telescopes`"""
+    _list_values("telescope", "telescopes", catalog.FrameFilter(year=year, target=target), limit, as_json)
+
+
+@list_app.command("filters")
+def list_filter_names(
+    year: Optional[int] = _Y, target: Optional[str] = _T, camera: Optional[str] = _C,
+    limit: Optional[int] = _L, as_json: bool = _J,
+) -> None:
+    """Filters (canonical names) with frame counts. Example: `astrocat list filters --target M31`"""
+    _list_values("filter", "filters", catalog.FrameFilter(year=year, target=target, camera=camera), limit, as_json)
+
+
+@list_app.command("duplicates")
+def list_duplicates(limit: Optional[int] = _L, as_json: bool = _J) -> None:
+    """Identical content (same sha256) cataloged at more than one path.
+
+    Example: `astrocat list duplicates --json`
+    """
+    s = settings()
+    with open_db(s, readonly=True) as db:
+        rows = catalog.list_duplicates(db, limit)
+    if as_json:
+        output.print_json(rows)
+        return
+    output.print_table(rows, [("sha256", "sha256"), ("copies", "copies"), ("size", "bytes"), ("paths", "paths")],
+                       title=f"{len(rows)} duplicated contents")
+
+
+@list_app.command("rejects")
+def list_rejects(limit: Optional[int] = _L, as_json: bool = _J) -> None:
+    """Files the scan could not catalog, with the reason. Example: `astrocat list rejects`"""
+    s = settings()
+    with open_db(s, readonly=True) as db:
+        rows = catalog.list_rejects(db, limit)
+    if as_json:
+        output.print_json(rows)
+        return
+    output.print_table(rows, [("path", "path"), ("size", "bytes"), ("reason", "reason")], title=f"{len(rows)} rejected files")
+
+
+# --- stats ------------------------------------------------------------------------------
+
+
+def _stats_filter(target, filter_, night, date_from, date_to, year, camera, telescope) -> catalog.FrameFilter:
+    return _filters(target, filter_, None, night, date_from, date_to, year, camera, telescope, None)
+
+
+@stats_app.command("summary")
+def stats_summary(
+    target: Optional[str] = _T, filter_: Optional[str] = _F, night: Optional[str] = _N,
+    date_from: Optional[str] = _FR, date_to: Optional[str] = _TO, year: Optional[int] = _Y,
+    camera: Optional[str] = _C, telescope: Optional[str] = _TE, as_json: bool = _J,
+) -> None:
+    """Frames, light frames, integration hours, nights, sessions, targets, storage.
+
+    "How many hours of Ha on M31?": `astrocat stats summary --target M31 --filter Ha`
+    """
+    flt = _stats_filter(target, filter_, night, date_from, date_to, year, camera, telescope)
+    s = settings()
+    with open_db(s, readonly=True) as db:
+        data = catalog.stats_summary(db, flt)
+    if as_json:
+        output.print_json(data)
+        return
+    scope = " ".join(x for x in (target, filter_, str(year) if year else None) if x)
+    output.info(
+        f"{scope + ': ' if scope else ''}{data['integration_h']:.2f} h of light in {data['light_frames']} "
+        f"frames over {data['nights']} night{'s' if data['nights'] != 1 else ''}"
+    )
+    output.info(
+        f"{data['frames']} frames in all ({', '.join(f'{k} {v}' for k, v in sorted(data['frames_by_type'].items()))}), "
+        f"{data['sessions']} sessions, {data['targets']} targets, {output.human_bytes(data['bytes'])}"
+        + (f", {data['rejects']} rejected files" if data["rejects"] else "")
+    )
+
+
+def _grouped(group: str, title: str, flt: catalog.FrameFilter, as_json: bool) -> None:
+    s = settings()
+    with open_db(s, readonly=True) as db:
+        rows = catalog.stats_grouped(db, flt, group)
+    if as_json:
+        output.print_json(rows)
+        return
+    if len(rows) == 1 and group != "month":
+        r = rows[0]
+        nights = f"{r['nights']} night{'s' if r['nights'] != 1 else ''}"
+        output.info(f"{r['name']}: {r['integration_h']:.2f} h in {r['light_frames']} light frames over {nights}")
+        return
+    output.print_table(
+        rows,
+        [("name", title), ("integration_h", "hours"), ("light_frames", "lights"), ("nights", "nights"),
+         ("bytes", "bytes")],
+    )
+
+
+@stats_app.command("by-target")
+def stats_by_target(
+    target: Optional[str] = _T, filter_: Optional[str] = _F, date_from: Optional[str] = _FR,
+    date_to: Optional[str] = _TO, year: Optional[int] = _Y, camera: Optional[str] = _C,
+    telescope: Optional[str] = _TE, as_json: bool = _J,
+) -> None:
+    """Light integration per target. Example: `astrocat stats by-target --filter Ha`
+
+    With one target and one filter it answers in one line:
+    `astrocat stats by-target --target M31 --filter Ha` -> `M31: 12.50 h in 150 light frames over 4 nights`
+    """
+    _grouped("target", "target", _stats_filter(target, filter_, None, date_from, date_to, year, camera, telescope), as_json)
+
+
+@stats_app.command("by-filter")
+def stats_by_filter(
+    target: Optional[str] = _T, filter_: Optional[str] = _F, date_from: Optional[str] = _FR,
+    date_to: Optional[str] = _TO, year: Optional[int] = _Y, camera: Optional[str] = _C,
+    telescope: Optional[str] = _TE, as_json: bool = _J,
+) -> None:
+    """Light integration per filter. Example: `astrocat stats by-filter --target M31`"""
+    _grouped("filter", "filter", _stats_filter(target, filter_, None, date_from, date_to, year, camera, telescope), as_json)
+
+
+@stats_app.command("by-month")
+def stats_by_month(
+    target: Optional[str] = _T, filter_: Optional[str] = _F, date_from: Optional[str] = _FR,
+    date_to: Optional[str] = _TO, year: Optional[int] = _Y, camera: Optional[str] = _C,
+    telescope: Optional[str] = _TE, as_json: bool = _J,
+) -> None:
+    """Light integration per month of the night. Example: `astrocat stats by-month --year 2024`"""
+    _grouped("month", "month", _stats_filter(target, filter_, None, date_from, date_to, year, camera, telescope), as_json)
+
+
+@stats_app.command("equipment")
+def stats_equipment(
+    target: Optional[str] = _T, year: Optional[int] = _Y, as_json: bool = _J,
+) -> None:
+    """Frames and integration per camera + telescope. Example: `astrocat stats equipment --year 2024`"""
+    s = settings()
+    with open_db(s, readonly=True) as db:
+        rows = catalog.stats_equipment(db, catalog.FrameFilter(target=target, year=year))
+    if as_json:
+        output.print_json(rows)
+        return
+    output.print_table(
+        rows,
+        [("camera", "camera"), ("telescope", "telescope"), ("frames", "frames"), ("light_frames", "lights"),
+         ("integration_h", "hours"), ("nights", "nights"), ("bytes", "bytes")],
+    )
+
+
+# --- demo --------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    directory: Path = typer.Argument(Path("astrocat-demo"), help="Where to create the sample library."),
+    force: bool = typer.Option(False, "--force", help="Reuse DIR even if it is not empty."),
+) -> None:
+    """Create a realistic sample library and run the pipeline on it, fully offline.
+
+    Writes 300+ small FITS frames in the styles of N.I.N.A., SGP, ASIAIR, Ekos/INDI,
+    SharpCap, MaxIm DL, Seestar and TheSkyX into DIR/quarantine, then scans them.
+
+    Example: `astrocat demo && cd astrocat-demo && astrocat list sessions`
+    """
+    from . import demo as demo_mod
+
+    if directory.exists() and any(directory.iterdir()) and not force:
+        if (directory / "astrocat.toml").exists():
+            raise fail(f"{directory}: a demo library is already there; use --force to add to it, or pick another DIR", EXIT_USAGE)
+        raise fail(f"{directory}: folder is not empty; pick another DIR or pass --force", EXIT_USAGE)
+    report = demo_mod.run(directory, echo=output.info)
+    raise typer.Exit(EXIT_OK if report.get("ok", True) else EXIT_PROBLEMS)
+
+
+@app.command()
+def version() -> None:
+    """Print the astrocat version."""
+    from importlib.metadata import PackageNotFoundError, version as pkg_version
+
+    try:
+        output.info(pkg_version("astrocat"))
+    except PackageNotFoundError:
+        output.info("0.1.0 (not installed)")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        sys.exit(130)
+    except BrokenPipeError:
+        os._exit(0)

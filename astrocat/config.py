@@ -1,0 +1,267 @@
+"""astrocat.toml -> Settings.
+
+Found by `--config`, then `ASTROCAT_CONFIG`, then `astrocat.toml` in the current
+folder or a parent. Relative paths in the file are relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .normalize import Settings as NormalizeSettings
+
+CONFIG_NAME = "astrocat.toml"
+DEFAULT_PATTERN = "{year}/{night}_{target}/{frame_type}/{target}_{filter}_{exposure}_{seq}"
+
+
+class ConfigError(Exception):
+    """A bad or missing configuration; the message names the file and key."""
+
+
+@dataclass
+class Settings:
+    config_path: Path
+    base_dir: Path
+    quarantine: Path
+    library: Path
+    processing: Path
+    notes: Path
+    site: Path
+    catalog: Path
+    timezone: str | None = None
+    naming_pattern: str = DEFAULT_PATTERN
+    datasette_url: str = "http://127.0.0.1:8001"
+    camera_aliases: dict[str, str] = field(default_factory=dict)
+    telescope_aliases: dict[str, str] = field(default_factory=dict)
+    filter_aliases: dict[str, str] = field(default_factory=dict)
+    target_aliases: dict[str, str] = field(default_factory=dict)
+
+    def normalize_settings(self) -> NormalizeSettings:
+        return NormalizeSettings(
+            timezone=self.timezone,
+            camera_aliases=self.camera_aliases,
+            telescope_aliases=self.telescope_aliases,
+            filter_aliases=self.filter_aliases,
+            target_aliases=self.target_aliases,
+        )
+
+    def rel(self, path: str | os.PathLike) -> str:
+        """The catalog form of a path: relative to the config folder when inside it."""
+        p = Path(os.path.abspath(path))
+        try:
+            return p.relative_to(self.base_dir).as_posix()
+        except ValueError:
+            return p.as_posix()
+
+    def abs(self, catalog_path: str) -> Path:
+        p = Path(catalog_path)
+        return p if p.is_absolute() else self.base_dir / p
+
+    def location_of(self, path: str | os.PathLike) -> str:
+        """quarantine | library | processing | external, by where the file lies."""
+        p = Path(os.path.abspath(path))
+        for name in ("quarantine", "library", "processing"):
+            root: Path = getattr(self, name)
+            if p == root or root in p.parents:
+                return name
+        return "external"
+
+
+TEMPLATE = '''# astrocat configuration. Paths are relative to this file's folder.
+# Reference: docs/config.md in the astrocat source.
+
+[paths]
+quarantine = "quarantine"   # where new frames land (your capture program's output)
+library = "library"         # where `astrocat organize` files them, for good
+processing = "processing"   # processing sessions (links to library frames)
+notes = "notes"             # Obsidian vault folder for generated notes
+site = "site"               # the static HTML site
+catalog = "catalog.db"      # the SQLite catalog
+
+[observatory]
+# IANA name; used for the night of frames without DATE-LOC or a site longitude.
+# Leave empty to use this computer's timezone.
+timezone = "{timezone}"
+
+[library]
+# Tokens: {{year}} {{night}} {{target}} {{frame_type}} {{filter}} {{exposure}} {{camera}}
+#         {{telescope}} {{gain}} {{temp}} {{binning}} {{session}} {{seq}}
+naming_pattern = "{pattern}"
+
+[datasette]
+url = "http://127.0.0.1:8001"
+
+# Raw header names -> your names. A mount (TELESCOP = "EQMOD HEQ5/6") is not a telescope:
+# map it to your optical tube here, or leave it and astrocat records it as the mount.
+[aliases.camera]
+# "ZWO ASI2600MM Pro" = "ASI2600MM"
+
+[aliases.telescope]
+# "EQMOD HEQ5/6" = "Esprit 100"
+
+[aliases.filter]
+# "Astronomik Ha 6nm" = "Ha"
+
+[aliases.target]
+# "Great Orion Nebula" = "M42"
+'''
+
+_PATH_KEYS = ("quarantine", "library", "processing", "notes", "site", "catalog")
+_ALLOWED = {
+    "paths": set(_PATH_KEYS),
+    "observatory": {"timezone"},
+    "library": {"naming_pattern"},
+    "datasette": {"url"},
+    "aliases": {"camera", "telescope", "filter", "target"},
+}
+
+
+def system_timezone() -> str:
+    """The system's IANA timezone name, or 'UTC' when it cannot be told."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and _valid_tz(tz):
+        return tz
+    try:
+        link = os.readlink("/etc/localtime")
+        name = link.split("zoneinfo/", 1)[1]
+        if _valid_tz(name):
+            return name
+    except (OSError, IndexError):
+        pass
+    try:
+        name = Path("/etc/timezone").read_text().strip()
+        if _valid_tz(name):
+            return name
+    except OSError:
+        pass
+    return "UTC"
+
+
+def _valid_tz(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+        return True
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+
+
+def write_default(directory: Path, timezone: str | None = None) -> Path:
+    """Create DIR/astrocat.toml and the folders it names; never overwrite a config."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / CONFIG_NAME
+    if path.exists():
+        raise ConfigError(f"{path}: already exists; not overwritten")
+    tz = timezone or system_timezone()
+    if not _valid_tz(tz):
+        raise ConfigError(f"timezone {tz!r} is not an IANA timezone name")
+    path.write_text(TEMPLATE.format(timezone=tz, pattern=DEFAULT_PATTERN), encoding="utf-8")
+    settings = load(path)
+    for name in ("quarantine", "library", "processing", "notes", "site"):
+        getattr(settings, name).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def find_config(explicit: str | os.PathLike | None = None, cwd: Path | None = None) -> Path:
+    if explicit:
+        p = Path(explicit)
+        if p.is_dir():
+            p = p / CONFIG_NAME
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found")
+        return p
+    env = os.environ.get("ASTROCAT_CONFIG")
+    if env:
+        p = Path(env)
+        if p.is_dir():
+            p = p / CONFIG_NAME
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found (from ASTROCAT_CONFIG)")
+        return p
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_NAME} found in {here} or its parents; run `astrocat init DIR` or pass --config"
+    )
+
+
+def load(path: str | os.PathLike) -> Settings:
+    path = Path(path).resolve()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return from_dict(data, path)
+
+
+def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    return value
+
+
+def _str(value: Any, key: str, path: Path) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{path}: {key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def from_dict(data: dict[str, Any], path: Path) -> Settings:
+    for section, value in data.items():
+        if section not in _ALLOWED:
+            raise ConfigError(f"{path}: unknown section or key {section!r}")
+        if isinstance(value, dict):
+            for key in value:
+                if key not in _ALLOWED[section]:
+                    raise ConfigError(f"{path}: unknown key {section}.{key}")
+    base = path.parent
+    paths = _table(data, "paths", path)
+    resolved: dict[str, Path] = {}
+    defaults = {"catalog": "catalog.db"}
+    for key in _PATH_KEYS:
+        raw = _str(paths.get(key, defaults.get(key, key)), f"paths.{key}", path)
+        p = Path(os.path.expanduser(raw))
+        resolved[key] = (p if p.is_absolute() else base / p).resolve()
+    obs = _table(data, "observatory", path)
+    tz = obs.get("timezone", "")
+    if not isinstance(tz, str):
+        raise ConfigError(f"{path}: observatory.timezone must be a string, got {tz!r}")
+    tz = tz.strip() or system_timezone()
+    if not _valid_tz(tz):
+        raise ConfigError(f"{path}: observatory.timezone {tz!r} is not an IANA timezone name")
+    lib = _table(data, "library", path)
+    pattern = _str(lib.get("naming_pattern", DEFAULT_PATTERN), "library.naming_pattern", path)
+    ds = _table(data, "datasette", path)
+    url = _str(ds.get("url", "http://127.0.0.1:8001"), "datasette.url", path)
+    aliases = _table(data, "aliases", path)
+    alias_maps: dict[str, dict[str, str]] = {}
+    for kind in ("camera", "telescope", "filter", "target"):
+        table = aliases.get(kind, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: aliases.{kind} must be a table of \"raw\" = \"name\"")
+        for raw, name in table.items():
+            if not isinstance(name, str) or not name.strip():
+                raise ConfigError(f"{path}: aliases.{kind}.{raw!r} must be a non-empty string")
+        alias_maps[kind] = {str(k): v.strip() for k, v in table.items()}
+    return Settings(
+        config_path=path,
+        base_dir=base,
+        timezone=tz,
+        naming_pattern=pattern,
+        datasette_url=url.rstrip("/"),
+        camera_aliases=alias_maps["camera"],
+        telescope_aliases=alias_maps["telescope"],
+        filter_aliases=alias_maps["filter"],
+        target_aliases=alias_maps["target"],
+        **resolved,
+    )

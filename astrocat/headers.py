@@ -1,0 +1,515 @@
+"""Read the primary header of FITS and XISF files without touching pixel data.
+
+A plain FITS header is parsed here, card by card, rather than through astropy:
+it reads only the header blocks, and it tolerates what real acquisition programs
+write (unquoted dates, duplicate and lower-case keywords, '=' in column 10,
+HIERARCH and CONTINUE cards) where astropy raises a VerifyError.
+
+`read_header(path)` returns a `Header`; unreadable files raise `HeaderError`
+with a one-line reason that the scanner records in `rejects`.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import os
+import re
+import struct
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+BLOCK = 2880
+CARD = 80
+CHUNK = 1 << 20  # hashing chunk: constant memory for any file size
+MAX_HEADER_BYTES = 64 * BLOCK * 36  # a header longer than ~6.6 MB is not a FITS header
+
+FITS_SUFFIXES = (".fits", ".fit", ".fts")
+COMPRESSED_SUFFIXES = (".gz", ".fz", ".bz2")
+XISF_SUFFIX = ".xisf"
+
+
+class HeaderError(Exception):
+    """The file cannot be read as an image header; the message is the reason."""
+
+
+@dataclass
+class Header:
+    """Keyword -> value (first occurrence wins), with comments and problems noted."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    comments: dict[str, str] = field(default_factory=dict)
+    duplicates: dict[str, list[Any]] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    format: str = "fits"
+    data_bytes: int | None = None  # what the header says the primary data holds
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def add(self, key: str, value: Any, comment: str = "") -> None:
+        key = key.strip().upper()
+        if not key:
+            return
+        if key in ("COMMENT", "HISTORY", ""):
+            text = value if isinstance(value, str) else str(value)
+            self.history.append(f"{key} {text}".rstrip() if key else text)
+            if comment:
+                self.history.append(f"{key} {comment}")
+            return
+        if key in self.values:
+            if self.values[key] != value:
+                self.duplicates.setdefault(key, [self.values[key]]).append(value)
+            return
+        self.values[key] = value
+        if comment:
+            self.comments[key] = comment
+
+    def as_json_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.values)
+        if self.history:
+            out["COMMENT/HISTORY"] = self.history[:50]
+        if self.duplicates:
+            out["_duplicates"] = self.duplicates
+        return out
+
+
+def is_candidate(name: str) -> bool:
+    """True for names astrocat reads: .fits/.fit/.fts (any case, optionally .gz/.fz/.bz2), .xisf."""
+    low = name.lower()
+    if low.endswith(XISF_SUFFIX):
+        return True
+    for comp in COMPRESSED_SUFFIXES + ("",):
+        if comp and not low.endswith(comp):
+            continue
+        stem = low[: len(low) - len(comp)] if comp else low
+        if stem.endswith(FITS_SUFFIXES):
+            return True
+    return low.endswith((".fits.z",))  # recognised so it is rejected with a reason, not ignored
+
+
+# --- card parsing -----------------------------------------------------------------
+
+_INT_RE = re.compile(r"^[+-]?\d+$")
+_FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([EeDd][+-]?\d+)?$")
+
+
+def parse_value(text: str) -> tuple[Any, str]:
+    """Parse the value/comment field of a card (the text after '= ')."""
+    s = text.lstrip()
+    if s.startswith("'"):
+        # string: '' is an escaped quote; the closing quote is a lone '
+        i, out = 1, []
+        while i < len(s):
+            ch = s[i]
+            if ch == "'":
+                if i + 1 < len(s) and s[i + 1] == "'":
+                    out.append("'")
+                    i += 2
+                    continue
+                break
+            out.append(ch)
+            i += 1
+        rest = s[i + 1 :]
+        comment = rest.split("/", 1)[1].strip() if "/" in rest else ""
+        return "".join(out).rstrip(), comment
+    raw, _, comment = s.partition("/")
+    # a date written without quotes contains no '/', but a US date (8/14/2023) would:
+    # such values only occur quoted in the samples, so '/' starts the comment.
+    raw = raw.strip()
+    comment = comment.strip()
+    if raw == "T":
+        return True, comment
+    if raw == "F":
+        return False, comment
+    if _INT_RE.match(raw):
+        return int(raw), comment
+    if _FLOAT_RE.match(raw):
+        return float(raw.replace("D", "E").replace("d", "e")), comment
+    if raw == "":
+        return None, comment
+    return raw, comment  # unquoted text (N.I.N.A. 1.9 dates) is kept as a string
+
+
+def parse_cards(block: bytes, header: Header) -> bool:
+    """Add the cards of header bytes to `header`; True once END is reached."""
+    text = block.decode("latin-1")
+    last_key = None
+    for start in range(0, len(text), CARD):
+        card = text[start : start + CARD]
+        key8 = card[:8]
+        key = key8.strip().upper()
+        if key == "END" and card[3:].strip() == "":
+            return True
+        if not key and not card.strip():
+            continue
+        if key in ("COMMENT", "HISTORY") or (not key and card.strip()):
+            header.add(key or "COMMENT", card[8:].strip())
+            continue
+        if key == "CONTINUE" and last_key and isinstance(header.values.get(last_key), str):
+            val, _ = parse_value(card[8:])
+            prev = header.values[last_key]
+            if isinstance(val, str) and prev.endswith("&"):
+                header.values[last_key] = prev[:-1] + val
+            continue
+        if key == "HIERARCH":
+            body = card[8:]
+            if "=" not in body:
+                continue
+            hkey, _, rest = body.partition("=")
+            val, comment = parse_value(rest)
+            header.add(hkey.strip(), val, comment)
+            last_key = hkey.strip().upper()
+            continue
+        rest = card[8:]
+        if rest.startswith("= "):
+            val, comment = parse_value(rest[2:])
+        elif rest.lstrip().startswith("="):
+            # '=' displaced from column 9 (seen in the wild): still a value card
+            header.problems.append(f"malformed card {key}: '=' not in column 9")
+            val, comment = parse_value(rest.lstrip()[1:])
+        else:
+            header.add("COMMENT", card.strip())
+            continue
+        if not re.match(r"^[A-Z0-9_\-]+$", key):
+            header.problems.append(f"non-standard keyword {key8.strip()!r}")
+        header.add(key, val, comment)
+        last_key = key
+    return False
+
+
+def data_size(values: dict[str, Any]) -> int:
+    """Bytes of data after a header, padded to whole blocks (FITS standard 4.4.1)."""
+    try:
+        naxis = int(values.get("NAXIS", 0) or 0)
+        if naxis == 0:
+            return 0
+        bitpix = abs(int(values.get("BITPIX", 8)))
+        n = 1
+        for i in range(1, naxis + 1):
+            n *= int(values.get(f"NAXIS{i}", 0) or 0)
+        gcount = int(values.get("GCOUNT", 1) or 1)
+        pcount = int(values.get("PCOUNT", 0) or 0)
+    except (TypeError, ValueError) as exc:
+        raise HeaderError(f"bad NAXIS/BITPIX values: {exc}") from None
+    size = bitpix // 8 * gcount * (pcount + n)
+    return -(-size // BLOCK) * BLOCK
+
+
+def _read_fits_header(stream: BinaryIO, first: bytes = b"") -> tuple[Header, bytes]:
+    """Read one HDU header from `stream`; `first` holds bytes already read.
+
+    Returns the header and the bytes consumed so far (for hashing)."""
+    header = Header()
+    consumed = bytearray(first)
+    pos = 0
+    while True:
+        while len(consumed) - pos < BLOCK:
+            more = stream.read(max(BLOCK, CHUNK - len(consumed)) if pos == 0 else BLOCK)
+            if not more:
+                if pos == 0 and len(consumed) == 0:
+                    raise HeaderError("empty file")
+                raise HeaderError("header truncated: no END card")
+            consumed += more
+        block = bytes(consumed[pos : pos + BLOCK])
+        if pos == 0:
+            if not block.startswith(b"SIMPLE  =") and not block.startswith(b"XTENSION="):
+                raise HeaderError("not a FITS file: no SIMPLE card at the start")
+        if parse_cards(block, header):
+            pos += BLOCK
+            break
+        pos += BLOCK
+        if pos > MAX_HEADER_BYTES:
+            raise HeaderError("header truncated: no END card")
+    header.data_bytes = data_size(header.values)
+    return header, bytes(consumed)
+
+
+@dataclass
+class ReadResult:
+    header: Header
+    sha256: str | None = None
+
+
+def read_header(path: str | os.PathLike, want_hash: bool = False) -> ReadResult:
+    """Read the image header of `path` (and its sha256 when asked, in the same pass)."""
+    name = os.fspath(path)
+    low = name.lower()
+    if low.endswith(".z"):
+        raise HeaderError("unsupported compression: .Z (Unix compress); decompress it first")
+    if low.endswith(XISF_SUFFIX):
+        return _read_xisf(name, want_hash)
+    if low.endswith(".fz"):
+        return _read_fz(name, want_hash)
+    if low.endswith(".gz") or low.endswith(".bz2"):
+        return _read_compressed(name, want_hash)
+    return _read_plain(name, want_hash)
+
+
+def _hash_rest(f: BinaryIO, h: "hashlib._Hash") -> int:
+    total = 0
+    while chunk := f.read(CHUNK):
+        h.update(chunk)
+        total += len(chunk)
+    return total
+
+
+def _read_plain(name: str, want_hash: bool) -> ReadResult:
+    with open(name, "rb") as f:
+        first = f.read(CHUNK)
+        header, consumed = _read_fits_header(f, first)
+        size_on_disk = os.fstat(f.fileno()).st_size
+        if not _has_image(header.values):
+            return _read_extension_image(name, f, header, consumed, want_hash)
+        digest = None
+        if want_hash:
+            h = hashlib.sha256(consumed)
+            _hash_rest(f, h)
+            digest = h.hexdigest()
+    _check_primary(header)
+    need = _header_length(consumed) + (header.data_bytes or 0)
+    if size_on_disk < need:
+        raise HeaderError(
+            f"data truncated: header and data need {need:,} bytes, file has {size_on_disk:,}"
+        )
+    return ReadResult(header, digest)
+
+
+def _has_image(values: dict[str, Any]) -> bool:
+    try:
+        naxis = int(values.get("NAXIS", 0) or 0)
+        return naxis >= 2 and all(int(values.get(f"NAXIS{i}", 0) or 0) > 0 for i in (1, 2))
+    except (TypeError, ValueError):
+        return False
+
+
+def _read_extension_image(
+    name: str, f: BinaryIO, primary: Header, consumed: bytes, want_hash: bool
+) -> ReadResult:
+    """The primary HDU holds no image: look for a (tile-compressed) image extension."""
+    offset = _header_length(consumed) + (primary.data_bytes or 0)
+    for _ in range(8):  # the image is normally the first extension
+        f.seek(offset)
+        try:
+            ext, used = _read_fits_header(f)
+        except HeaderError:
+            break
+        if ext.get("ZIMAGE") is True:
+            digest = _file_sha256(name) if want_hash else None
+            return ReadResult(_uncompressed_view(primary, ext), digest)
+        if ext.get("XTENSION") == "IMAGE" and _has_image(ext.values):
+            digest = _file_sha256(name) if want_hash else None
+            return ReadResult(_merged_view(primary, ext), digest)
+        offset += _header_length(used) + (ext.data_bytes or 0)
+    naxis = primary.get("NAXIS")
+    if naxis == 0:
+        raise HeaderError("no image: empty primary HDU and no image extension (header-only or table file)")
+    raise HeaderError(f"no image: NAXIS = {naxis} with a zero-length axis")
+
+
+def _header_length(consumed: bytes) -> int:
+    """Length in bytes of the primary header (up to and including the END block)."""
+    for start in range(0, len(consumed), BLOCK):
+        block = consumed[start : start + BLOCK]
+        for c in range(0, len(block), CARD):
+            card = block[c : c + CARD]
+            if card[:3] == b"END" and card[3:].strip() == b"":
+                return start + BLOCK
+    return len(consumed)
+
+
+def _check_primary(header: Header) -> None:
+    if header.get("SIMPLE") is not True and "SIMPLE" in header.values:
+        header.problems.append("SIMPLE is not T")
+
+
+def _read_compressed(name: str, want_hash: bool) -> ReadResult:
+    opener = gzip.open if name.lower().endswith(".gz") else bz2.open
+    digest = _file_sha256(name) if want_hash else None
+    try:
+        with opener(name, "rb") as f:
+            header, _ = _read_fits_header(f)
+    except (OSError, EOFError, ValueError) as exc:
+        raise HeaderError(f"corrupt compressed file: {exc}") from None
+    if not _has_image(header.values):
+        raise HeaderError("no image in the primary HDU of this compressed file")
+    _check_primary(header)
+    return ReadResult(header, digest)
+
+
+def _read_fz(name: str, want_hash: bool) -> ReadResult:
+    """Tile-compressed FITS: the image lives in an extension with ZIMAGE = T."""
+    return _read_plain(name, want_hash)
+
+
+_COMPRESSION_KEYS = re.compile(
+    r"^(XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|TTYPE\d+|TFORM\d+|TUNIT\d+|"
+    r"ZIMAGE|ZCMPTYPE|ZBITPIX|ZNAXIS\d*|ZTILE\d+|ZNAME\d+|ZVAL\d+|ZQUANTIZ|ZDITHER0|"
+    r"ZSIMPLE|ZEXTEND|ZHECKSUM|ZDATASUM|ZTENSION|ZPCOUNT|ZGCOUNT|THEAP|CHECKSUM|DATASUM)$"
+)
+
+
+def _uncompressed_view(primary: Header, ext: Header) -> Header:
+    """The header as the uncompressed image would have it (FITS tiled image convention)."""
+    out = Header(format="fits.fz")
+    out.add("SIMPLE", True)
+    out.add("BITPIX", ext.get("ZBITPIX"))
+    naxis = ext.get("ZNAXIS", 0)
+    out.add("NAXIS", naxis)
+    for i in range(1, int(naxis or 0) + 1):
+        out.add(f"NAXIS{i}", ext.get(f"ZNAXIS{i}"))
+    for key, val in primary.values.items():
+        if key not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND") and not key.startswith("NAXIS"):
+            out.add(key, val, primary.comments.get(key, ""))
+    for key, val in ext.values.items():
+        if not _COMPRESSION_KEYS.match(key):
+            out.add(key, val, ext.comments.get(key, ""))
+    out.history = primary.history + ext.history
+    out.duplicates = {**primary.duplicates, **ext.duplicates}
+    out.problems = primary.problems + ext.problems
+    return out
+
+
+def _merged_view(primary: Header, ext: Header) -> Header:
+    """An IMAGE extension's header with the primary's keywords filled in beneath it."""
+    out = Header(format=primary.format)
+    for key, val in ext.values.items():
+        if key != "XTENSION":
+            out.add(key, val, ext.comments.get(key, ""))
+    for key, val in primary.values.items():
+        out.add(key, val, primary.comments.get(key, ""))
+    out.history = primary.history + ext.history
+    out.problems = primary.problems + ext.problems
+    return out
+
+
+def _file_sha256(name: str) -> str:
+    h = hashlib.sha256()
+    with open(name, "rb") as f:
+        _hash_rest(f, h)
+    return h.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a whole file, streamed in 1 MiB chunks."""
+    return _file_sha256(os.fspath(path))
+
+
+# --- XISF ---------------------------------------------------------------------------
+
+_XISF_NS = "{http://www.pixinsight.com/xisf}"
+
+# XISF properties that stand in for FITS keywords when the keyword is absent
+_XISF_PROPERTY_KEYS: dict[str, tuple[str, float | None]] = {
+    "Instrument:Camera:Name": ("INSTRUME", None),
+    "Instrument:Telescope:Name": ("TELESCOP", None),
+    "Instrument:ExposureTime": ("EXPTIME", None),
+    "Instrument:Sensor:Temperature": ("CCD-TEMP", None),
+    "Instrument:Sensor:TargetTemperature": ("SET-TEMP", None),
+    "Instrument:Camera:XBinning": ("XBINNING", None),
+    "Instrument:Camera:YBinning": ("YBINNING", None),
+    "Instrument:Camera:Gain": ("GAIN", None),
+    "Instrument:Filter:Name": ("FILTER", None),
+    "Instrument:Telescope:FocalLength": ("FOCALLEN", 1000.0),  # metres -> mm
+    "Observation:Location:Latitude": ("SITELAT", None),
+    "Observation:Location:Longitude": ("SITELONG", None),
+    "Observation:Object:RA": ("RA", None),
+    "Observation:Object:Dec": ("DEC", None),
+    "Observation:Object:Name": ("OBJECT", None),
+    "Observation:Time:Start": ("DATE-OBS", None),
+    "PCL:CFASourcePattern": ("BAYERPAT", None),
+    "XISF:CreatorApplication": ("XISF-CREATOR", None),
+}
+
+
+def _read_xisf(name: str, want_hash: bool) -> ReadResult:
+    with open(name, "rb") as f:
+        head = f.read(16)
+        if len(head) < 16 or head[:8] != b"XISF0100":
+            raise HeaderError("not an XISF file: bad signature")
+        (length,) = struct.unpack("<I", head[8:12])
+        if length <= 0 or length > 64 * 1024 * 1024:
+            raise HeaderError(f"XISF header length {length} is implausible")
+        xml_bytes = f.read(length)
+        if len(xml_bytes) < length:
+            raise HeaderError("XISF header truncated")
+        digest = None
+        if want_hash:
+            h = hashlib.sha256(head + xml_bytes)
+            _hash_rest(f, h)
+            digest = h.hexdigest()
+    try:
+        root = ET.fromstring(xml_bytes.rstrip(b"\0"))
+    except ET.ParseError as exc:
+        raise HeaderError(f"XISF header is not valid XML: {exc}") from None
+    header = Header(format="xisf")
+    image = root.find(f"{_XISF_NS}Image")
+    if image is None:
+        image = root.find("Image")
+    if image is None:
+        raise HeaderError("XISF file has no Image element")
+    for kw in image.iter():
+        if kw.tag.endswith("FITSKeyword"):
+            key = kw.get("name", "")
+            raw = kw.get("value", "")
+            comment = kw.get("comment", "")
+            val: Any
+            if key.upper() in ("COMMENT", "HISTORY"):
+                header.add(key, comment or raw)
+                continue
+            val = raw.strip()
+            if val.startswith("'") and val.endswith("'") and len(val) >= 2:
+                val = val[1:-1].replace("''", "'").rstrip()
+            header.add(key, val, comment)
+    geometry = image.get("geometry", "")
+    parts = [p for p in geometry.split(":") if p.isdigit()]
+    if len(parts) >= 2:
+        header.add("NAXIS1", int(parts[0]))
+        header.add("NAXIS2", int(parts[1]))
+        header.add("NAXIS", 2 if len(parts) < 3 or parts[2] == "1" else 3)
+        if len(parts) >= 3 and parts[2] != "1":
+            header.add("NAXIS3", int(parts[2]))
+    for prop in root.iter():
+        if not prop.tag.endswith("Property"):
+            continue
+        pid = prop.get("id", "")
+        if pid not in _XISF_PROPERTY_KEYS:
+            continue
+        key, scale = _XISF_PROPERTY_KEYS[pid]
+        val = prop.get("value")
+        if val is None:
+            val = (prop.text or "").strip()
+        if scale is not None:
+            try:
+                val = float(val) * scale
+            except ValueError:
+                continue
+        if key not in header.values:
+            header.add(key, val)
+    return ReadResult(header, digest)
+
+
+def header_from_text(text: str) -> Header:
+    """Parse header text of 80-character cards (one per line, or packed)."""
+    lines = text.splitlines()
+    if len(lines) == 1 and len(text) > CARD:
+        lines = [text[i : i + CARD] for i in range(0, len(text), CARD)]
+    buf = "".join(line[:CARD].ljust(CARD) for line in lines)
+    header = Header()
+    parse_cards(buf.encode("latin-1", "replace"), header)
+    return header
+
+
+__all__ = [
+    "Header",
+    "HeaderError",
+    "ReadResult",
+    "read_header",
+    "is_candidate",
+    "file_sha256",
+    "header_from_text",
+    "parse_value",
+]

@@ -107,9 +107,20 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m2_notes(db: sqlite_utils.Database) -> None:
+    # The user's own prose from the Obsidian notes, read back by `astrocat notes`
+    # (the notes module owns the rows); the site renders it, Datasette searches it.
+    db["notes"].create(
+        {"id": str, "kind": str, "key": str, "path": str, "user_text": str, "updated_at": str},
+        pk="id",
+    )
+    db.execute("CREATE INDEX idx_notes_kind_key ON notes(kind, key)")
+
+
 # Numbered migrations, run in order on open; never edit one that has shipped.
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "frames, rejects, sessions, targets", _m1_initial),
+    (2, "notes", _m2_notes),
 ]
 
 

@@ -395,7 +395,7 @@ def stats_summary(
 ) -> None:
     """Frames, light frames, integration hours, nights, sessions, targets, storage.
 
-    "How many hours of Ha on M31?": `astrocat stats summary --target M31 --filter Ha`
+    Example ("how many hours of Ha on M31?"): `astrocat stats summary --target M31 --filter Ha`
     """
     flt = _stats_filter(target, filter_, night, date_from, date_to, year, camera, telescope)
     s = settings()

@@ -134,6 +134,9 @@ def parse_value(text: str) -> tuple[Any, str]:
     return raw, comment  # unquoted text (N.I.N.A. 1.9 dates) is kept as a string
 
 
+_STANDARD_KEY = re.compile(r"^[A-Z0-9_\-]+$")
+
+
 def parse_cards(block: bytes, header: Header) -> bool:
     """Add the cards of header bytes to `header`; True once END is reached."""
     text = block.decode("latin-1")
@@ -174,7 +177,7 @@ def parse_cards(block: bytes, header: Header) -> bool:
         else:
             header.add("COMMENT", card.strip())
             continue
-        if not re.match(r"^[A-Z0-9_\-]+$", key):
+        if not _STANDARD_KEY.match(key8.strip()):
             header.problems.append(f"non-standard keyword {key8.strip()!r}")
         header.add(key, val, comment)
         last_key = key

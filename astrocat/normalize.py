@@ -156,7 +156,7 @@ def first(values: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None,
 
 
 _SEXA = re.compile(
-    r"^\s*([+-])?\s*(\d+(?:\.\d+)?)\s*([NSEW])?[\s:dh°]+(\d+(?:\.\d+)?)['m:\s]*(?:(\d+(?:\.\d+)?)[\"s:\s]*(?::?(\d+))?)?\s*([NSEW])?\s*$",
+    r"^\s*([+-])?\s*(\d+(?:\.\d+)?)\s*([NSEW])?[\s:dh°]+(\d+(?:\.\d+)?)['m:\s]*(?:(\d+(?:\.\d+)?)[\":\s]*(?::?(\d+))?)?\s*([NSEW])?\s*$",
     re.I,
 )
 

@@ -19,4 +19,4 @@ def test_readme_quick_start_is_two_commands():
     assert len(commands) == 2
     assert "astrocat demo" in commands[0] and "pytest" in commands[1]
     ci = (ROOT / ".ci" / "run").read_text()
-    assert commands[1].replace("python -m", "python3 -m").split("&&")[1].strip().split()[:3] == ["python3", "-m", "pytest"]
+    assert commands[1] in ci.splitlines()  # CI runs the README's test command verbatim

@@ -26,6 +26,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -113,7 +114,12 @@ def _yaml_safe_char(cp: int) -> bool:
     )
 
 
+_DQ_PLAIN = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]*")  # printable ASCII except " and \\
+
+
 def _double_quoted(text: str) -> str:
+    if _DQ_PLAIN.fullmatch(text):
+        return f'"{text}"'
     out = ['"']
     for ch in text:
         cp = ord(ch)
@@ -193,12 +199,14 @@ def new_note(frontmatter: Mapping[str, Any], block: str) -> str:
 _TAG_BAD = re.compile(r"[^\w\-]+")
 
 
+@lru_cache(maxsize=4096)
 def tag_segment(text: str) -> str:
     """One level of a tag: letters, digits, '_' and '-' only ('NGC 7000' -> 'NGC_7000')."""
     text = unicodedata.normalize("NFC", str(text))
     return _TAG_BAD.sub("_", text).strip("_")
 
 
+@lru_cache(maxsize=4096)
 def make_tag(*parts: str) -> str | None:
     """A tag valid in Obsidian ('target', 'NGC 7000' -> 'target/NGC_7000'), or None.
 
@@ -271,11 +279,14 @@ def _stem_of(path: str) -> str:
 # --- generated content ----------------------------------------------------------------
 
 _MD_SPECIAL = re.compile(r"([\\|\[\]*_<>#%`$=~])")
+_MD_ANY = re.compile(r"[\\|\[\]*_<>#%`$=~\r\n\t]")
 
 
 def md_text(value: Any) -> str:
     """Header values as inert Markdown text (table-safe, no links, tags or comments)."""
     text = "" if value is None else str(value)
+    if not _MD_ANY.search(text):
+        return text
     text = re.sub(r"[\r\n\t]+", " ", text)
     return _MD_SPECIAL.sub(r"\\\1", text)
 
@@ -747,8 +758,11 @@ def merge_frontmatter(
     """
     owned = set(owned_keys)
     rendered = {k: render_entry(k, v) for k, v in generated.items() if v is not None}
+    fresh = "".join(rendered.values())
     if inner is None:
-        return "".join(rendered.values()), []
+        return fresh, []
+    if inner == fresh:  # untouched since the last run: the common case, no parsing needed
+        return inner, []
     warnings: list[str] = []
     out: list[list[Any]] = []
     seen: set[str] = set()

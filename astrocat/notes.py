@@ -201,9 +201,9 @@ def _contents(sessions, targets, procs, detail, stems) -> dict[str, nr.NoteConte
     procs_of_session: dict[str, list[dict[str, Any]]] = {}
     procs_of_target: dict[str, list[dict[str, Any]]] = {}
     for p in procs:
-        for sid in nr._json_list(p.get("session_ids")):
+        for sid in nr.json_list(p.get("session_ids")):
             procs_of_session.setdefault(sid, []).append(p)
-        for t in nr._json_list(p.get("targets")):
+        for t in nr.json_list(p.get("targets")):
             procs_of_target.setdefault(t, []).append(p)
     out: dict[str, nr.NoteContent] = {}
     for s in sessions:
@@ -232,6 +232,8 @@ def _write(path: Path, text: str, expected: tuple[int, int] | None) -> None:
     An existing note is fsynced before the rename (it holds the user's words) and
     is only replaced if it is still the file that was read.
     """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))  # update the linked file, keep the user's link
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.astrocat-tmp")
     data = text.encode("utf-8")
@@ -304,7 +306,7 @@ def write_notes(
         n.id for n in notes
         if n.existing is None and n.id in recorded and not recreate and not fresh_folder
     }
-    stems = {n.id: nr._stem_of(n.path) for n in notes if n.id not in deleted}
+    stems = {n.id: nr.stem_of(n.path) for n in notes if n.id not in deleted}
     contents = _contents(sessions, targets, procs, load_detail(db), stems)
 
     rows: list[dict[str, Any]] = []

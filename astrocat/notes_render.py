@@ -255,9 +255,9 @@ def assign_paths(
     taken: set[str] = set()
     for note_id, _folder, _name in wanted:
         path = recorded.get(note_id)
-        if path and _stem_of(path).casefold() not in taken:
+        if path and stem_of(path).casefold() not in taken:
             out[note_id] = path
-            taken.add(_stem_of(path).casefold())
+            taken.add(stem_of(path).casefold())
     for note_id, folder, name in wanted:
         if note_id in out:
             continue
@@ -271,7 +271,7 @@ def assign_paths(
     return out
 
 
-def _stem_of(path: str) -> str:
+def stem_of(path: str) -> str:
     name = path.rsplit("/", 1)[-1]
     return name[:-3] if name.endswith(".md") else name
 
@@ -343,7 +343,7 @@ def _date(text: str | None) -> date | None:
         return None
 
 
-def _json_list(value: Any) -> list:
+def json_list(value: Any) -> list:
     if value is None:
         return []
     if isinstance(value, str):
@@ -398,8 +398,8 @@ def session_note(
     that use this session.
     """
     sid = session["id"]
-    targets = sorted(_json_list(session.get("targets")))
-    filters = sorted(_json_list(session.get("filters")))
+    targets = sorted(json_list(session.get("targets")))
+    filters = sorted(json_list(session.get("filters")))
     by_type = _json_dict(session.get("frames_by_type"))
     proc_ids = sorted(p["id"] for p in processing)
     tags = ["astrocat/session"]
@@ -510,7 +510,7 @@ def target_note(
             s["filters"].add(d["filter"])
     nights = {s["id"]: s.get("night") for s in sessions}
     session_ids = sorted(by_session, key=lambda i: (nights.get(i) or "", i))
-    filters = sorted(f for f in _json_list(target.get("filters")) if f and f != "(none)")
+    filters = sorted(f for f in json_list(target.get("filters")) if f and f != "(none)")
     proc_ids = sorted(p["id"] for p in processing)
     fm: dict[str, Any] = {
         "kind": "target",
@@ -566,9 +566,9 @@ def processing_note(proc: Mapping[str, Any], stems: Mapping[str, str]) -> NoteCo
     session_ids, filters, integration_s, path.
     """
     pid = proc["id"]
-    targets = sorted(_json_list(proc.get("targets")))
-    sessions = sorted(_json_list(proc.get("session_ids")))
-    filters = sorted(_json_list(proc.get("filters")))
+    targets = sorted(json_list(proc.get("targets")))
+    sessions = sorted(json_list(proc.get("session_ids")))
+    filters = sorted(json_list(proc.get("filters")))
     fm: dict[str, Any] = {
         "kind": "processing-session",
         "processing_id": pid,

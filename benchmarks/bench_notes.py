@@ -75,7 +75,7 @@ def naive_peer(db, settings, folder: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
     recorded = {r["id"]: r for r in db.query("SELECT * FROM notes")}
     sessions, targets, procs, plan = notes._plan(db, recorded)
-    stems = {n.id: nr._stem_of(n.path) for n in plan}
+    stems = {n.id: nr.stem_of(n.path) for n in plan}
     contents = notes._contents(sessions, targets, procs, notes.load_detail(db), stems)
     for n in plan:
         c = contents[n.id]

@@ -217,6 +217,19 @@ def test_note_without_markers_is_left_alone_with_a_warning(demo_copy):
     assert code == 1 and out["left_alone"] == [f"Imaging_Sessions/2024/{path.name}"]
 
 
+def test_symlinked_note_is_updated_through_the_link(demo_copy, tmp_path):
+    path = demo_copy / "notes" / "Targets" / "M57.md"
+    real = tmp_path / "elsewhere" / "M57.md"
+    real.parent.mkdir()
+    shutil.move(path, real)
+    path.symlink_to(real)
+    real.write_text(real.read_text(encoding="utf-8").replace("lights: 20", "lights: 1") + "mine\n", encoding="utf-8")
+    code, out = notes_json(demo_copy)
+    assert code == 0 and out["updated"] == ["Targets/M57.md"]
+    assert path.is_symlink() and "lights: 20\n" in real.read_text(encoding="utf-8")
+    assert real.read_text(encoding="utf-8").endswith("mine\n")
+
+
 def test_non_utf8_note_is_left_alone(demo_copy):
     path = demo_copy / "notes" / "Targets" / "M57.md"
     data = path.read_bytes() + "Ringnebel, schön\n".encode("latin-1")

@@ -117,10 +117,17 @@ def _m2_notes(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_notes_kind_key ON notes(kind, key)")
 
 
+def _m6_notes_fts(db: sqlite_utils.Database) -> None:
+    # The user's note text, searchable in Datasette (FTS5, porter stemming). The
+    # triggers keep it in step; the notes module writes with ON CONFLICT DO UPDATE.
+    db["notes"].enable_fts(["key", "user_text"], tokenize="porter", create_triggers=True)
+
+
 # Numbered migrations, run in order on open; never edit one that has shipped.
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "frames, rejects, sessions, targets", _m1_initial),
     (2, "notes", _m2_notes),
+    (6, "notes full-text search", _m6_notes_fts),
 ]
 
 

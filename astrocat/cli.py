@@ -487,6 +487,57 @@ def stats_equipment(
     )
 
 
+# --- notes -------------------------------------------------------------------------------
+
+
+@app.command()
+def notes(
+    recreate: bool = typer.Option(False, "--recreate", help="Write notes you deleted again."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be written; write nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Write Obsidian notes for imaging sessions, targets and processing sessions.
+
+    Under the notes folder: `Imaging_Sessions/YEAR/<session>.md`, `Targets/<target>.md`,
+    `Processing_Sessions/<id>.md`. astrocat only rewrites the text between its
+    `%% astrocat:begin %%` / `%% astrocat:end %%` markers and the frontmatter keys
+    it owns; everything you write is kept, and read back into the catalog (searchable
+    in Datasette, shown on the site). Unchanged notes are not rewritten; notes you
+    deleted stay deleted unless `--recreate`; a note whose markers you removed is
+    left alone with a warning.
+
+    Exit code: 0 when every note is up to date, 1 when some were left alone (see the
+    warnings), 2 for usage or config errors, 3 when another astrocat process holds
+    the catalog, 4 when the catalog cannot be opened.
+
+    Examples: `astrocat notes` · `astrocat notes --dry-run --json` · `astrocat notes --recreate`
+    """
+    from .notes import write_notes
+
+    s = settings()
+    if s.notes.exists() and not s.notes.is_dir():
+        raise fail(f"{s.notes}: the notes folder is a file; fix paths.notes in {s.config_path}", EXIT_USAGE)
+    with locked(s, "notes"), open_db(s) as db:
+        with _progress(quiet or as_json, "Notes") as progress:
+            result = write_notes(db, s, recreate=recreate, dry_run=dry_run, progress=progress)
+    if as_json:
+        output.print_json(result.as_dict())
+    else:
+        verb = "would write" if dry_run else "wrote"
+        output.info(
+            f"{verb} {result.written} notes in {result.notes_folder} ({len(result.created)} new, "
+            f"{len(result.updated)} updated), {result.unchanged} unchanged, "
+            f"{len(result.skipped_deleted)} deleted by you and skipped, "
+            f"{result.with_user_text} with your own text ({result.elapsed_s:.2f} s)"
+        )
+        if result.skipped_deleted:
+            output.info("  notes you deleted stay deleted; `astrocat notes --recreate` writes them again")
+        for w in result.warnings:
+            output.info(f"  warning: {w}")
+    raise typer.Exit(EXIT_PROBLEMS if result.left_alone or result.warnings else EXIT_OK)
+
+
 # --- demo --------------------------------------------------------------------------------
 
 

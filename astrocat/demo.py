@@ -447,6 +447,44 @@ def run(directory: Path, echo: Echo = print) -> dict[str, Any]:
 # Later features append (db, settings, echo, report) steps: organize, notes, site.
 PIPELINE_STEPS: list[Callable[..., None]] = []
 
+
+# --- notes: write the vault, add a hand-written note, regenerate: the words stay ---
+
+DEMO_NOTE = (
+    "Seeing 3/5, transparency good until the Moon rose around 23:40. Guiding RMS 0.6\u2033 "
+    "after re-balancing the mount. Dew heater at 40 %. Next time: more Ha on the core, "
+    "and the flats panel one step brighter.\n"
+)
+
+
+def _notes_step(db: Any, settings: Any, echo: Echo, report: dict[str, Any]) -> None:
+    from . import notes
+
+    first = notes.write_notes(db, settings)
+    row = db.execute(
+        "SELECT n.id, n.path FROM notes n JOIN sessions s ON n.id = 'session:' || s.id "
+        "WHERE s.night = '2024-10-03' ORDER BY s.id LIMIT 1"
+    ).fetchone()
+    kept = False
+    if row:
+        path = settings.notes / row[1]
+        text = path.read_text(encoding="utf-8")
+        if DEMO_NOTE not in text:
+            path.write_text(text + "\n" + DEMO_NOTE, encoding="utf-8")
+        notes.write_notes(db, settings)  # the round trip: regenerate, read the user's text back
+        stored = db.execute("SELECT user_text FROM notes WHERE id = ?", (row[0],)).fetchone()[0] or ""
+        kept = DEMO_NOTE.strip() in path.read_text(encoding="utf-8") and DEMO_NOTE.strip() in stored
+    report["notes"] = {"written": first.written, "hand_written_note": row[1] if row else None, "kept": kept}
+    if row and not kept:
+        report["ok"] = False
+    echo(
+        f"notes: {first.written} Obsidian notes in {settings.notes}"
+        + (f"; a hand-written note in {row[1]} survived regeneration and is in the catalog" if kept else "")
+    )
+
+
+PIPELINE_STEPS.append(_notes_step)
+
 NEXT_COMMANDS = [
     "astrocat list sessions",
     "astrocat list targets",

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from urllib.parse import urlencode, urlsplit
 
 import yaml
+from datasette.utils import tilde_encode
 
 import astrocat
 
@@ -44,7 +45,7 @@ _KNOWN_TOP = {"title", "description", "description_html", "license", "license_ur
               "source_url", "about", "about_url", "databases", "plugins", "allow", "allow_sql"}
 _KNOWN_TABLE = {"description", "description_html", "label_column", "sort", "sort_desc", "facets",
                 "columns", "hidden", "fts_table", "fts_pk", "searchmode", "size", "title",
-                "units", "source", "license", "allow", "sortable_columns"}
+                "units", "source", "license", "allow", "sortable_columns", "facet_size"}
 _KNOWN_QUERY = {"sql", "title", "description", "description_html", "hide_sql", "params", "fragment"}
 
 
@@ -68,6 +69,8 @@ def load_metadata(db_name: str = TEMPLATE_DB, path: Path = METADATA_PATH) -> dic
         raise DatasetteError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise DatasetteError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise DatasetteError(f"{path}: expected a mapping of Datasette metadata")
     return for_database(data, db_name)
 
 
@@ -186,7 +189,7 @@ def table_url(base_url: str, db_name: str, table: str, filters: dict[str, Any] |
         args.append(("_search", search))
     args += [("_facet", f) for f in facets]
     query = f"?{urlencode(args)}" if args else ""
-    return f"{base_url.rstrip('/')}/{db_name}/{table}{query}"
+    return f"{base_url.rstrip('/')}/{tilde_encode(db_name)}/{tilde_encode(table)}{query}"
 
 
 def frames_url(base_url: str, db_name: str, **filters: Any) -> str:
@@ -204,7 +207,7 @@ def session_frames_url(base_url: str, db_name: str, session_id: str) -> str:
 def query_url(base_url: str, db_name: str, query: str, **params: Any) -> str:
     """A canned query with its parameters filled in. Pure."""
     args = {k: str(v) for k, v in params.items() if v is not None}
-    return f"{base_url.rstrip('/')}/{db_name}/{query}" + (f"?{urlencode(args)}" if args else "")
+    return f"{base_url.rstrip('/')}/{tilde_encode(db_name)}/{tilde_encode(query)}" + (f"?{urlencode(args)}" if args else "")
 
 
 # --- the server ------------------------------------------------------------------------------

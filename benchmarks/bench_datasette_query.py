@@ -17,7 +17,7 @@ Then times the `integration_by_target_filter` canned query from datasette_metada
 It also times Datasette's `frames` table page with the metadata's seven facets and the
 search box (`_search=M31`), which users hit first.
 
-Each figure is the median of --repeat runs after one warm-up.
+Each figure is the median of --repeat interleaved rounds after one warm-up round.
 
 Usage: python benchmarks/bench_datasette_query.py [--frames 1000000] [--db PATH] [--repeat 5]
 (`--db` keeps the synthetic catalog there and reuses it on the next run.)
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import random
 import sqlite3
@@ -121,16 +122,6 @@ def build(path: Path, n: int) -> float:
     return time.perf_counter() - started
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:
-    result = fn()  # warm-up
-    runs = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        runs.append(time.perf_counter() - t)
-    return statistics.median(runs), result
-
-
 def python_peer(conn: sqlite3.Connection) -> dict:
     """Naive aggregation: fetch every row, group in Python."""
     out: dict[tuple, list] = {}
@@ -173,15 +164,8 @@ def main() -> None:
     frames = conn.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
     plan = " / ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + query, {"target": ""}))
 
-    figures: dict[str, float] = {}
-    figures["sqlite: all targets"], rows = timed(lambda: conn.execute(query, {"target": ""}).fetchall(), args.repeat)
-    figures["sqlite: :target = M31"], one = timed(lambda: conn.execute(query, {"target": "M31"}).fetchall(), args.repeat)
     no_index = query.replace("FROM frames", "FROM frames NOT INDEXED")
     assert no_index != query
-    figures["peer: same SQL, NOT INDEXED"], rows_ni = timed(lambda: conn.execute(no_index, {"target": ""}).fetchall(), 1)
-    figures["peer: Python aggregation"], py = timed(lambda: python_peer(conn), 1)
-    assert sorted(rows) == sorted(rows_ni), "index and table scan disagree"
-    assert len(py) == len(rows), (len(py), len(rows))
 
     from datasette.app import Datasette
 
@@ -196,24 +180,40 @@ def main() -> None:
             return r.json()
         return run
 
-    figures["datasette: canned query, all targets"], js = timed(
-        get(f"/{db_name}/{QUERY}.json?_shape=array&_size=max"), args.repeat)
-    assert len(js) == len(rows), (len(js), len(rows))
-    figures["datasette: canned query, :target = M31"], _ = timed(
-        get(f"/{db_name}/{QUERY}.json?_shape=array&target=M31"), args.repeat)
-    figures["datasette: frames page, 7 facets"], page = timed(get(f"/{db_name}/frames.json?_size=50&_nocol=header_json"), args.repeat)
-    timed_out = [f for f in page.get("facets_timed_out", [])]
-    figures["datasette: frames search M31"], _ = timed(get(f"/{db_name}/frames.json?_search=M31&_size=50&_nocol=header_json"), args.repeat)
+    contenders = {
+        "sqlite: all targets": lambda: conn.execute(query, {"target": ""}).fetchall(),
+        "sqlite: :target = M31": lambda: conn.execute(query, {"target": "M31"}).fetchall(),
+        "peer: same SQL, NOT INDEXED": lambda: conn.execute(no_index, {"target": ""}).fetchall(),
+        "peer: Python aggregation": lambda: python_peer(conn),
+        "datasette: canned query, all targets": get(f"/{db_name}/{QUERY}.json?_shape=array"),
+        "datasette: canned query, :target = M31": get(f"/{db_name}/{QUERY}.json?_shape=array&target=M31"),
+        "datasette: frames page, 7 facets": get(f"/{db_name}/frames.json?_size=50&_nocol=header_json"),
+        "datasette: frames search M31": get(f"/{db_name}/frames.json?_search=M31&_size=50&_nocol=header_json"),
+    }
+    results = {name: fn() for name, fn in contenders.items()}  # warm-up, and answers to check
+    rows = results["sqlite: all targets"]
+    assert sorted(rows) == sorted(results["peer: same SQL, NOT INDEXED"]), "index and table scan disagree"
+    assert len(results["peer: Python aggregation"]) == len(rows)
+    assert len(results["datasette: canned query, all targets"]) == len(rows)  # not truncated
+    timed_out = results["datasette: frames page, 7 facets"].get("facets_timed_out", [])
+    runs: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(args.repeat):  # interleaved rounds: a busy neighbour slows every contender alike
+        for name, fn in contenders.items():
+            t = time.perf_counter()
+            fn()
+            runs[name].append(time.perf_counter() - t)
+    figures = {name: statistics.median(v) for name, v in runs.items()}
 
     print()
     print(f"catalog: {frames:,} frames, {len(rows)} target/filter rows; python {platform.python_version()}, "
-          f"SQLite {sqlite3.sqlite_version}, {platform.machine()}")
+          f"SQLite {sqlite3.sqlite_version}, {platform.machine()}, load average {os.getloadavg()[0]:.1f}")
     if load_s is not None:
         print(f"synthesis + load (search triggers live): {load_s:.1f} s")
     print(f"plan: {plan}")
     width = max(len(k) for k in figures)
+    print(f"  {'':<{width}}  {'median':>9}     {'min':>9}")
     for k, v in figures.items():
-        print(f"  {k:<{width}}  {v * 1000:9.1f} ms")
+        print(f"  {k:<{width}}  {v * 1000:9.1f} ms  {min(runs[k]) * 1000:9.1f} ms")
     if timed_out:
         print(f"  facets that hit facet_time_limit_ms: {', '.join(timed_out)}")
     base = figures["sqlite: all targets"]

@@ -509,6 +509,8 @@ def test_links_land_on_the_matching_rows(demo_db):
     assert facet == {"light": 54, "flat": 24, "dark": 10, "bias": 10, "darkflat": 6}
     assert {r[0] for r in integ["rows"]} == {"M31"}
     assert datasette_app.table_url(base + "/", "cat", "frames") == "http://127.0.0.1:8001/cat/frames"
+    # Datasette's own escaping for names with dots (catalog file "astro.v2.db")
+    assert datasette_app.query_url(base, "astro.v2", "search", q="M31") == "http://127.0.0.1:8001/astro~2Ev2/search?q=M31"
 
 
 def _path(url: str) -> str:
@@ -528,6 +530,31 @@ def test_server_defaults_and_command_line(library):
     assert "--open" in datasette_app.serve_command(library.catalog, Path("m.json"), "::1", 1, open_browser=True)
     renamed = datasette_app.load_metadata("mycat")
     assert "mycat" in renamed["databases"] and "catalog" not in renamed["databases"]
+
+
+def test_a_catalog_with_another_name_gets_the_metadata(demo_db, tmp_path):
+    other = tmp_path / "astro.db"
+    src = sqlite3.connect(f"file:{demo_db}?mode=ro", uri=True)
+    dst = sqlite3.connect(other)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    name, md = datasette_app.prepare(other)
+    assert name == "astro" and list(md["databases"]) == ["astro"]
+    (data,) = fetch(other, "/astro/frames.json?_size=0")
+    assert sorted(data["facet_results"]) == sorted(FACETS)
+    (rows,) = fetch(other, "/astro/integration_by_target_filter.json?_shape=array&target=M31")
+    assert len(rows) == 6
+
+
+def test_prepare_refuses_metadata_the_catalog_cannot_serve(library):
+    db = catalog.open_catalog(library.catalog)
+    with db.conn:
+        db.execute("DROP INDEX idx_frames_month")
+        db.execute("ALTER TABLE frames DROP COLUMN month")  # a catalog from another astrocat
+    db.conn.close()
+    with pytest.raises(datasette_app.DatasetteError, match=r"datasette_metadata.yml: table frames: .*'month'"):
+        datasette_app.prepare(library.catalog)
 
 
 # --- the real command, as a process ----------------------------------------------------------

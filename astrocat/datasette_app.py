@@ -273,6 +273,15 @@ def update_catalog(catalog_path: Path, rebuild_search: bool = False) -> None:
 
     if not catalog_path.exists():
         raise catalog.CatalogError(f"{catalog_path}: no catalog yet; run `astrocat scan` first")
+    ro = catalog.open_catalog(catalog_path, readonly=True)
+    try:
+        current = catalog.schema_version(ro)
+    except sqlite3.DatabaseError as exc:
+        raise catalog.CatalogError(f"{catalog_path}: not a usable catalog: {exc}") from None
+    finally:
+        ro.conn.close()
+    if current >= max(n for n, _, _ in catalog.MIGRATIONS) and not rebuild_search:
+        return  # nothing to write: a catalog on read-only storage is served as it is
     db = catalog.open_catalog(catalog_path)
     try:
         if rebuild_search:

@@ -490,6 +490,18 @@ def test_migration_indexes_frames_already_cataloged(tmp_path, monkeypatch, demo_
         db.conn.close()
 
 
+def test_update_catalog_migrates_an_old_catalog_before_serving(tmp_path, monkeypatch):
+    path = tmp_path / "catalog.db"
+    monkeypatch.setattr(catalog, "MIGRATIONS", [m for m in catalog.MIGRATIONS if m[0] < 4])
+    catalog.open_catalog(path).conn.close()
+    monkeypatch.undo()
+    with pytest.raises(datasette_app.DatasetteError):
+        datasette_app.prepare(path)  # no month column, no search tables yet
+    datasette_app.update_catalog(path)
+    assert datasette_app.prepare(path)[0] == "catalog"
+    assert sql(path, "SELECT MAX(version) FROM schema_version")[0][0] == max(m[0] for m in catalog.MIGRATIONS)
+
+
 # --- links for the site ----------------------------------------------------------------------
 
 

@@ -117,17 +117,69 @@ def _m2_notes(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_notes_kind_key ON notes(kind, key)")
 
 
-def _m6_notes_fts(db: sqlite_utils.Database) -> None:
-    # The user's note text, searchable in Datasette (FTS5, porter stemming). The
-    # triggers keep it in step; the notes module writes with ON CONFLICT DO UPDATE.
-    db["notes"].enable_fts(["key", "user_text"], tokenize="porter", create_triggers=True)
+# Full-text search (FTS5, porter stemming) for Datasette's search box. External-content
+# tables: the text lives once, in frames/notes; triggers keep the index in step.
+_FTS = {
+    # fts table: (content table, rowid column, indexed columns)
+    "frames_fts": ("frames", "id", ("target", "object", "filter", "camera", "telescope", "path")),
+    "notes_fts": ("notes", "rowid", ("key", "user_text")),
+}
+
+
+def _m4_search(db: sqlite_utils.Database) -> None:
+    # `month` for Datasette's month facet: a VIRTUAL generated column (no storage, indexable,
+    # invisible to sqlite-utils' column lists) rather than a view, so one `frames` table
+    # carries the facets, the search box and the site's links.
+    db.execute(
+        "ALTER TABLE frames ADD COLUMN month TEXT GENERATED ALWAYS AS (substr(night, 1, 7)) VIRTUAL"
+    )
+    db.execute("CREATE INDEX idx_frames_month ON frames(month)")
+    # Covering partial index for "integration by target and filter": the query reads this
+    # index alone, in group order, instead of visiting every light frame's row (frame_type
+    # and is_master are in it too, or SQLite visits the rows to re-check them).
+    db.execute(
+        "CREATE INDEX idx_frames_integration ON frames(frame_type, is_master, target, filter, night, "
+        "exposure_s, location) WHERE frame_type = 'light' AND is_master = 0"
+    )
+    for fts, (table, rowid, cols) in _FTS.items():
+        names = ", ".join(cols)
+        new = ", ".join(f"new.{c}" for c in cols)
+        old = ", ".join(f"old.{c}" for c in cols)
+        changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in cols)
+        db.execute(
+            f"CREATE VIRTUAL TABLE {fts} USING fts5({names}, content=\"{table}\", "
+            f"content_rowid=\"{rowid}\", tokenize=\"porter unicode61\")"
+        )
+        # ON CONFLICT DO UPDATE (upsert_frames) fires the UPDATE trigger; the WHEN clause
+        # skips rescans that changed none of the indexed text.
+        db.execute(
+            f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} BEGIN "
+            f"INSERT INTO {fts}(rowid, {names}) VALUES (new.{rowid}, {new}); END"
+        )
+        db.execute(
+            f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} BEGIN "
+            f"INSERT INTO {fts}({fts}, rowid, {names}) VALUES ('delete', old.{rowid}, {old}); END"
+        )
+        db.execute(
+            f"CREATE TRIGGER {fts}_au AFTER UPDATE ON {table} WHEN {changed} BEGIN "
+            f"INSERT INTO {fts}({fts}, rowid, {names}) VALUES ('delete', old.{rowid}, {old}); "
+            f"INSERT INTO {fts}(rowid, {names}) VALUES (new.{rowid}, {new}); END"
+        )
+    rebuild_fts(db)
+
+
+def rebuild_fts(db: sqlite_utils.Database) -> None:
+    """Rebuild the search indexes from frames and notes (after bulk loads or outside edits)."""
+    for fts in _FTS:
+        if db[fts].exists():
+            db.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
 
 
 # Numbered migrations, run in order on open; never edit one that has shipped.
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "frames, rejects, sessions, targets", _m1_initial),
     (2, "notes", _m2_notes),
-    (6, "notes full-text search", _m6_notes_fts),
+    (4, "full-text search, month column, integration index", _m4_search),
 ]
 
 
@@ -150,6 +202,9 @@ def open_catalog(path: str | Path, readonly: bool = False) -> sqlite_utils.Datab
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
+        # INSERT OR REPLACE (sqlite-utils' replace=True) then fires DELETE triggers, which
+        # keeps the search index in step with rows it replaces.
+        db.execute("PRAGMA recursive_triggers=ON")
         migrate(db)
     except sqlite3.DatabaseError as exc:
         raise CatalogError(f"{path}: not a usable catalog: {exc}") from None
@@ -198,8 +253,17 @@ def upsert_frames(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]]) -> 
     cols = ", ".join(f'"{c}"' for c in _WRITE_COLS)
     marks = ", ".join("?" for _ in _WRITE_COLS)
     updates = ", ".join(f'"{c}"=excluded."{c}"' for c in _WRITE_COLS if c != "path")
-    sql = f"INSERT INTO frames ({cols}) VALUES ({marks}) ON CONFLICT(path) DO UPDATE SET {updates}"
-    db.conn.executemany(sql, [[_cell(r.get(c)) for c in _WRITE_COLS] for r in rows])
+    # Many rows per statement, not executemany: each statement that fires the search
+    # triggers makes FTS5 flush a new index segment, so one row per statement costs a
+    # scan ~20 % (benchmarks/bench_fts_triggers.py).
+    per_stmt = max(1, min(200, db.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(_WRITE_COLS)))
+    for i in range(0, len(rows), per_stmt):
+        chunk = rows[i : i + per_stmt]
+        sql = (
+            f"INSERT INTO frames ({cols}) VALUES {', '.join(f'({marks})' for _ in chunk)} "
+            f"ON CONFLICT(path) DO UPDATE SET {updates}"
+        )
+        db.conn.execute(sql, [_cell(r.get(c)) for r in chunk for c in _WRITE_COLS])
 
 
 def _cell(value: Any) -> Any:

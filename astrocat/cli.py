@@ -537,6 +537,48 @@ def notes(
             output.info(f"  warning: {w}")
     raise typer.Exit(EXIT_PROBLEMS if result.left_alone or result.warnings else EXIT_OK)
 
+# --- datasette ----------------------------------------------------------------------------
+
+
+@app.command()
+def datasette(
+    port: Optional[int] = typer.Option(
+        None, "--port", "-p", min=1, max=65535, help="Port (default: from [datasette] url in astrocat.toml, i.e. 8001)."
+    ),
+    host: Optional[str] = typer.Option(
+        None, "--host", help="Address to listen on (default: from the url, i.e. 127.0.0.1: this computer only)."
+    ),
+    open_browser: bool = typer.Option(False, "--open", "-o", help="Open it in your web browser."),
+    rebuild_search: bool = typer.Option(
+        False, "--rebuild-search", help="Rebuild the full-text search indexes first (after editing the catalog by hand)."
+    ),
+) -> None:
+    """Explore the catalog in Datasette: search, facets, canned queries, SQL. Read-only.
+
+    Serves the catalog with datasette_metadata.yml (descriptions, facets, canned queries
+    such as integration by target and filter) until Ctrl-C. The site's "open in Datasette"
+    links use the `[datasette] url` of astrocat.toml, which is also the default address.
+
+    Exit codes: 0 stopped; 2 address in use or metadata broken; 3 another astrocat process
+    holds the catalog (with --rebuild-search); 4 no catalog or not a catalog.
+
+    Examples: `astrocat datasette --open` · `astrocat datasette --port 8002`
+    """
+    from . import datasette_app
+
+    s = settings()
+    try:
+        code = datasette_app.serve(
+            s, host=host, port=port, open_browser=open_browser, rebuild_search=rebuild_search, echo=output.info
+        )
+    except datasette_app.DatasetteError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+    except catalog.CatalogError as exc:
+        raise fail(str(exc), EXIT_CATALOG) from None
+    except LockBusy as exc:
+        raise fail(str(exc), EXIT_LOCKED) from None
+    raise typer.Exit(code)
+
 
 # --- demo --------------------------------------------------------------------------------
 

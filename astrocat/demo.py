@@ -491,4 +491,5 @@ NEXT_COMMANDS = [
     "astrocat stats summary --target M31 --filter Ha",
     "astrocat stats by-filter --target M31",
     "astrocat list files --night 2024-10-03 --type flat",
+    "astrocat datasette --open",
 ]

@@ -351,9 +351,11 @@ def test_search_finds_targets_filters_equipment(demo_db, term, column, value):
 def test_search_stems_and_ranks_in_the_canned_query(demo_db):
     # porter: "flats" finds paths with "Flat"; the canned query searches frames and notes
     rows = rows_of(demo_db, "search", q="flats")
-    assert rows and all(r["kind"] == "frame" for r in rows)
-    assert all("flat" in r["item"].lower() for r in rows)
-    assert len(rows) == sql(demo_db, "SELECT COUNT(*) FROM frames_fts WHERE frames_fts MATCH 'flat'")[0][0]
+    frames = [r for r in rows if r["kind"] == "frame"]  # the demo's notes may mention flats too
+    assert frames and all("flat" in r["item"].lower() for r in frames)
+    assert len(frames) == sql(demo_db, "SELECT COUNT(*) FROM frames_fts WHERE frames_fts MATCH 'flat'")[0][0]
+    notes = [r for r in rows if r["kind"] == "note"]
+    assert len(notes) == sql(demo_db, "SELECT COUNT(*) FROM notes_fts WHERE notes_fts MATCH 'flat'")[0][0]
     assert rows_of(demo_db, "search", q="") == []
 
 
@@ -375,17 +377,18 @@ def test_search_finds_note_text_and_follows_edits(demo_copy):
     ids, rows = _search_ids(db, "notes", "cloud")  # porter: cloud ~ clouds
     assert [r["key"] for r in rows] == ["2024-10-05_ASI2600MM_Esprit100"]
     hits = rows_of(db, "search", q="midnight")
-    assert [(h["kind"], h["item"]) for h in hits] == [("note", "sessions/2024-10-05_ASI2600MM_Esprit100.md")]
+    (note_path,) = sql(db, "SELECT path FROM notes WHERE id = 'session:2024-10-05_ASI2600MM_Esprit100'")[0]
+    assert [(h["kind"], h["item"]) for h in hits] == [("note", note_path)]
     assert "[midnight]" in hits[0]["match"]
     # the UPDATE trigger: the old words go, the new ones come
-    _write_note(db, "session:2024-10-05_ASI2600MM_Esprit100", "Transparent sky, perfect guiding.")
+    _write_note(db, "session:2024-10-05_ASI2600MM_Esprit100", "Transparent sky, perfect tracking after the zanzibar belt mod.")
     assert _search_ids(db, "notes", "clouds")[0] == set()
-    assert len(_search_ids(db, "notes", "guiding")[0]) == 1
+    assert len(_search_ids(db, "notes", "zanzibar")[0]) == 1
     # the DELETE trigger
     conn = sqlite3.connect(db)
     with conn:
         conn.execute("DELETE FROM notes WHERE id = 'session:2024-10-05_ASI2600MM_Esprit100'")
-        assert conn.execute("SELECT COUNT(*) FROM notes_fts WHERE notes_fts MATCH 'guiding'").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM notes_fts WHERE notes_fts MATCH 'zanzibar'").fetchone()[0] == 0
         conn.execute("INSERT INTO notes_fts(notes_fts, rank) VALUES ('integrity-check', 1)")
     conn.close()
     assert len(_search_ids(db, "notes", "trapezium")[0]) == 1

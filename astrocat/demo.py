@@ -444,8 +444,15 @@ def run(directory: Path, echo: Echo = print) -> dict[str, Any]:
     return report
 
 
+def _site_step(db: Any, settings: Any, echo: Echo, report: dict[str, Any]) -> None:
+    """Build the static site (last: it shows what the other steps produced)."""
+    from .site import demo_step
+
+    demo_step(db, settings, echo, report)
+
+
 # Later features append (db, settings, echo, report) steps: organize, notes, site.
-PIPELINE_STEPS: list[Callable[..., None]] = []
+PIPELINE_STEPS: list[Callable[..., None]] = [_site_step]
 
 NEXT_COMMANDS = [
     "astrocat list sessions",

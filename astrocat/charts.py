@@ -328,7 +328,7 @@ def _date_ticks(o0: int, o1: int, max_ticks: int) -> list[tuple[int, str]]:
 
 def galactic_plane(n: int = 181) -> list[tuple[float, float]]:
     """(RA, Dec) in degrees along the galactic equator (b = 0), J2000."""
-    # rows of the galactic -> equatorial rotation (J2000, Hipparcos values)
+    # the galactic -> equatorial rotation (J2000, Hipparcos values): equatorial = m @ galactic
     m = [[-0.0548755604, 0.4941094279, -0.8676661490],
          [-0.8734370902, -0.4448296300, -0.1980763734],
          [-0.4838350155, 0.7469822445, 0.4559837762]]
@@ -336,10 +336,7 @@ def galactic_plane(n: int = 181) -> list[tuple[float, float]]:
     for i in range(n):
         lon = math.radians(360.0 * i / (n - 1))
         g = (math.cos(lon), math.sin(lon), 0.0)
-        # equatorial = M^T g
-        x = m[0][0] * g[0] + m[1][0] * g[1] + m[2][0] * g[2]
-        y = m[0][1] * g[0] + m[1][1] * g[1] + m[2][1] * g[2]
-        z = m[0][2] * g[0] + m[1][2] * g[1] + m[2][2] * g[2]
+        x, y, z = (sum(m[r][c] * g[c] for c in range(3)) for r in range(3))
         ra = math.degrees(math.atan2(y, x)) % 360.0
         dec = math.degrees(math.asin(max(-1.0, min(1.0, z))))
         out.append((ra, dec))

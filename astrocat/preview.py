@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,13 @@ def _stride(n_rows: int, n_cols: int, max_px: int) -> int:
 
 
 def read_downsampled(path: str | os.PathLike, bayer: str | None = None, max_px: int = THUMB_PX) -> np.ndarray:
+    with warnings.catch_warnings():
+        # astropy warns about truncated or odd files; failures are reported as PreviewError
+        warnings.simplefilter("ignore")
+        return _read_downsampled(path, bayer, max_px)
+
+
+def _read_downsampled(path: str | os.PathLike, bayer: str | None, max_px: int) -> np.ndarray:
     """float32 image, HxW (mono) or HxWx3 (colour), strided to about 2*max_px, top row first.
 
     FITS stores the bottom row first unless ROWORDER says TOP-DOWN (as N.I.N.A.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import ipaddress
 import json
 import math
 import os
@@ -130,7 +131,14 @@ def is_loopback_url(url: str) -> bool:
     except ValueError:
         return False
     host = (parts.hostname or "").lower()
-    return parts.scheme in ("http", "https") and (host in _LOOPBACK_HOSTS or host.startswith("127."))
+    if parts.scheme not in ("http", "https"):
+        return False
+    if host in _LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def shell_quote(value: str) -> str:
@@ -199,22 +207,28 @@ def js_data(payload: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_markdown(text: str) -> Markup:
-    """CommonMark with raw HTML off; images from outside the site become plain links."""
+@functools.lru_cache(maxsize=1)
+def _markdown():
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False})
 
-    def image(tokens, idx, options, env):  # noqa: ANN001 - markdown-it's renderer signature
+    def image(self, tokens, idx, options, env):  # noqa: ANN001 - markdown-it's renderer signature
         token = tokens[idx]
         src = token.attrGet("src") or ""
-        alt = md.renderer.renderInlineAsText(token.children or [], options, env)
         if re.match(r"^[a-z][a-z0-9+.-]*:", src, re.I) or src.startswith("//"):
+            # an image from outside the site would be fetched: show it as a link instead
+            alt = self.renderInlineAsText(token.children or [], options, env)
             return f'<a href="{charts.esc(src)}" rel="noopener noreferrer">{charts.esc(alt or src)}</a>'
-        return md.renderer.renderToken(tokens, idx, options, env)
+        return self.image(tokens, idx, options, env)
 
     md.add_render_rule("image", image)
-    return Markup(md.render(text or ""))
+    return md
+
+
+def render_markdown(text: str) -> Markup:
+    """CommonMark with raw HTML off; images from outside the site become plain links."""
+    return Markup(_markdown().render(text or ""))
 
 
 def _digest(*parts: Any) -> str:
@@ -352,6 +366,7 @@ class Site:
         self.writer = Writer(out, self.old_manifest, self.fingerprint, full)
         self.thumb_failed: dict[str, str] = dict(self.old_manifest.get("thumb_failures", {}))
         self.thumbs_used: set[str] = set()
+        self.failed_used: set[str] = set()
         self.datasette = settings.datasette_url if is_loopback_url(settings.datasette_url) else None
         self.notes = self._notes()
 
@@ -407,7 +422,12 @@ class Site:
         if not self.thumbnails:
             return None
         sha = frame.get("sha256")
-        if not sha or sha in self.thumb_failed:
+        if not sha:
+            return None
+        if sha in self.thumb_failed:  # known bad content: report it again, never retry it
+            if self.thumb_failed[sha] not in self.result.thumb_failures:
+                self.result.thumb_failures.append(self.thumb_failed[sha])
+            self.failed_used.add(sha)
             return None
         t = preview.ensure_thumbnail(self.out / "thumbs", sha, self.s.abs(frame["path"]), frame.get("bayer_pattern"))
         if t.status == "cached":
@@ -417,6 +437,7 @@ class Site:
         else:
             if t.status == "failed":
                 self.thumb_failed[sha] = t.reason
+                self.failed_used.add(sha)
                 self.result.thumb_failures.append(t.reason)
             return None
         self.thumbs_used.add(f"{sha}.png")
@@ -815,7 +836,9 @@ class Site:
             "generator": "astrocat build",
             "fingerprint": self.fingerprint,
             "files": dict(sorted(self.writer.files.items())),
-            "thumb_failures": dict(sorted(self.thumb_failed.items())),
+            # failures of frames no page shows any more are forgotten
+            "thumb_failures": {k: v for k, v in sorted(self.thumb_failed.items())
+                               if k in self.failed_used or not self.thumbnails},
         }
         text = json.dumps(data, indent=1, sort_keys=True) + "\n"
         try:

@@ -21,6 +21,7 @@ FILTER_COLORS = {
     "L": "#d8dee9", "R": "#e5534b", "G": "#57ab5a", "B": "#539bf5",
     "Ha": "#ff6b6b", "OIII": "#39c5cf", "SII": "#f0a35e", "Hb": "#6cb6ff",
     "(none)": "#b392f0", "OSC": "#b392f0", "LP": "#daaa3f", "UVIR": "#c69026",
+    "L-eXtreme": "#f778ba", "L-eNhance": "#e275ad", "L-Ultimate": "#f778ba", "ALP-T": "#f778ba",
 }
 PALETTE = ["#6cb6ff", "#f69d50", "#8ddb8c", "#dcbdfb", "#f47067", "#96d0ff", "#e0823d",
            "#b083f0", "#57ab5a", "#daaa3f", "#39c5cf", "#ec775c"]
@@ -43,6 +44,8 @@ def hours(seconds: float) -> str:
     h = seconds / 3600.0
     if h == 0:
         return "0 h"
+    if seconds < 59.5:
+        return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.2g} s"
     if h < 1:
         return f"{h * 60:.0f} min"
     return f"{h:.1f} h" if h < 100 else f"{h:,.0f} h"

@@ -192,6 +192,21 @@ def dec_dms(deg: float | None) -> str:
     return f"{sign}{int(d):02d}° {int(m):02d}′ {int(s):02d}″"
 
 
+def session_span(first_utc: str | None, last_utc: str | None) -> dict[str, str] | None:
+    """'7h 20m' and '17:30–00:50 UTC' from the first and last frame's start time."""
+    from datetime import datetime
+
+    if not first_utc or not last_utc:
+        return None
+    try:
+        a = datetime.fromisoformat(first_utc.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(last_utc.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    minutes = max(0, round((b - a).total_seconds() / 60))
+    return {"duration": f"{minutes // 60}h {minutes % 60:02d}m", "utc": f"{a:%H:%M}–{b:%H:%M} UTC"}
+
+
 def human_bytes(n: float | None) -> str:
     n = float(n or 0)
     for unit in ("B", "KB", "MB", "GB", "TB"):
@@ -618,6 +633,7 @@ class Site:
 
         sid = s["id"]
         year = (s["night"] or "0000")[:4]
+        span = session_span(s.get("first_utc"), s.get("last_utc"))
         note = self.note_for("session", sid, self.s.notes / "Imaging_Sessions" / year / note_file_name(sid))
         filter_chart = charts.hbar_chart(
             sorted(s["integration_by_filter"].items(), key=lambda kv: -kv[1]),
@@ -625,7 +641,7 @@ class Site:
         ) if s["integration_by_filter"] else None
         self.page(
             s["href"], "session.html",
-            title=f"Session {sid}", section="sessions", s=s, year=year, files=files, thumbs=thumbs,
+            title=f"Session {sid}", section="sessions", s=s, year=year, span=span, files=files, thumbs=thumbs,
             breakdown=breakdown, calibration=calibration, missing=missing,
             rig={"focal_length_mm": distinct("focal_length_mm"), "gain": distinct("gain"), "offset": distinct("offset"),
                  "binning": distinct("binning"), "software": distinct("software"), "set_temp_c": distinct("set_temp_c"),
@@ -802,7 +818,7 @@ class Site:
         )
 
     def _files_page(self) -> None:
-        self.page("files.html", "files.html", title="File explorer", section="files")
+        self.page("files.html", "files.html", title="File explorer", section="files", wide=True)
 
     def _placeholders(self) -> None:
         for key, (title, text, cmds) in PLACEHOLDERS.items():

@@ -263,6 +263,7 @@
       heads[i].addEventListener('click', function (ev) {
         var key = ev.currentTarget.parentNode.getAttribute('data-sort');
         if (state.sortKey === key) { state.sortDir = -state.sortDir; } else { state.sortKey = key; state.sortDir = 1; }
+        state.page = 0;
         if (state.meta) { sortView(state.view); render(); }
       });
     }

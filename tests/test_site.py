@@ -182,6 +182,9 @@ def test_full_rebuild_rerenders_but_writes_nothing_when_bytes_match(demo_copy):
     full = build_json(demo_copy, "--full")
     assert full["written"] == 0
     assert mtimes(demo_copy / "site") == before
+    # and the manifest it leaves lets the next build skip everything again
+    again = build_json(demo_copy)
+    assert again["written"] == 0 and mtimes(demo_copy / "site") == before
 
 
 def _add_frame_to_session(lib: Path, sid: str) -> Path:

@@ -507,7 +507,7 @@ def build(
     what it shows changed, so a rebuild with nothing new writes no file.
 
     Exit codes: 0 built; 1 built, but some thumbnails could not be rendered (listed);
-    2 bad --out folder or config; 4 no catalog.
+    2 bad --out folder or config; 3 another build is writing the same folder; 4 no catalog.
 
     Examples: `astrocat build --open` · `astrocat build --out /var/www/astro --no-thumbnails --json`
     """
@@ -520,6 +520,8 @@ def build(
         with _progress(quiet or as_json, "Building") as progress:
             try:
                 result = site_mod.build(db, s, out, thumbnails=thumbnails, full=full, force=force, progress=progress)
+            except site_mod.SiteBusy as exc:
+                raise fail(str(exc), EXIT_LOCKED) from None
             except site_mod.SiteError as exc:
                 raise fail(str(exc), EXIT_USAGE) from None
     if as_json:

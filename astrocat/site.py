@@ -293,6 +293,10 @@ class SiteError(Exception):
     """The site cannot be built where asked; the message names the folder and why."""
 
 
+class SiteBusy(SiteError):
+    """Another `astrocat build` is writing the same site folder."""
+
+
 class Writer:
     """Writes files under `out` only when their content changes; keeps the manifest entries."""
 
@@ -1132,7 +1136,8 @@ def _check_out_dir(out: Path, default: Path, force: bool) -> None:
 
 
 def build(db: sqlite_utils.Database, settings: Settings, out: Path | None = None, *, thumbnails: bool = True,
-          full: bool = False, force: bool = False, progress: Progress | None = None) -> BuildResult:
+          full: bool = False, force: bool = False, progress: Progress | None = None,
+          lock_wait_s: float = 10.0) -> BuildResult:
     """Render the catalog as a static site in `out` (default: settings.site)."""
     out = Path(os.path.abspath(out or settings.site))
     _check_out_dir(out, settings.site, force)
@@ -1140,10 +1145,10 @@ def build(db: sqlite_utils.Database, settings: Settings, out: Path | None = None
 
     out.mkdir(parents=True, exist_ok=True)
     try:
-        with catalog_lock(out / ".astrocat-build", "build"):
+        with catalog_lock(out / ".astrocat-build", "build", wait_s=lock_wait_s):
             return Site(db, settings, out, thumbnails, full, progress).run()
     except LockBusy as exc:
-        raise SiteError(str(exc).replace("writing this catalog", "building this site")) from None
+        raise SiteBusy(str(exc).replace("writing this catalog", "building this site")) from None
 
 
 def demo_step(db: sqlite_utils.Database, settings: Settings, echo: Callable[[str], None], report: dict[str, Any]) -> None:

@@ -361,3 +361,14 @@ def test_cli_build_reports_thumbnail_failures(library):
     data = json.loads(r.stdout)
     assert r.returncode == 1 and data["thumbnails_rendered"] == 0 and data["thumbnail_failures"]
     assert data["written"] == 0
+
+
+def test_two_builds_of_one_site_do_not_interleave(library):
+    from astrocat.lock import catalog_lock
+
+    db = catalog.open_catalog(library.catalog)
+    with catalog_lock(library.site / ".astrocat-build", "build"):
+        with pytest.raises(site.SiteBusy, match="another astrocat process is building this site"):
+            site.build(db, library, lock_wait_s=0.2)
+    assert site.build(db, library).index.is_file()
+    db.conn.close()

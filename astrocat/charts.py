@@ -354,11 +354,14 @@ def sky_map(
     width: int = 760,
     height: int = 420,
     value_format: Formatter = hours,
+    label_top: int = 30,
 ) -> str:
     """Targets on an equirectangular RA/Dec map, RA increasing to the left as on the sky.
 
     `targets` is [(name, ra_deg, dec_deg, integration_s)]; markers grow with the
-    square root of integration. Targets without coordinates are left out.
+    square root of integration. Targets without coordinates are left out. Only the
+    `label_top` targets with most integration are labelled (every marker has a tooltip),
+    so a catalog of hundreds of targets stays readable.
     """
     pts = [(str(n), float(ra) % 360.0, float(dec), float(w or 0)) for n, ra, dec, w in targets
            if ra is not None and dec is not None and -90 <= float(dec) <= 90]
@@ -400,16 +403,25 @@ def sky_map(
     if not pts:
         out.append(f'<text class="chart-note" x="{left + pw / 2:.0f}" y="{top + ph / 2:.0f}" text-anchor="middle">No targets with coordinates yet</text>')
     wmax = max((w for *_, w in pts), default=0) or 1
-    for i, (name, ra, dec, w) in enumerate(sorted(pts, key=lambda p: -p[3])):
+    ranked = sorted(pts, key=lambda p: (-p[3], p[0]))
+    # biggest markers first so small ones stay visible; labels last, on top of every marker
+    labels = []
+    for i, (name, ra, dec, w) in enumerate(ranked):
         r = 3 + 11 * math.sqrt(w / wmax)
         x, y = X(ra), Y(dec)
         mark = (
             f'<circle class="chart-target" cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{esc(color_for(name, i))}" '
             f'fill-opacity="0.75"><title>{esc(name)}: {esc(value_format(w))}</title></circle>'
-            f'<text class="chart-label chart-target-label" x="{x + r + 3:.1f}" y="{y + 4:.1f}">{esc(_clip(name, 24))}</text>'
         )
-        if links and name in links:
-            mark = f'<a href="{esc(links[name])}">{mark}</a>'
-        out.append(mark)
+        link = links.get(name) if links else None
+        out.append(f'<a href="{esc(link)}">{mark}</a>' if link else mark)
+        if i < label_top:
+            right_edge = x + r + 3 + 7 * min(len(name), 24) > left + pw
+            lx = x - r - 3 if right_edge else x + r + 3
+            anchor = ' text-anchor="end"' if right_edge else ""
+            label = (f'<text class="chart-label chart-target-label" x="{lx:.1f}" y="{y + 4:.1f}"{anchor}>'
+                     f"{esc(_clip(name, 24))}</text>")
+            labels.append(f'<a href="{esc(link)}">{label}</a>' if link else label)
+    out.extend(labels)
     out.append("</svg>")
     return "".join(out)

@@ -134,3 +134,15 @@ def test_hours_formatting():
     assert charts.hours(1800) == "30 min"
     assert charts.hours(5400) == "1.5 h"
     assert charts.hours(3600 * 250) == "250 h"
+
+
+def test_sky_map_labels_only_the_leading_targets_but_draws_all():
+    pts = [(f"T{i}", i * 3.0, 10.0, 1000 - i) for i in range(100)]
+    svg = charts.sky_map(pts, title="Sky", label_top=10)
+    dom = parse(svg)
+    assert len(dom.getElementsByTagName("circle")) == 100
+    labels = [t for t in texts(svg) if t.startswith("T")]
+    assert sorted(labels) == sorted(f"T{i}" for i in range(10))
+    # a label near the right edge (RA near 0h) is placed on the marker's left
+    edge = charts.sky_map([("NGC 1234567", 0.5, 0.0, 10)], title="Sky")
+    assert 'text-anchor="end">NGC 1234567' in edge

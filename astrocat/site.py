@@ -649,11 +649,14 @@ class Site:
             for f in rows:
                 if f["session_id"] != current:
                     if current in pending:
-                        self._session_page(*pending[current], group)
+                        self._session_page(*pending.pop(current), group)
                     current, group = f["session_id"], []
                 group.append(f)
             if current in pending:
-                self._session_page(*pending[current], group)
+                self._session_page(*pending.pop(current), group)
+        # a session row whose frames are all gone still gets its page: links to it never break
+        for s, key in list(pending.values()):
+            self._session_page(s, key, [])
 
     def _session_page(self, s: dict[str, Any], key: str, frames: list[dict[str, Any]]) -> None:
         lights = [f for f in frames if f["frame_type"] == "light" and not f["is_master"]]

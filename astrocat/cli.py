@@ -579,6 +579,61 @@ def datasette(
         raise fail(str(exc), EXIT_LOCKED) from None
     raise typer.Exit(code)
 
+# --- site --------------------------------------------------------------------------------
+
+
+@app.command()
+def build(
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the site (default: paths.site in astrocat.toml).", metavar="DIR"),
+    open_: bool = typer.Option(False, "--open", help="Open index.html in your web browser afterwards."),
+    thumbnails: bool = typer.Option(True, "--thumbnails/--no-thumbnails", help="Render stretched previews of light frames (cached by content hash)."),
+    full: bool = typer.Option(False, "--full", help="Re-render every page, ignoring the manifest (still writes only files whose bytes changed)."),
+    force: bool = typer.Option(False, "--force", help="Build into a non-empty --out folder that holds no astrocat site."),
+    as_json: bool = typer.Option(False, "--json", help="Print the build summary as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Render the catalog as a static website: dashboard, sessions, targets, file explorer, charts.
+
+    The site is self-contained (no CDN, no server): open `index.html` from disk or copy
+    the folder to any static host. Builds are incremental: a page is rewritten only when
+    what it shows changed, so a rebuild with nothing new writes no file.
+
+    Exit codes: 0 built; 1 built, but some thumbnails could not be rendered (listed);
+    2 bad --out folder or config; 3 another build is writing the same folder; 4 no catalog.
+
+    Examples: `astrocat build --open` · `astrocat build --out /var/www/astro --no-thumbnails --json`
+    """
+    from . import site as site_mod
+
+    s = settings()
+    if not s.catalog.exists():
+        raise fail(f"{s.catalog}: no catalog yet; run `astrocat scan` first", EXIT_CATALOG)
+    with open_db(s, readonly=True) as db:
+        with _progress(quiet or as_json, "Building") as progress:
+            try:
+                result = site_mod.build(db, s, out, thumbnails=thumbnails, full=full, force=force, progress=progress)
+            except site_mod.SiteBusy as exc:
+                raise fail(str(exc), EXIT_LOCKED) from None
+            except site_mod.SiteError as exc:
+                raise fail(str(exc), EXIT_USAGE) from None
+    if as_json:
+        output.print_json(result.as_dict())
+    else:
+        data = result.as_dict()
+        output.info(
+            f"built {data['files']} files in {data['elapsed_s']:.2f} s: {data['written']} written, "
+            f"{data['unchanged']} unchanged, {data['removed']} removed; thumbnails: "
+            f"{data['thumbnails_rendered']} rendered, {data['thumbnails_cached']} cached"
+        )
+        for reason in result.thumb_failures[:10]:
+            output.info(f"  no thumbnail: {reason}")
+        output.info(f"open {result.index}")
+    if open_:
+        import webbrowser
+
+        webbrowser.open(result.index.as_uri())
+    raise typer.Exit(EXIT_PROBLEMS if result.thumb_failures else EXIT_OK)
+
 
 # --- demo --------------------------------------------------------------------------------
 

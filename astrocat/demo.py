@@ -444,8 +444,13 @@ def run(directory: Path, echo: Echo = print) -> dict[str, Any]:
     return report
 
 
-# Later features append (db, settings, echo, report) steps: organize, notes, site.
-PIPELINE_STEPS: list[Callable[..., None]] = []
+def _site_step(db: Any, settings: Any, echo: Echo, report: dict[str, Any]) -> None:
+    """Build the static site (last: it shows what the other steps produced)."""
+    from .site import demo_step
+
+    demo_step(db, settings, echo, report)
+
+
 
 
 # --- notes: write the vault, add a hand-written note, regenerate: the words stay ---
@@ -483,7 +488,9 @@ def _notes_step(db: Any, settings: Any, echo: Echo, report: dict[str, Any]) -> N
     )
 
 
-PIPELINE_STEPS.append(_notes_step)
+# (db, settings, echo, report) steps run after the scan, in this order: the site comes last
+# because it shows what the others produced.
+PIPELINE_STEPS: list[Callable[..., None]] = [_notes_step, _site_step]
 
 NEXT_COMMANDS = [
     "astrocat list sessions",

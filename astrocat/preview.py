@@ -1,0 +1,168 @@
+"""FITS -> stretched PNG thumbnails, cached by the frame's sha256.
+
+Pixels are read memory-mapped and raw (`do_not_scale_image_data`), then strided
+so a 60-megapixel frame costs a few hundred kilobytes of reads, not its size.
+Colour (Bayer) frames are debayered by 2x2 superpixels; every channel gets a
+ZScale interval and an asinh stretch (unlinked, which neutralises the sky).
+The source file is opened read-only and never written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+THUMB_PX = 320  # longest side of a thumbnail
+PREVIEW_SUFFIXES = (".fits", ".fit", ".fts", ".fits.fz", ".fit.fz", ".fz", ".fits.gz", ".fit.gz", ".fts.gz")
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+# 2x2 superpixel layout: pattern -> (row, col) of R, the two Gs, B
+_BAYER = {
+    "RGGB": ((0, 0), (0, 1), (1, 0), (1, 1)),
+    "BGGR": ((1, 1), (0, 1), (1, 0), (0, 0)),
+    "GRBG": ((0, 1), (0, 0), (1, 1), (1, 0)),
+    "GBRG": ((1, 0), (0, 0), (1, 1), (0, 1)),
+}
+
+
+class PreviewError(Exception):
+    """The file has no image this module can preview; the message says why."""
+
+
+@dataclass
+class Thumb:
+    status: str  # "cached" | "rendered" | "failed" | "skipped"
+    file: Path | None = None
+    reason: str = ""
+
+
+def can_preview(path: str) -> bool:
+    return path.lower().endswith(PREVIEW_SUFFIXES)
+
+
+def _stride(n_rows: int, n_cols: int, max_px: int) -> int:
+    """Sampling step so the strided image is at most 2*max_px on its longest side."""
+    return max(1, math.ceil(max(n_rows, n_cols) / (2 * max_px)))
+
+
+def read_downsampled(path: str | os.PathLike, bayer: str | None = None, max_px: int = THUMB_PX) -> np.ndarray:
+    with warnings.catch_warnings():
+        # astropy warns about truncated or odd files; failures are reported as PreviewError
+        warnings.simplefilter("ignore")
+        return _read_downsampled(path, bayer, max_px)
+
+
+def _read_downsampled(path: str | os.PathLike, bayer: str | None, max_px: int) -> np.ndarray:
+    """float32 image, HxW (mono) or HxWx3 (colour), strided to about 2*max_px, top row first.
+
+    FITS stores the bottom row first unless ROWORDER says TOP-DOWN (as N.I.N.A.
+    and most CMOS drivers write); the Bayer pattern applies to the stored order.
+    """
+    from astropy.io import fits
+
+    try:
+        hdul = fits.open(path, memmap=True, do_not_scale_image_data=True, mode="readonly", lazy_load_hdus=True)
+    except (OSError, ValueError, TypeError) as exc:
+        raise PreviewError(f"not a readable FITS file: {exc}") from None
+    try:
+        for hdu in hdul:
+            naxis = hdu.header.get("NAXIS", 0)
+            if not isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) or naxis not in (2, 3):
+                continue
+            shape = tuple(hdu.header.get(f"NAXIS{i}", 0) for i in range(naxis, 0, -1))
+            if min(shape) <= 0:
+                continue
+            bzero = float(hdu.header.get("BZERO", 0) or 0)
+            bscale = float(hdu.header.get("BSCALE", 1) or 1)
+            bottom_up = str(hdu.header.get("ROWORDER", "BOTTOM-UP")).strip().upper() != "TOP-DOWN"
+            data = hdu.data  # a memmap view for plain HDUs: nothing is read yet
+            if data is None:
+                continue
+            if naxis == 3:
+                planes = [data[i] for i in range(min(3, data.shape[0]))]
+                step = _stride(*planes[0].shape, max_px)
+                chans = [np.asarray(p[::step, ::step], dtype=np.float32) * bscale + bzero for p in planes]
+                img = np.stack(chans if len(chans) == 3 else [chans[0]] * 3, axis=-1)
+                return img[::-1] if bottom_up else img
+            pattern = (bayer or "").strip().upper()
+            if pattern in _BAYER and data.shape[0] >= 2 and data.shape[1] >= 2:
+                step = 2 * _stride(data.shape[0] // 2, data.shape[1] // 2, max_px)
+                rows, cols = (data.shape[0] // 2) * 2, (data.shape[1] // 2) * 2
+                grid = data[:rows, :cols]
+
+                def at(rc: tuple[int, int]) -> np.ndarray:
+                    return np.asarray(grid[rc[0]::step, rc[1]::step], dtype=np.float32) * bscale + bzero
+
+                r_at, g1_at, g2_at, b_at = _BAYER[pattern]
+                r, g1, g2, b = at(r_at), at(g1_at), at(g2_at), at(b_at)
+                h = min(x.shape[0] for x in (r, g1, g2, b))
+                w = min(x.shape[1] for x in (r, g1, g2, b))
+                img = np.stack([r[:h, :w], (g1[:h, :w] + g2[:h, :w]) / 2, b[:h, :w]], axis=-1)
+                return img[::-1] if bottom_up else img
+            step = _stride(*data.shape, max_px)
+            img = np.asarray(data[::step, ::step], dtype=np.float32) * bscale + bzero
+            return img[::-1] if bottom_up else img
+        raise PreviewError("no 2-D image in the file")
+    except (OSError, ValueError, TypeError, IndexError) as exc:
+        raise PreviewError(f"cannot read the image: {exc}") from None
+    finally:
+        hdul.close()
+
+
+def stretch(img: np.ndarray) -> np.ndarray:
+    """ZScale + asinh to uint8, per channel for colour images."""
+    from astropy.visualization import AsinhStretch, ZScaleInterval
+
+    img = np.nan_to_num(img.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    interval = ZScaleInterval(contrast=0.15)
+    curve = AsinhStretch(a=0.2)
+
+    def one(ch: np.ndarray) -> np.ndarray:
+        lo, hi = interval.get_limits(ch)
+        if not hi > lo:
+            lo, hi = float(ch.min()), float(ch.max()) or 1.0
+            if not hi > lo:
+                return np.zeros(ch.shape, dtype=np.uint8)
+        scaled = np.clip((ch - lo) / (hi - lo), 0, 1)
+        return (curve(scaled) * 255 + 0.5).astype(np.uint8)
+
+    if img.ndim == 3:
+        return np.stack([one(img[..., i]) for i in range(img.shape[-1])], axis=-1)
+    return one(img)
+
+
+def render_png(source: str | os.PathLike, dest: Path, bayer: str | None = None, max_px: int = THUMB_PX) -> None:
+    """Write a stretched PNG of `source` to `dest` (atomically)."""
+    from PIL import Image
+
+    pixels = np.ascontiguousarray(stretch(read_downsampled(source, bayer, max_px)))
+    image = Image.fromarray(pixels, "RGB" if pixels.ndim == 3 else "L")
+    image.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    image.save(tmp, "PNG", optimize=False)
+    os.replace(tmp, dest)
+
+
+def ensure_thumbnail(thumbs_dir: Path, sha256: str | None, source: Path, bayer: str | None = None,
+                     max_px: int = THUMB_PX) -> Thumb:
+    """The cached thumbnail `thumbs_dir/<sha256>.png`, rendering it only when absent."""
+    if not sha256 or not _SHA.match(sha256):
+        return Thumb("skipped", reason="no content hash")
+    dest = thumbs_dir / f"{sha256}.png"
+    if dest.is_file():
+        return Thumb("cached", dest)
+    if not can_preview(str(source)):
+        return Thumb("skipped", reason="not a FITS image")
+    if not source.is_file():
+        return Thumb("failed", reason=f"{source}: file not found")
+    try:
+        render_png(source, dest, bayer, max_px)
+    except PreviewError as exc:
+        return Thumb("failed", reason=f"{source}: {exc}")
+    return Thumb("rendered", dest)

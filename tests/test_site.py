@@ -1,0 +1,380 @@
+"""astrocat build: pages, safety, incremental rebuilds, the CLI. Real catalog, real files."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from urllib.parse import quote
+import sqlite3
+from pathlib import Path
+
+import pytest
+from astropy.io import fits
+
+from astrocat import catalog, site
+from astrocat.config import load
+from astrocat.scan import scan
+from conftest import run_cli
+from sitekit import HOSTILE, HOSTILE_NOTE, add_note, external_urls, html_pages, site_files, write_hostile_frames
+
+
+def build_json(lib: Path, *args: str) -> dict:
+    r = run_cli("build", "--json", *args, cwd=lib)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout)
+
+
+def mtimes(out: Path) -> dict[str, int]:
+    return {p.relative_to(out).as_posix(): p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()
+            and not p.name.endswith(".lock")}
+
+
+# --- pure helpers ----------------------------------------------------------------------------
+
+
+def test_slug_is_stable_safe_and_distinct():
+    assert site.slug("M31") == "M31"
+    assert site.slug("2024-10-03_ASI2600MM_Esprit100") == "2024-10-03_ASI2600MM_Esprit100"
+    a, b = site.slug("NGC 7000"), site.slug("NGC_7000")
+    assert a != b and a.startswith("NGC_7000-") and b == "NGC_7000"
+    for evil in HOSTILE + ["../../etc/passwd", "CON", "", "a/b\\c"]:
+        s = site.slug(evil)
+        assert re.fullmatch(r"[A-Za-z0-9._-]+", s) and ".." not in s.split("-")[0] and s.upper() != "CON"
+
+
+def test_loopback_detection():
+    assert site.is_loopback_url("http://127.0.0.1:8001")
+    assert site.is_loopback_url("http://localhost:8001/")
+    assert site.is_loopback_url("http://[::1]:8001")
+    for url in ("https://example.com", "http://192.168.1.2:8001", "http://127.0.0.1.evil.com", "javascript:alert(1)", "file:///x"):
+        assert not site.is_loopback_url(url), url
+
+
+def test_markdown_has_raw_html_off_and_no_remote_images():
+    out = str(site.render_markdown(HOSTILE_NOTE))
+    assert "<script" not in out and "<img" not in out
+    assert "&lt;script&gt;" in out
+    assert 'href="javascript:' not in out
+    assert 'href="https://example.com/tracker.png"' in out  # the user's link stays a link, never a fetch
+    local = str(site.render_markdown("![stack](thumbs/x.png) **bold**"))
+    assert '<img src="thumbs/x.png"' in local and "<strong>bold</strong>" in local
+
+
+def test_js_data_cannot_close_a_script():
+    text = site.js_data({"v": "</script><script>alert(1)</script>&\u2028"})
+    assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
+    assert json.loads(text)["v"] == "</script><script>alert(1)</script>&\u2028"
+
+
+def test_helpers_month_range_evenly_and_coordinates():
+    assert site.month_range("2023-11", "2024-02") == ["2023-11", "2023-12", "2024-01", "2024-02"]
+    assert site.evenly(list(range(10)), 3) == [0, 4, 9] or site.evenly(list(range(10)), 3) == [0, 5, 9]
+    assert site.evenly([1, 2], 5) == [1, 2]
+    assert site.ra_hms(10.6847) == "00h 42m 44.3s"
+    assert site.dec_dms(41.269) == "+41° 16′ 08″"
+    assert site.dec_dms(-5.3911).startswith("−05° 23′")
+    assert site.note_file_name('a/b:c*?"<>|#^[x]') == "a_b_c_______^_x_.md".replace("^", "_")
+
+
+# --- the demo site ----------------------------------------------------------------------------
+
+
+def test_demo_builds_the_site_and_prints_its_path(demo_dir):
+    index = demo_dir / "site" / "index.html"
+    assert index.is_file()
+    names = {p.relative_to(demo_dir / "site").as_posix() for p in html_pages(demo_dir / "site")}
+    db = sqlite3.connect(demo_dir / "catalog.db")
+    sessions = [r[0] for r in db.execute("SELECT id FROM sessions")]
+    targets = [r[0] for r in db.execute("SELECT name FROM targets")]
+    assert {"index.html", "files.html", "stats.html", "sessions/index.html", "targets/index.html",
+            "processing/index.html", "calibration/index.html", "backups/index.html"} <= names
+    for sid in sessions:
+        assert site.session_href(sid) in names
+    for t in targets:
+        assert site.target_href(t) in names
+    assert len(list((demo_dir / "site" / "thumbs").glob("*.png"))) > 50
+
+
+def test_no_external_url_in_any_generated_file(demo_dir):
+    out = demo_dir / "site"
+    s = load(demo_dir / "astrocat.toml")
+    allowed = (s.datasette_url + "/",) if site.is_loopback_url(s.datasette_url) else ()
+    checked = 0
+    for path in site_files(out):
+        text = path.read_text(encoding="utf-8")
+        assert external_urls(text, allowed) == [], path
+        assert "@import" not in text and "cdn" not in text.lower(), path
+        checked += 1
+    assert checked > 20
+    # and the only absolute URLs left are the configured local Datasette
+    assert any(s.datasette_url in p.read_text() for p in html_pages(out))
+
+
+def test_every_relative_link_resolves(demo_dir):
+    out = demo_dir / "site"
+    ref = re.compile(r'(?:href|src)="([^"]+)"')
+    for page in html_pages(out):
+        for target in ref.findall(page.read_text(encoding="utf-8")):
+            target = html.unescape(target)
+            if target.startswith(("http://127.0.0.1", "http://localhost", "obsidian://", "#")):
+                continue
+            assert "://" not in target and not target.startswith("/"), (page, target)
+            file_part = target.split("#")[0].split("?")[0]
+            assert (page.parent / file_part).resolve().is_file(), (page, target)
+
+
+def test_session_page_shows_integration_per_filter(demo_dir):
+    db = sqlite3.connect(demo_dir / "catalog.db")
+    sid = "2024-10-03_ASI2600MM_Esprit100"
+    expected = dict(db.execute(
+        "SELECT filter, SUM(exposure_s) FROM frames WHERE session_id=? AND frame_type='light' GROUP BY filter", [sid]))
+    page = (demo_dir / "site" / site.session_href(sid)).read_text()
+    table = page.split('id="per-filter"', 1)[1].split("</table>", 1)[0]
+    shown = dict(re.findall(r'<tr data-filter="([^"]+)">.*?<td class="num secs">([\d.]+)</td>', table))
+    assert {k: float(v) for k, v in shown.items()} == expected
+    assert "Calibration frames this night" in page and "Darks" in page
+    assert f"files.html#session={sid}" in page
+    assert "astrocat list files --session " + sid in page
+    # commands of features not built yet are not offered: every copied command runs
+    assert "astrocat processing" not in page and "astrocat backup" not in page
+    assert "obsidian://open?path=" in page
+    # the hand-written demo note is rendered, and its path is the note's real path
+    assert "Guiding RMS" in page
+    assert quote(str(demo_dir / "notes" / "Imaging_Sessions" / "2024" / f"{sid}.md"), safe="") in page
+
+
+def test_target_page_sums_per_night(demo_dir):
+    db = sqlite3.connect(demo_dir / "catalog.db")
+    page = (demo_dir / "site" / site.target_href("M31")).read_text()
+    nights = [r[0] for r in db.execute(
+        "SELECT DISTINCT night FROM frames WHERE target='M31' AND frame_type='light' ORDER BY night")]
+    table = page.split('id="per-night"', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td>", table) == nights
+    assert "RA 00h 4" in page and "Dec +41°" in page
+
+
+def test_explorer_chunks_hold_every_present_frame(demo_dir):
+    out = demo_dir / "site" / "data"
+    db = sqlite3.connect(demo_dir / "catalog.db")
+    total = db.execute("SELECT COUNT(*) FROM frames WHERE location != 'missing'").fetchone()[0]
+    meta = json.loads(re.search(r"AstrocatFiles\.meta\((.*)\);", (out / "files-meta.js").read_text()).group(1))
+    assert meta["total"] == total
+    rows = 0
+    for c in meta["chunks"]:
+        payload = json.loads(re.search(r"AstrocatFiles\.chunk\((.*)\);", (demo_dir / "site" / c["file"]).read_text()).group(1))
+        assert len(payload["rows"]) == c["rows"]
+        rows += c["rows"]
+    assert rows == total
+    assert set(meta["options"]["type"]) == {r[0] for r in db.execute("SELECT DISTINCT frame_type FROM frames")}
+
+
+# --- incremental builds -----------------------------------------------------------------------
+
+
+def test_rebuild_with_nothing_changed_writes_no_file(demo_copy):
+    first = build_json(demo_copy)  # the copy moved: note paths changed, so pages showing them are rewritten
+    assert first["files"] > 20
+    before = mtimes(demo_copy / "site")
+    again = build_json(demo_copy)
+    assert again["written"] == 0 and again["removed"] == 0 and again["thumbnails_rendered"] == 0
+    assert mtimes(demo_copy / "site") == before  # the manifest included
+
+
+def test_full_rebuild_rerenders_but_writes_nothing_when_bytes_match(demo_copy):
+    build_json(demo_copy)
+    before = mtimes(demo_copy / "site")
+    full = build_json(demo_copy, "--full")
+    assert full["written"] == 0
+    assert mtimes(demo_copy / "site") == before
+    # and the manifest it leaves lets the next build skip everything again
+    again = build_json(demo_copy)
+    assert again["written"] == 0 and mtimes(demo_copy / "site") == before
+
+
+def _add_frame_to_session(lib: Path, sid: str) -> Path:
+    db = sqlite3.connect(lib / "catalog.db")
+    path = db.execute("SELECT path FROM frames WHERE session_id=? AND frame_type='light' ORDER BY date_obs DESC LIMIT 1",
+                      [sid]).fetchone()[0]
+    src = lib / path
+    with fits.open(src) as hdul:
+        stamp = str(hdul[0].header["DATE-OBS"])
+        hdul[0].header["DATE-OBS"] = stamp[:17] + "59.5" + ("Z" if stamp.endswith("Z") else "")
+        hdul[0].header["EXPTIME"] = 77.0
+        hdul[0].header["EXPOSURE"] = 77.0
+        dest = lib / "quarantine" / "extra" / "extra_frame.fits"
+        dest.parent.mkdir(parents=True)
+        hdul.writeto(dest)
+    return dest
+
+
+def test_a_change_to_one_session_rewrites_only_the_pages_that_show_it(demo_copy):
+    build_json(demo_copy)
+    thumbs_before = {p.stem for p in (demo_copy / "site" / "thumbs").glob("*.png")}
+    sid = "2024-11-09_ASI1600MM_530mm"  # Ekos, M33; night in 2024-11
+    _add_frame_to_session(demo_copy, sid)
+    r = run_cli("scan", "--json", cwd=demo_copy)
+    assert r.returncode == 0 and json.loads(r.stdout)["new"] == 1
+    db = sqlite3.connect(demo_copy / "catalog.db")
+    assert db.execute("SELECT COUNT(*) FROM frames WHERE session_id=? AND exposure_s=77", [sid]).fetchone()[0] == 1
+    result = build_json(demo_copy)
+    written = set(result["written_files"])
+    assert site.session_href(sid) in written
+    allowed = {site.session_href(sid), "sessions/index.html", site.target_href("M33"), "targets/index.html",
+               "index.html", "stats.html", "data/files-2024-11.js", "data/files-meta.js"}
+    assert written <= allowed, written - allowed
+    assert not any(w.startswith("sessions/2024-10") for w in written)
+    # new previews (the strip is re-sampled) are of this session's frames only
+    new = {p.stem for p in (demo_copy / "site" / "thumbs").glob("*.png")} - thumbs_before
+    assert len(new) == result["thumbnails_rendered"]
+    for sha in new:
+        assert db.execute("SELECT session_id FROM frames WHERE sha256=?", [sha]).fetchone()[0] == sid
+    page = (demo_copy / "site" / site.session_href(sid)).read_text()
+    assert "extra_frame.fits" in page
+
+
+def test_a_note_changes_only_its_page(demo_copy):
+    build_json(demo_copy)
+    s = load(demo_copy / "astrocat.toml")
+    db = catalog.open_catalog(s.catalog)
+    sid = "2024-10-05_ASI2600MM_Esprit100"
+    add_note(db, "session", sid, "Seeing **4/5**, some clouds after 1 am.")
+    db.conn.close()
+    result = build_json(demo_copy)
+    assert result["written_files"] == [site.session_href(sid)]
+    page = (demo_copy / "site" / site.session_href(sid)).read_text()
+    assert "Seeing <strong>4/5</strong>" in page
+
+
+def test_removed_session_page_is_deleted_and_only_manifest_files(demo_copy):
+    build_json(demo_copy)
+    keep = demo_copy / "site" / "my-own-file.txt"
+    keep.write_text("user file")
+    sid = "2024-11-12_ASI290MM_600mm"
+    db = sqlite3.connect(demo_copy / "catalog.db")
+    for (path,) in db.execute("SELECT path FROM frames WHERE session_id=?", [sid]).fetchall():
+        os.unlink(demo_copy / path)
+    db.close()
+    assert run_cli("scan", cwd=demo_copy).returncode == 0
+    result = build_json(demo_copy)
+    assert site.session_href(sid) in result["removed_files"]
+    assert not (demo_copy / "site" / site.session_href(sid)).exists()
+    assert keep.read_text() == "user file"
+
+
+# --- safety ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hostile(library):
+    write_hostile_frames(library)
+    db = catalog.open_catalog(library.catalog)
+    scan(db, library)
+    db.conn.commit()
+    for (sid,) in list(db.execute("SELECT id FROM sessions")):
+        add_note(db, "session", sid, HOSTILE_NOTE)
+    for (name,) in list(db.execute("SELECT name FROM targets")):
+        add_note(db, "target", name, HOSTILE_NOTE)
+    result = site.build(db, library)
+    db.conn.close()
+    return library, result
+
+
+def test_hostile_headers_are_escaped_in_every_file(hostile):
+    settings, result = hostile
+    out = settings.site
+    assert len(list((out / "targets").glob("*.html"))) == 3  # both hostile targets got a page
+    for path in site_files(out):
+        text = path.read_text(encoding="utf-8")
+        for bad in HOSTILE:
+            assert bad not in text, path
+        assert "<script>alert" not in text and "<img src=x" not in text and "onerror=alert(1)>" not in text.replace("&gt;", "")
+        if path.suffix == ".html":
+            # the only scripts are our own files
+            for src in re.findall(r"<script([^>]*)>", text):
+                assert re.fullmatch(r' src="(\.\./)*(assets|data)/[\w.-]+\.js"( defer)?', src), (path, src)
+    # the values are there, escaped, for people to read
+    target_page = (out / site.target_href(HOSTILE[0])).read_text()
+    assert html.escape(HOSTILE[0]) in target_page or "&lt;script&gt;alert(1)&lt;/script&gt;" in target_page
+
+
+def test_datasette_links_only_for_a_loopback_url(library, demo_dir):
+    s = load(demo_dir / "astrocat.toml")
+    s.datasette_url = "https://datasette.example.com"
+    db = catalog.open_catalog(s.catalog, readonly=True)
+    out = library.base_dir / "othersite"
+    site.build(db, s, out, thumbnails=False)
+    db.conn.close()
+    for path in site_files(out):
+        assert "example.com" not in path.read_text(), path
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+
+def test_cli_build_out_json_and_bad_folders(demo_dir, tmp_path):
+    out = tmp_path / "www"
+    data = build_json(demo_dir, "--out", str(out), "--no-thumbnails")
+    assert Path(data["index"]) == out / "index.html" and (out / "index.html").is_file()
+    assert data["written"] == data["files"] and data["thumbnails_rendered"] == 0
+    assert not (out / "thumbs").exists()
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "taxes.pdf").write_text("x")
+    r = run_cli("build", "--out", str(busy), cwd=demo_dir)
+    assert r.returncode == 2 and "not empty" in r.stderr and str(busy) in r.stderr.replace("\n", "")
+    assert sorted(p.name for p in busy.iterdir()) == ["taxes.pdf"]
+    r = run_cli("build", "--out", str(busy / "taxes.pdf"), cwd=demo_dir)
+    assert r.returncode == 2 and "not a folder" in r.stderr
+    r = run_cli("build", "--out", str(busy), "--force", "--no-thumbnails", "--quiet", cwd=demo_dir)
+    assert r.returncode == 0 and (busy / "index.html").exists() and (busy / "taxes.pdf").exists()
+    assert "open " in r.stdout and "index.html" in r.stdout
+
+
+def test_cli_build_without_catalog(tmp_path):
+    r = run_cli("init", str(tmp_path / "lib"), "--timezone", "UTC")
+    assert r.returncode == 0
+    (tmp_path / "lib" / "catalog.db").unlink()
+    r = run_cli("build", cwd=tmp_path / "lib")
+    assert r.returncode == 4 and "astrocat scan" in r.stderr
+
+
+def test_cli_build_empty_catalog(library):
+    catalog.open_catalog(library.catalog).conn.close()
+    r = run_cli("build", "--json", cwd=library.base_dir)
+    assert r.returncode == 0, r.stderr
+    page = (library.site / "index.html").read_text()
+    assert "No frames yet" in page
+    assert (library.site / "files.html").is_file()
+
+
+def test_cli_build_reports_thumbnail_failures(library):
+    write_hostile_frames(library)
+    assert run_cli("scan", cwd=library.base_dir).returncode == 0
+    db = sqlite3.connect(library.catalog)
+    victims = [library.abs(r[0]) for r in db.execute("SELECT path FROM frames WHERE frame_type='light'")]
+    db.close()
+    # cut every light frame short after the scan: the catalog still has their hashes
+    for p in victims:
+        p.write_bytes(p.read_bytes()[:3000])
+    r = run_cli("build", cwd=library.base_dir)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "no thumbnail:" in r.stdout and str(victims[0].parent) in r.stdout.replace("\n", "")
+    assert (library.site / "index.html").is_file()  # the site is built all the same
+    # known failures are reported again, not retried
+    r = run_cli("build", "--json", cwd=library.base_dir)
+    data = json.loads(r.stdout)
+    assert r.returncode == 1 and data["thumbnails_rendered"] == 0 and data["thumbnail_failures"]
+    assert data["written"] == 0
+
+
+def test_two_builds_of_one_site_do_not_interleave(library):
+    from astrocat.lock import catalog_lock
+
+    db = catalog.open_catalog(library.catalog)
+    with catalog_lock(library.site / ".astrocat-build", "build"):
+        with pytest.raises(site.SiteBusy, match="another astrocat process is building this site"):
+            site.build(db, library, lock_wait_s=0.2)
+    assert site.build(db, library).index.is_file()
+    db.conn.close()

@@ -186,13 +186,25 @@ _WRITE_COLS = [f for f in FRAME_FIELDS if f != "id"] + ["header_json"]
 
 def upsert_frames(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or update frames by path (ON CONFLICT DO UPDATE keeps ids and fires triggers)."""
-    if not rows:
-        return
-    cols = ", ".join(f'"{c}"' for c in _WRITE_COLS)
-    marks = ", ".join("?" for _ in _WRITE_COLS)
-    updates = ", ".join(f'"{c}"=excluded."{c}"' for c in _WRITE_COLS if c != "path")
-    sql = f"INSERT INTO frames ({cols}) VALUES ({marks}) ON CONFLICT(path) DO UPDATE SET {updates}"
-    db.conn.executemany(sql, [[_cell(r.get(c)) for c in _WRITE_COLS] for r in rows])
+    upsert_frame_values(db, [frame_values(r) for r in rows])
+
+
+def frame_values(row: dict[str, Any]) -> list[Any]:
+    """A frame row as the parameters of `upsert_frame_values` (scan builds them in its workers)."""
+    return [_cell(row.get(c)) for c in _WRITE_COLS]
+
+
+_UPSERT_SQL = (
+    "INSERT INTO frames (" + ", ".join(f'"{c}"' for c in _WRITE_COLS) + ") "
+    "VALUES (" + ", ".join("?" * len(_WRITE_COLS)) + ") ON CONFLICT(path) DO UPDATE SET "
+    + ", ".join(f'"{c}"=excluded."{c}"' for c in _WRITE_COLS if c != "path")
+)
+
+
+def upsert_frame_values(db: sqlite_utils.Database, values: Sequence[Sequence[Any]]) -> None:
+    """`upsert_frames` for rows already turned into parameters by `frame_values`."""
+    if values:
+        db.conn.executemany(_UPSERT_SQL, values)
 
 
 def _cell(value: Any) -> Any:

@@ -260,18 +260,29 @@ def read_header(path: str | os.PathLike, want_hash: bool = False) -> ReadResult:
 
 
 def _hash_rest(f: BinaryIO, h: "hashlib._Hash") -> int:
+    """Hash from the current position to the end of the file, at most CHUNK bytes at a time."""
     total = 0
-    while chunk := f.read(CHUNK):
+    try:
+        left = os.fstat(f.fileno()).st_size - f.tell()
+    except (OSError, ValueError, AttributeError):
+        left = CHUNK
+    while True:
+        # Ask for no more than is left: read(n) allocates n bytes even at the end of
+        # the file, and 1 MiB per small file is most of the cost of reading it.
+        # Past the expected end (EOF, or a file still growing) read small blocks.
+        chunk = f.read(min(CHUNK, left) if left > 0 else BLOCK)
+        if not chunk:
+            return total
         h.update(chunk)
         total += len(chunk)
-    return total
+        left -= len(chunk)
 
 
 def _read_plain(name: str, want_hash: bool) -> ReadResult:
-    with open(name, "rb") as f:
-        first = f.read(CHUNK)
-        header, consumed = _read_fits_header(f, first)
+    with open(name, "rb", buffering=0) as f:  # whole-block reads: no need for a buffer
         size_on_disk = os.fstat(f.fileno()).st_size
+        first = f.read(min(CHUNK, max(size_on_disk, BLOCK)))
+        header, consumed = _read_fits_header(f, first)
         if not _has_image(header.values):
             return _read_extension_image(name, f, header, consumed, want_hash)
         digest = None

@@ -191,7 +191,12 @@ def upsert_frames(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]]) -> 
 
 def frame_values(row: dict[str, Any]) -> list[Any]:
     """A frame row as the parameters of `upsert_frame_values` (scan builds them in its workers)."""
-    return [_cell(row.get(c)) for c in _WRITE_COLS]
+    get = row.get
+    # str, float, int and None go in as they are: test their exact types before _cell's rules
+    return [v if type(v) in _PLAIN else _cell(v) for v in map(get, _WRITE_COLS)]
+
+
+_PLAIN = frozenset({str, float, int, type(None)})
 
 
 _UPSERT_SQL = (

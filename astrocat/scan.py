@@ -240,10 +240,13 @@ def _workers(n_files: int) -> int:
 
     Only where `fork` is the way to start them (Linux): a forked worker starts in
     milliseconds with everything imported, where a spawned one would re-import
-    astrocat (and, run as `python -m astrocat`, re-run the CLI).
+    astrocat (and, run as `python -m astrocat`, re-run the CLI). And only while this
+    process has a single thread: forking a threaded process can deadlock the child.
     ASTROCAT_SCAN_WORKERS=N overrides the count (0: read in this process)."""
+    import threading
+
     override = os.environ.get("ASTROCAT_SCAN_WORKERS", "").strip()
-    if n_files < POOL_MIN_FILES or not sys.platform.startswith("linux"):
+    if n_files < POOL_MIN_FILES or not sys.platform.startswith("linux") or threading.active_count() > 1:
         return 0
     if override.isdigit():
         return int(override)

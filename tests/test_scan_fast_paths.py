@@ -7,6 +7,8 @@ import dataclasses
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,8 @@ from astrocat import catalog
 from astrocat.fitswrite import write_fits
 from astrocat.headers import HeaderError, header_from_text, read_header
 from astrocat.scan import POOL_MIN_FILES, PathForms, scan
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _catalog(db_path: Path) -> dict[str, list[dict]]:
@@ -160,3 +164,30 @@ def test_rescan_never_opens_unchanged_files(library) -> None:
         assert db.execute("SELECT sha256 FROM frames WHERE path = 'quarantine/light_1.fits'").fetchone()[0] != before
     finally:
         db.conn.close()
+
+
+WORKERS_PROBE = """
+import sys, threading
+from astrocat.scan import POOL_MIN_FILES, _workers
+few, many = _workers(POOL_MIN_FILES - 1), _workers(POOL_MIN_FILES)
+stop = threading.Event()
+t = threading.Thread(target=stop.wait)
+t.start()
+threaded = _workers(POOL_MIN_FILES)
+stop.set()
+t.join()
+print(few, many, threaded)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes are forked on Linux only")
+def test_worker_count_rules() -> None:
+    def probe(workers: str) -> list[int]:
+        r = subprocess.run([sys.executable, "-c", WORKERS_PROBE], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": str(ROOT), "ASTROCAT_SCAN_WORKERS": workers})
+        assert r.returncode == 0, r.stderr
+        return [int(x) for x in r.stdout.split()]
+
+    # too few files: none; enough: as asked; another thread running: none (fork is unsafe then)
+    assert probe("3") == [0, 3, 0]
+    assert probe("0") == [0, 0, 0]

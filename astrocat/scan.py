@@ -7,6 +7,7 @@ unchanged 10,000-frame library a matter of `stat` calls.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -192,15 +193,21 @@ def _read(
         "size": entry.size,
         "mtime": entry.mtime,
         "sha256": result.sha256,
-        "session_id": session_id(
+        "session_id": _session_id(
             fields.get("night"), fields.get("camera"), fields.get("telescope"), fields.get("focal_length_mm")
         ),
         "location": paths.location(entry.path),
         "problems": problems,
         "scanned_at": _now(),
-        "header_json": json.dumps(header.as_json_dict(), ensure_ascii=False, default=str),
+        "header_json": _header_json(header.as_json_dict()),
     }
     return row, None
+
+
+# Per-file costs a scan need not pay every time: one encoder (json.dumps builds one per
+# call), and session ids, which a night's frames share (session_id is a pure function).
+_header_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_session_id = functools.lru_cache(maxsize=4096)(session_id)
 
 
 # --- reading many files: in worker processes when there are enough -----------------

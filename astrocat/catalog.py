@@ -8,14 +8,43 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
 
-from . import sessions as sessions_rules
+def _import_sqlite_utils() -> ModuleType:
+    """Import sqlite-utils without letting it import numpy and pandas.
+
+    sqlite-utils imports them, when installed, only to name column types for their
+    scalar types. astrocat never hands it numpy or pandas values (sqlite3 would store
+    a numpy number as raw bytes anyway), and numpy alone costs every astrocat command
+    ~0.1 s and a BLAS thread pool at start-up (docs/performance.md). They stay
+    importable: the block is lifted as soon as sqlite-utils is loaded."""
+    if "sqlite_utils" in sys.modules or "numpy" in sys.modules:
+        import sqlite_utils
+        return sqlite_utils
+    blocked = [m for m in ("numpy", "pandas") if m not in sys.modules]
+    for m in blocked:
+        sys.modules[m] = None  # type: ignore[assignment]  # `import m` raises ImportError
+    try:
+        import sqlite_utils
+    finally:
+        for m in blocked:
+            if sys.modules.get(m, 0) is None:
+                del sys.modules[m]
+    return sqlite_utils
+
+
+if TYPE_CHECKING:
+    import sqlite_utils
+else:
+    sqlite_utils = _import_sqlite_utils()
+
+from . import sessions as sessions_rules  # noqa: E402
 
 # The frame fields of DESIGN.md, in order: these are also the --json names.
 FRAME_FIELDS = [

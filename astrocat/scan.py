@@ -16,9 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from . import catalog
 from .config import Settings
@@ -26,6 +24,9 @@ from .headers import HeaderError, is_candidate, read_header
 from .normalize import Settings as NormalizeSettings
 from .normalize import normalize
 from .sessions import session_id
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 BATCH = 500
 # Below this many files to read, worker processes cost more than they save.

@@ -191,3 +191,22 @@ def test_worker_count_rules() -> None:
     # too few files: none; enough: as asked; another thread running: none (fork is unsafe then)
     assert probe("3") == [0, 3, 0]
     assert probe("0") == [0, 0, 0]
+
+
+STARTUP_PROBE = """
+import sys
+import astrocat.cli, astrocat.scan
+heavy = sorted(m for m in ("numpy", "pandas", "astropy", "xml.etree.ElementTree") if m in sys.modules)
+import numpy, sqlite_utils
+db = sqlite_utils.Database(memory=True)
+db["t"].insert({"a": 1, "b": numpy.float64(2.5).item()})
+print(heavy, list(db["t"].rows))
+"""
+
+
+def test_cli_start_up_imports_no_heavy_modules_and_numpy_still_works() -> None:
+    # every command pays for what astrocat.cli imports; numpy alone is ~0.1 s (docs/performance.md)
+    r = subprocess.run([sys.executable, "-c", STARTUP_PROBE], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[] [{'a': 1, 'b': 2.5}]"

@@ -17,8 +17,8 @@ def test_bench_scan_runs_and_prints_a_ratio_per_contender(tmp_path: Path) -> Non
     out.mkdir()
     (out / "mine.txt").write_text("not the benchmark's")
     r = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_scan.py"), "--files", "50", "--rescan-files", "50", "--repeat", "1",
-         "--out", str(out)],
+        [sys.executable, str(ROOT / "benchmarks" / "bench_scan.py"),
+         "--files", "50", "--rescan-files", "50", "--repeat", "1", "--out", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert r.returncode == 0, r.stdout + r.stderr

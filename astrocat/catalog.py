@@ -8,14 +8,43 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
 
-from . import sessions as sessions_rules
+def _import_sqlite_utils() -> ModuleType:
+    """Import sqlite-utils without letting it import numpy and pandas.
+
+    sqlite-utils imports them, when installed, only to name column types for their
+    scalar types. astrocat never hands it numpy or pandas values (sqlite3 would store
+    a numpy number as raw bytes anyway), and numpy alone costs every astrocat command
+    ~0.1 s and a BLAS thread pool at start-up (docs/performance.md). They stay
+    importable: the block is lifted as soon as sqlite-utils is loaded."""
+    if "sqlite_utils" in sys.modules or "numpy" in sys.modules:
+        import sqlite_utils
+        return sqlite_utils
+    blocked = [m for m in ("numpy", "pandas") if m not in sys.modules]
+    for m in blocked:
+        sys.modules[m] = None  # type: ignore[assignment]  # `import m` raises ImportError
+    try:
+        import sqlite_utils
+    finally:
+        for m in blocked:
+            if sys.modules.get(m, 0) is None:
+                del sys.modules[m]
+    return sqlite_utils
+
+
+if TYPE_CHECKING:
+    import sqlite_utils
+else:
+    sqlite_utils = _import_sqlite_utils()
+
+from . import sessions as sessions_rules  # noqa: E402
 
 # The frame fields of DESIGN.md, in order: these are also the --json names.
 FRAME_FIELDS = [
@@ -248,22 +277,36 @@ _WRITE_COLS = [f for f in FRAME_FIELDS if f != "id"] + ["header_json"]
 
 def upsert_frames(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or update frames by path (ON CONFLICT DO UPDATE keeps ids and fires triggers)."""
-    if not rows:
+    upsert_frame_values(db, [frame_values(r) for r in rows])
+
+
+def frame_values(row: dict[str, Any]) -> list[Any]:
+    """A frame row as the parameters of `upsert_frame_values` (scan builds them in its workers)."""
+    get = row.get
+    # str, float, int and None go in as they are: test their exact types before _cell's rules
+    return [v if type(v) in _PLAIN else _cell(v) for v in map(get, _WRITE_COLS)]
+
+
+_PLAIN = frozenset({str, float, int, type(None)})
+_COLS_SQL = ", ".join(f'"{c}"' for c in _WRITE_COLS)
+_ROW_MARKS = "(" + ", ".join("?" * len(_WRITE_COLS)) + ")"
+_ON_CONFLICT = " ON CONFLICT(path) DO UPDATE SET " + ", ".join(
+    f'"{c}"=excluded."{c}"' for c in _WRITE_COLS if c != "path"
+)
+
+
+def upsert_frame_values(db: sqlite_utils.Database, values: Sequence[Sequence[Any]]) -> None:
+    """`upsert_frames` for rows already turned into parameters by `frame_values`."""
+    if not values:
         return
-    cols = ", ".join(f'"{c}"' for c in _WRITE_COLS)
-    marks = ", ".join("?" for _ in _WRITE_COLS)
-    updates = ", ".join(f'"{c}"=excluded."{c}"' for c in _WRITE_COLS if c != "path")
     # Many rows per statement, not executemany: each statement that fires the search
     # triggers makes FTS5 flush a new index segment, so one row per statement costs a
     # scan ~20 % (benchmarks/bench_fts_triggers.py).
     per_stmt = max(1, min(200, db.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(_WRITE_COLS)))
-    for i in range(0, len(rows), per_stmt):
-        chunk = rows[i : i + per_stmt]
-        sql = (
-            f"INSERT INTO frames ({cols}) VALUES {', '.join(f'({marks})' for _ in chunk)} "
-            f"ON CONFLICT(path) DO UPDATE SET {updates}"
-        )
-        db.conn.execute(sql, [_cell(r.get(c)) for r in chunk for c in _WRITE_COLS])
+    for i in range(0, len(values), per_stmt):
+        chunk = values[i : i + per_stmt]
+        sql = f"INSERT INTO frames ({_COLS_SQL}) VALUES {', '.join([_ROW_MARKS] * len(chunk))}{_ON_CONFLICT}"
+        db.conn.execute(sql, [v for row in chunk for v in row])
 
 
 def _cell(value: Any) -> Any:

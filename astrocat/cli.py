@@ -174,22 +174,34 @@ def scan(
 
 @contextmanager
 def _progress(disabled: bool, label: str):
+    """An update(done, total, path) callback drawing a progress bar on stderr, or None.
+
+    The bar (and rich's refresh thread) starts at the first update, so that a scan
+    can fork its worker processes before any thread exists."""
     if disabled or not sys.stderr.isatty():
         yield None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    with Progress(
+    bar = Progress(
         f"[bold]{label}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=output.err_console, transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=None)
+    )
+    task = None
 
-        def update(done: int, total: int, _path: str) -> None:
-            if done == 1 or done % 25 == 0 or done == total:
-                bar.update(task, completed=done, total=total)
+    def update(done: int, total: int, _path: str) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(label, total=total)
+        if done == 1 or done % 25 == 0 or done == total:
+            bar.update(task, completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        if task is not None:
+            bar.stop()
 
 
 # --- list -------------------------------------------------------------------------------

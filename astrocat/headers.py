@@ -17,7 +17,6 @@ import hashlib
 import os
 import re
 import struct
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -77,43 +76,45 @@ class Header:
         return out
 
 
+# every name ending is_candidate accepts, for one str.endswith per file (a scan walks them all)
+_CANDIDATE_ENDINGS = tuple(
+    f + c for f in FITS_SUFFIXES for c in ("",) + COMPRESSED_SUFFIXES
+) + (XISF_SUFFIX, ".fits.z")
+
+
 def is_candidate(name: str) -> bool:
-    """True for names astrocat reads: .fits/.fit/.fts (any case, optionally .gz/.fz/.bz2), .xisf."""
-    low = name.lower()
-    if low.endswith(XISF_SUFFIX):
-        return True
-    for comp in COMPRESSED_SUFFIXES + ("",):
-        if comp and not low.endswith(comp):
-            continue
-        stem = low[: len(low) - len(comp)] if comp else low
-        if stem.endswith(FITS_SUFFIXES):
-            return True
-    return low.endswith((".fits.z",))  # recognised so it is rejected with a reason, not ignored
+    """True for names astrocat reads: .fits/.fit/.fts (any case, optionally .gz/.fz/.bz2), .xisf.
+
+    `.fits.Z` is recognised too, so that it is rejected with a reason rather than ignored."""
+    return name.lower().endswith(_CANDIDATE_ENDINGS)
 
 
 # --- card parsing -----------------------------------------------------------------
 
-_INT_RE = re.compile(r"^[+-]?\d+$")
-_FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([EeDd][+-]?\d+)?$")
+_INT_MATCH = re.compile(r"^[+-]?\d+$").match
+_FLOAT_MATCH = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([EeDd][+-]?\d+)?$").match
+_KEY_MATCH = re.compile(r"^[A-Z0-9_\-]+$").match
 
 
 def parse_value(text: str) -> tuple[Any, str]:
     """Parse the value/comment field of a card (the text after '= ')."""
     s = text.lstrip()
     if s.startswith("'"):
-        # string: '' is an escaped quote; the closing quote is a lone '
-        i, out = 1, []
-        while i < len(s):
-            ch = s[i]
-            if ch == "'":
-                if i + 1 < len(s) and s[i + 1] == "'":
-                    out.append("'")
-                    i += 2
-                    continue
+        # string: '' is an escaped quote; the closing quote is a lone '.
+        # str.find, not a character loop: this runs for most cards of every file scanned.
+        i, out, rest = 1, [], ""
+        while True:
+            j = s.find("'", i)
+            if j < 0:  # no closing quote: the rest of the card is the value
+                out.append(s[i:])
                 break
-            out.append(ch)
-            i += 1
-        rest = s[i + 1 :]
+            if s.startswith("'", j + 1):
+                out.append(s[i:j + 1])
+                i = j + 2
+                continue
+            out.append(s[i:j])
+            rest = s[j + 1 :]
+            break
         comment = rest.split("/", 1)[1].strip() if "/" in rest else ""
         return "".join(out).rstrip(), comment
     raw, _, comment = s.partition("/")
@@ -125,63 +126,71 @@ def parse_value(text: str) -> tuple[Any, str]:
         return True, comment
     if raw == "F":
         return False, comment
-    if _INT_RE.match(raw):
+    if _INT_MATCH(raw):
         return int(raw), comment
-    if _FLOAT_RE.match(raw):
+    if _FLOAT_MATCH(raw):
         return float(raw.replace("D", "E").replace("d", "e")), comment
     if raw == "":
         return None, comment
     return raw, comment  # unquoted text (N.I.N.A. 1.9 dates) is kept as a string
 
 
-_STANDARD_KEY = re.compile(r"^[A-Z0-9_\-]+$")
 
 
 def parse_cards(block: bytes, header: Header) -> bool:
     """Add the cards of header bytes to `header`; True once END is reached."""
     text = block.decode("latin-1")
     last_key = None
+    add = header.add
     for start in range(0, len(text), CARD):
         card = text[start : start + CARD]
         key8 = card[:8]
         key = key8.strip().upper()
-        if key == "END" and card[3:].strip() == "":
-            return True
-        if not key and not card.strip():
-            continue
-        if key in ("COMMENT", "HISTORY") or (not key and card.strip()):
-            header.add(key or "COMMENT", card[8:].strip())
-            continue
-        if key == "CONTINUE" and last_key and isinstance(header.values.get(last_key), str):
-            val, _ = parse_value(card[8:])
-            prev = header.values[last_key]
-            if isinstance(val, str) and prev.endswith("&"):
-                header.values[last_key] = prev[:-1] + val
-            continue
-        if key == "HIERARCH":
-            body = card[8:]
-            if "=" not in body:
-                continue
-            hkey, _, rest = body.partition("=")
-            val, comment = parse_value(rest)
-            header.add(hkey.strip(), val, comment)
-            last_key = hkey.strip().upper()
-            continue
         rest = card[8:]
-        if rest.startswith("= "):
+        if rest.startswith("= ") and key and key not in _SPECIAL_KEYS:
+            # the common case first: a plain value card (same result as the rules below)
             val, comment = parse_value(rest[2:])
-        elif rest.lstrip().startswith("="):
-            # '=' displaced from column 9 (seen in the wild): still a value card
-            header.problems.append(f"malformed card {key}: '=' not in column 9")
-            val, comment = parse_value(rest.lstrip()[1:])
         else:
-            header.add("COMMENT", card.strip())
-            continue
-        if not _STANDARD_KEY.match(key8.strip()):
+            if key == "END" and card[3:].strip() == "":
+                return True
+            if not key and not card.strip():
+                continue
+            if key in ("COMMENT", "HISTORY") or (not key and card.strip()):
+                add(key or "COMMENT", card[8:].strip())
+                continue
+            if key == "CONTINUE" and last_key and isinstance(header.values.get(last_key), str):
+                val, _ = parse_value(card[8:])
+                prev = header.values[last_key]
+                if isinstance(val, str) and prev.endswith("&"):
+                    header.values[last_key] = prev[:-1] + val
+                continue
+            if key == "HIERARCH":
+                body = card[8:]
+                if "=" not in body:
+                    continue
+                hkey, _, rest = body.partition("=")
+                val, comment = parse_value(rest)
+                add(hkey.strip(), val, comment)
+                last_key = hkey.strip().upper()
+                continue
+            if rest.startswith("= "):
+                val, comment = parse_value(rest[2:])
+            elif rest.lstrip().startswith("="):
+                # '=' displaced from column 9 (seen in the wild): still a value card
+                header.problems.append(f"malformed card {key}: '=' not in column 9")
+                val, comment = parse_value(rest.lstrip()[1:])
+            else:
+                add("COMMENT", card.strip())
+                continue
+        if not _KEY_MATCH(key8.strip()):  # before upper-casing: lower-case keys are non-standard
             header.problems.append(f"non-standard keyword {key8.strip()!r}")
-        header.add(key, val, comment)
+        add(key, val, comment)
         last_key = key
     return False
+
+
+# keys the fast path of parse_cards leaves to the general rules
+_SPECIAL_KEYS = frozenset({"END", "COMMENT", "HISTORY", "CONTINUE", "HIERARCH"})
 
 
 def data_size(values: dict[str, Any]) -> int:
@@ -253,18 +262,29 @@ def read_header(path: str | os.PathLike, want_hash: bool = False) -> ReadResult:
 
 
 def _hash_rest(f: BinaryIO, h: "hashlib._Hash") -> int:
+    """Hash from the current position to the end of the file, at most CHUNK bytes at a time."""
     total = 0
-    while chunk := f.read(CHUNK):
+    try:
+        left = os.fstat(f.fileno()).st_size - f.tell()
+    except (OSError, ValueError, AttributeError):
+        left = CHUNK
+    while True:
+        # Ask for no more than is left: read(n) allocates n bytes even at the end of
+        # the file, and 1 MiB per small file is most of the cost of reading it.
+        # Past the expected end (EOF, or a file still growing) read small blocks.
+        chunk = f.read(min(CHUNK, left) if left > 0 else BLOCK)
+        if not chunk:
+            return total
         h.update(chunk)
         total += len(chunk)
-    return total
+        left -= len(chunk)
 
 
 def _read_plain(name: str, want_hash: bool) -> ReadResult:
-    with open(name, "rb") as f:
-        first = f.read(CHUNK)
-        header, consumed = _read_fits_header(f, first)
+    with open(name, "rb", buffering=0) as f:  # whole-block reads: no need for a buffer
         size_on_disk = os.fstat(f.fileno()).st_size
+        first = f.read(min(CHUNK, max(size_on_disk, BLOCK)))
+        header, consumed = _read_fits_header(f, first)
         if not _has_image(header.values):
             return _read_extension_image(name, f, header, consumed, want_hash)
         digest = None
@@ -315,12 +335,12 @@ def _read_extension_image(
 
 def _header_length(consumed: bytes) -> int:
     """Length in bytes of the primary header (up to and including the END block)."""
-    for start in range(0, len(consumed), BLOCK):
-        block = consumed[start : start + BLOCK]
-        for c in range(0, len(block), CARD):
-            card = block[c : c + CARD]
-            if card[:3] == b"END" and card[3:].strip() == b"":
-                return start + BLOCK
+    i = consumed.find(b"END")
+    while i >= 0:
+        # an END card: at a card boundary, nothing but blanks after it
+        if i % CARD == 0 and consumed[i + 3 : i + CARD].strip() == b"":
+            return (i // BLOCK + 1) * BLOCK
+        i = consumed.find(b"END", i + 1)
     return len(consumed)
 
 
@@ -444,6 +464,8 @@ def _read_xisf(name: str, want_hash: bool) -> ReadResult:
             h = hashlib.sha256(head + xml_bytes)
             _hash_rest(f, h)
             digest = h.hexdigest()
+    import xml.etree.ElementTree as ET  # only XISF files need it: not at start-up
+
     try:
         root = ET.fromstring(xml_bytes.rstrip(b"\0"))
     except ET.ParseError as exc:

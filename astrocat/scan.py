@@ -7,25 +7,31 @@ unchanged 10,000-frame library a matter of `stat` calls.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from . import catalog
 from .config import Settings
 from .headers import HeaderError, is_candidate, read_header
+from .normalize import Settings as NormalizeSettings
 from .normalize import normalize
 from .sessions import session_id
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 BATCH = 500
+# Below this many files to read, worker processes cost more than they save.
+POOL_MIN_FILES = 200
+POOL_CHUNK = 32
 SKIP_DIRS = {".git", "__pycache__", ".astrocat", ".Trash", ".Trashes", "@eaDir"}
 
 
@@ -116,12 +122,52 @@ def _symlink_reason(path: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class PathForms:
+    """Catalog path and location of absolute paths, as `Settings.rel` / `location_of` give them.
+
+    String prefix tests instead of pathlib: a scan asks this for every file it sees,
+    and on a rescan of an unchanged library that is most of the work."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.fast = os.sep == "/" and os.altsep is None
+        self.base = str(settings.base_dir)
+        self.base_prefix = self.base.rstrip("/") + "/"
+        self.roots = [
+            (name, str(getattr(settings, name)), str(getattr(settings, name)).rstrip("/") + "/")
+            for name in ("quarantine", "library", "processing")
+        ]
+
+    def rel(self, path: str) -> str:
+        if not self.fast:
+            return self.settings.rel(path)
+        p = os.path.abspath(path)
+        if p.startswith(self.base_prefix):
+            return p[len(self.base_prefix) :]
+        return "." if p == self.base else p
+
+    def location(self, path: str) -> str:
+        if not self.fast:
+            return self.settings.location_of(path)
+        p = os.path.abspath(path)
+        for name, root, prefix in self.roots:
+            if p == root or p.startswith(prefix):
+                return name
+        return "external"
 
 
 def read_entry(entry: Entry, settings: Settings) -> tuple[dict[str, Any] | None, str | None]:
     """(frame row, None) or (None, reject reason). Never raises."""
-    rel = settings.rel(entry.path)
+    return _read(entry, PathForms(settings), settings.normalize_settings())
+
+
+def _read(
+    entry: Entry, paths: PathForms, nsettings: NormalizeSettings
+) -> tuple[dict[str, Any] | None, str | None]:
+    rel = paths.rel(entry.path)
     if entry.reason:
         return None, entry.reason
     if entry.size == 0:
@@ -138,9 +184,7 @@ def read_entry(entry: Entry, settings: Settings) -> tuple[dict[str, Any] | None,
         return None, f"unreadable header: {type(exc).__name__}: {exc}"
     header = result.header
     try:
-        fields, problems = normalize(
-            header.values, rel, settings.normalize_settings(), header.comments, header.history
-        )
+        fields, problems = normalize(header.values, rel, nsettings, header.comments, header.history)
     except Exception as exc:  # normalisation bugs must not lose the file either
         fields, problems = {"frame_type": "unknown"}, [f"normalisation failed: {exc}"]
     problems = header.problems + [f"duplicate keyword {k}: {len(v)} values, first kept" for k, v in header.duplicates.items()] + problems
@@ -150,15 +194,103 @@ def read_entry(entry: Entry, settings: Settings) -> tuple[dict[str, Any] | None,
         "size": entry.size,
         "mtime": entry.mtime,
         "sha256": result.sha256,
-        "session_id": session_id(
+        "session_id": _session_id(
             fields.get("night"), fields.get("camera"), fields.get("telescope"), fields.get("focal_length_mm")
         ),
-        "location": settings.location_of(entry.path),
+        "location": paths.location(entry.path),
         "problems": problems,
         "scanned_at": _now(),
-        "header_json": json.dumps(header.as_json_dict(), ensure_ascii=False, default=str),
+        "header_json": _header_json(header.as_json_dict()),
     }
     return row, None
+
+
+# Per-file costs a scan need not pay every time: one encoder (json.dumps builds one per
+# call), and session ids, which a night's frames share (session_id is a pure function).
+_header_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_session_id = functools.lru_cache(maxsize=4096)(session_id)
+
+
+# --- reading many files: in worker processes when there are enough -----------------
+
+# What reading one file gives the scan loop: (upsert parameters, sha256, session id, None)
+# for a frame, (None, None, None, reason) for a reject. Small and cheap to pickle.
+Read = tuple[list[Any] | None, str | None, str | None, str | None]
+
+
+def _read_for_catalog(entry: Entry, paths: PathForms, nsettings: NormalizeSettings) -> Read:
+    row, reason = _read(entry, paths, nsettings)
+    if row is None:
+        return None, None, None, reason
+    return catalog.frame_values(row), row["sha256"], row["session_id"], None
+
+
+_worker_context: tuple[PathForms, NormalizeSettings] | None = None
+
+
+def _init_worker(settings: Settings) -> None:
+    global _worker_context
+    import signal
+
+    # Ctrl-C is the main process's to handle: it cancels the pending work and waits
+    # for the chunks in hand (no traceback from every worker)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_context = (PathForms(settings), settings.normalize_settings())
+
+
+def _read_in_worker(entry: Entry) -> Read:
+    assert _worker_context is not None
+    return _read_for_catalog(entry, *_worker_context)
+
+
+def _workers(n_files: int) -> int:
+    """Worker processes for reading n_files: one per usable CPU, none for small jobs.
+
+    Only where `fork` is the way to start them (Linux): a forked worker starts in
+    milliseconds with everything imported, where a spawned one would re-import
+    astrocat (and, run as `python -m astrocat`, re-run the CLI). And only while this
+    process has a single thread: forking a threaded process can deadlock the child.
+    ASTROCAT_SCAN_WORKERS=N overrides the count (0: read in this process)."""
+    import threading
+
+    override = os.environ.get("ASTROCAT_SCAN_WORKERS", "").strip()
+    if n_files < POOL_MIN_FILES or not sys.platform.startswith("linux") or threading.active_count() > 1:
+        return 0
+    if override.isdigit():
+        return int(override)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return cpus if cpus > 1 else 0
+
+
+def read_all(entries: list[Entry], settings: Settings) -> Iterator[Read]:
+    """Read each entry for the catalog, in order; with many files and more than one CPU
+    the reading, hashing and normalising is spread over forked worker processes."""
+    workers = _workers(len(entries))
+    done = 0
+    if workers:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_worker, initargs=(settings,),
+        )
+        try:
+            for item in pool.map(_read_in_worker, entries, chunksize=POOL_CHUNK):
+                done += 1
+                yield item
+        except BrokenProcessPool:
+            pass  # a worker died (out of memory?): read the rest in this process
+        finally:
+            # on Ctrl-C or an early close, drop what has not started rather than finish it
+            pool.shutdown(wait=True, cancel_futures=True)
+    paths, nsettings = PathForms(settings), settings.normalize_settings()
+    for entry in entries[done:]:
+        yield _read_for_catalog(entry, paths, nsettings)
 
 
 ProgressFn = Callable[[int, int, str], None]
@@ -177,10 +309,11 @@ def scan(
     known = catalog.known_files(db)
     entries = list(walk([r for r in roots if os.path.exists(r)]))
     result.seen = len(entries)
+    forms = PathForms(settings)
     seen_rel: set[str] = set()
     todo: list[tuple[Entry, str, str | None]] = []
     for e in entries:
-        rel = settings.rel(e.path)
+        rel = forms.rel(e.path)
         seen_rel.add(rel)
         prev = known.get(rel)
         if prev and prev[2] != "missing" and prev[0] == e.size and prev[1] == e.mtime and not e.reason:
@@ -195,20 +328,22 @@ def scan(
     changed_paths = [rel for _, rel, kind in todo if kind == "frame" or kind == "missing"]
     affected_sessions |= catalog.session_ids_for_paths(db, changed_paths)
     new_hashes: dict[str, str] = {}
-    frames: list[dict[str, Any]] = []
+    frames: list[list[Any]] = []  # upsert parameters
+    frame_paths: list[str] = []
     rejects: list[dict[str, Any]] = []
     done = 0
 
     def flush() -> None:
         with db.conn:
-            catalog.upsert_frames(db, frames)
-            catalog.forget_rejects(db, [f["path"] for f in frames])
+            catalog.upsert_frame_values(db, frames)
+            catalog.forget_rejects(db, frame_paths)
             catalog.record_rejects(db, rejects)
         frames.clear()
+        frame_paths.clear()
         rejects.clear()
 
-    for e, rel, kind in todo:
-        row, reason = read_entry(e, settings)
+    for i, (values, sha256, sid, reason) in enumerate(read_all([t[0] for t in todo], settings)):
+        e, rel, kind = todo[i]
         done += 1
         if progress:
             progress(done, len(todo), rel)
@@ -217,23 +352,24 @@ def scan(
             result.rejects.append({"path": rel, "reason": reason})
             rejects.append({"path": rel, "size": e.size, "mtime": e.mtime, "reason": reason, "scanned_at": _now()})
         else:
-            assert row is not None
+            assert values is not None
             if kind in ("frame", "missing"):
                 result.changed += 1
             else:
                 result.new += 1
-            frames.append(row)
-            if row["sha256"]:
-                new_hashes[rel] = row["sha256"]
-            if row["session_id"]:
-                affected_sessions.add(row["session_id"])
+            frames.append(values)
+            frame_paths.append(rel)
+            if sha256:
+                new_hashes[rel] = sha256
+            if sid:
+                affected_sessions.add(sid)
         if len(frames) + len(rejects) >= BATCH:
             flush()
     flush()
 
     # files cataloged under the scanned roots that are gone now
     abs_roots = [os.path.abspath(r) for r in roots]
-    rel_roots = [settings.rel(r).rstrip("/") + "/" for r in abs_roots]
+    rel_roots = [forms.rel(r).rstrip("/") + "/" for r in abs_roots]
     gone = [
         p for p, (_, _, kind) in known.items()
         if kind != "missing" and p not in seen_rel and any(p.startswith(r) for r in rel_roots)

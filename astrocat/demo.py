@@ -444,8 +444,24 @@ def run(directory: Path, echo: Echo = print) -> dict[str, Any]:
     return report
 
 
-# Later features append (db, settings, echo, report) steps: organize, notes, site.
-PIPELINE_STEPS: list[Callable[..., None]] = []
+def organize_step(db: Any, settings: Any, echo: Echo, report: dict[str, Any]) -> None:
+    """File the scanned quarantine frames into the library (the real `astrocat organize`)."""
+    from .library import organize
+
+    result = organize(db, settings)
+    held = result.plan.count("hold")
+    echo(
+        f"organized: {result.moved} frames filed into {settings.library}"
+        + (f", {len(result.duplicates)} duplicates set aside" if result.duplicates else "")
+        + (f", {held} held" if held else "")
+    )
+    report["organize"] = {k: v for k, v in result.as_dict().items() if k != "plan"}
+    if not result.ok:
+        report["ok"] = False
+
+
+# Later features append (db, settings, echo, report) steps: notes, site.
+PIPELINE_STEPS: list[Callable[..., None]] = [organize_step]
 
 NEXT_COMMANDS = [
     "astrocat list sessions",
@@ -453,4 +469,6 @@ NEXT_COMMANDS = [
     "astrocat stats summary --target M31 --filter Ha",
     "astrocat stats by-filter --target M31",
     "astrocat list files --night 2024-10-03 --type flat",
+    "astrocat organize --dry-run      # everything is filed: nothing left to do",
+    "astrocat verify files --quick",
 ]

@@ -29,8 +29,10 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,6 +51,7 @@ BATCH_FILES = 50  # journal rows per transaction; also bounds the work a crash l
 BATCH_BYTES = 1 << 30
 CHUNK = 8 << 20
 FREE_SPACE_MARGIN = 1 << 20
+WORKERS = 3  # moves in flight at once (hashing and fsync wait on the disk, not the CPU)
 # Errors that concern the destination disk as a whole: stop the run, not just one file.
 FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
 
@@ -67,6 +70,10 @@ class Collision(Exception):
     """The destination name exists: it is never overwritten."""
 
 
+class _NotAttempted(Exception):
+    """The run stopped before this move started."""
+
+
 # --- test hooks -----------------------------------------------------------------------
 
 
@@ -83,14 +90,17 @@ class _Hooks:
         fail = env.get("ASTROCAT_TEST_FAIL_WRITE_AFTER")
         self.fail_after = int(fail) if fail else None
         self.counts: dict[str, int] = {}
+        self.lock = threading.Lock()
 
     def __call__(self, step: str) -> None:
         if self.delay:
             time.sleep(self.delay)
         if not self.pause_step:
             return
-        self.counts[step] = self.counts.get(step, 0) + 1
-        if step == self.pause_step and self.counts[step] == self.pause_n:
+        with self.lock:
+            self.counts[step] = self.counts.get(step, 0) + 1
+            hit = step == self.pause_step and self.counts[step] == self.pause_n
+        if hit:
             if self.pause_file:
                 Path(self.pause_file).write_text(f"{os.getpid()} {step} {self.pause_n}\n")
             time.sleep(3600)
@@ -112,7 +122,7 @@ def sha256_file(path: str | os.PathLike, drop_cache: bool = False) -> str:
         if drop_cache and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         with os.fdopen(fd, "rb", buffering=0, closefd=False) as f:
-            buf = bytearray(CHUNK)
+            buf = bytearray(min(CHUNK, os.fstat(fd).st_size + 1))
             view = memoryview(buf)
             while n := f.readinto(buf):
                 h.update(view[:n])
@@ -238,6 +248,7 @@ class _Names:
             self.catalog.add(naming.stem_key(p))
         self.planned: set[str] = set()
         self.listings: dict[str, set[str]] = {}
+        self.next_seq: dict[tuple[str, naming.Rendered], int] = {}
 
     def _listing(self, folder: str) -> set[str]:
         got = self.listings.get(folder)
@@ -262,9 +273,13 @@ class _Names:
     def allocate(self, rendered: naming.Rendered, root: str) -> str:
         """A free catalog path for `rendered` under catalog folder `root`; reserves it."""
         folder = f"{root}/{rendered.folder}" if rendered.folder else root
-        path, _ = naming.allocate(
-            rendered, lambda key: self.taken(naming.stem_key(f"{root}/") + key, folder)
+        prefix = naming.stem_key(f"{root}/")
+        base = (root, rendered)
+        # numbers below the last one handed out for this name are taken: start after it
+        path, seq = naming.allocate(
+            rendered, lambda key: self.taken(prefix + key, folder), start=self.next_seq.get(base, 1)
         )
+        self.next_seq[base] = seq + 1
         full = f"{root}/{path}"
         self.planned.add(naming.stem_key(full))
         return full
@@ -413,8 +428,12 @@ class OrganizeResult:
 
 
 def _location(settings: Settings, catalog_path: str) -> str:
-    loc = settings.location_of(settings.abs(catalog_path))
-    return loc if loc in ("quarantine", "library", "processing") else "library"
+    full = catalog_path if os.path.isabs(catalog_path) else os.path.join(settings.base_dir, catalog_path)
+    for name in ("quarantine", "library", "processing"):
+        root = str(getattr(settings, name))
+        if full.startswith(root + os.sep):
+            return name
+    return "library"
 
 
 def tmp_name(dst_catalog_path: str, move_id: int) -> str:
@@ -422,20 +441,40 @@ def tmp_name(dst_catalog_path: str, move_id: int) -> str:
     return f"{folder}/{TMP_PREFIX}{move_id}" if folder else f"{TMP_PREFIX}{move_id}"
 
 
+_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV}
+
+
 def _copy_bytes(src_fd: int, dst_fd: int, hooks: _Hooks) -> int:
-    """Copy everything from src_fd to dst_fd; OSError from writing is a DestinationError."""
+    """Copy everything from src_fd to dst_fd (kernel sendfile, else read/write)."""
     total = 0
+    use_sendfile = hasattr(os, "sendfile")
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     while True:
+        want = CHUNK * 4
+        if hooks.fail_after is not None:
+            if total >= hooks.fail_after:
+                raise DestinationError(os.strerror(errno.ENOSPC))
+            want = min(want, hooks.fail_after - total)
+        if use_sendfile:
+            try:
+                n = os.sendfile(dst_fd, src_fd, total, want)
+            except OSError as exc:
+                if exc.errno in _NO_SENDFILE and total == 0:
+                    use_sendfile = False
+                    continue
+                # the kernel does not say which side failed; stopping the run is the safe answer
+                raise DestinationError(_describe(exc)) from exc
+            if n == 0:
+                return total
+            total += n
+            continue
         try:
-            n = os.readv(src_fd, [buf])
+            n = os.preadv(src_fd, [view[:want]], total)
         except OSError as exc:
             raise SourceError(f"read error: {_describe(exc)}") from None
         if n == 0:
             return total
-        if hooks.fail_after is not None and total + n > hooks.fail_after:
-            raise DestinationError(os.strerror(errno.ENOSPC)) from OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         off = 0
         while off < n:
             try:
@@ -494,6 +533,10 @@ class _Mover:
         self.hooks = _Hooks()
         self.done = 0
         self.made_dirs: set[str] = set()
+        self.base = str(settings.base_dir)
+
+    def _abs(self, catalog_path: str) -> str:
+        return catalog_path if os.path.isabs(catalog_path) else os.path.join(self.base, catalog_path)
 
     def run(self, items: list[PlanItem]) -> None:
         total = len(items)
@@ -514,23 +557,13 @@ class _Mover:
         self.r.failed.append({"path": item.src, "reason": reason})
 
     def _prepare(self, item: PlanItem) -> bool:
-        """Checks before journaling: the source is there and unchanged, the folder exists."""
-        src = str(self.s.abs(item.src))
-        dst_dir = self.s.abs(item.dst or "").parent
+        """Checks before journaling: the source is there, the destination folder exists."""
+        src = self._abs(item.src)
+        dst_dir = os.path.dirname(self._abs(item.dst or ""))
         if not os.path.lexists(src):
             self._fail(item, "the file is gone since it was scanned; run `astrocat scan`")
             return False
-        if item.method == "link":
-            # same filesystem: the bytes do not move, but they must be the ones scanned
-            try:
-                digest = sha256_file(src)
-            except OSError as exc:
-                self._fail(item, f"cannot read: {_describe(exc)}")
-                return False
-            if digest != item.sha256:
-                self._fail(item, "content changed since it was scanned (sha256 differs); not moved, run `astrocat scan`")
-                return False
-        key = str(dst_dir)
+        key = dst_dir
         if key not in self.made_dirs:
             try:
                 os.makedirs(dst_dir, exist_ok=True)
@@ -567,33 +600,46 @@ class _Mover:
 
         placed: list[tuple[PlanItem, str, os.stat_result | None]] = []  # item, how, source stat
         outcome: dict[int, str] = {}  # move id -> error (failed) / absent (ok)
-        halted = False
-        for item in ready:
-            mid = ids[id(item)]
-            if halted:
-                outcome[mid] = "not attempted: " + (self.r.stopped or "")
-                self.r.not_attempted += 1
-                continue
+        halt = threading.Event()
+
+        def work(item: PlanItem) -> tuple[str, os.stat_result | None]:
+            if halt.is_set():
+                raise _NotAttempted()
             try:
-                how, st = self._move_one(item, mid)
-                placed.append((item, how, st))
-            except SourceError as exc:
-                outcome[mid] = str(exc)
-                self._fail(item, str(exc))
-            except Collision as exc:
-                outcome[mid] = f"destination exists: {exc}; never overwritten"
-                self._fail(item, outcome[mid])
-            except DestinationError as exc:
-                outcome[mid] = str(exc)
-                self.r.stopped = f"{item.src}: not moved: {exc}"
-                halted = True
-        for folder in {os.path.dirname(self.s.abs(i.dst)) for i, _, _ in placed}:
+                return self._move_one(item, ids[id(item)])
+            except DestinationError:
+                halt.set()
+                raise
+
+        # several files in flight: one copies while another waits for fsync or is re-read
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            futures = [(item, pool.submit(work, item)) for item in ready]
+            for item, fut in futures:
+                mid = ids[id(item)]
+                try:
+                    how, st = fut.result()
+                    placed.append((item, how, st))
+                except _NotAttempted:
+                    outcome[mid] = "not attempted: " + (self.r.stopped or "")
+                    self.r.not_attempted += 1
+                except SourceError as exc:
+                    outcome[mid] = str(exc)
+                    self._fail(item, str(exc))
+                except Collision as exc:
+                    outcome[mid] = f"destination exists: {exc}; never overwritten"
+                    self._fail(item, outcome[mid])
+                except DestinationError as exc:
+                    outcome[mid] = str(exc)
+                    if self.r.stopped:
+                        self.r.not_attempted += 1  # in flight when the run stopped; same cause
+                    else:
+                        self.r.stopped = f"{item.src}: not moved: {exc}"
+        for folder in {os.path.dirname(self._abs(i.dst)) for i, _, _ in placed}:
             fsync_dir(folder)
 
         with self.db.conn:
             for item, _, _ in placed:
-                dst = self.s.abs(item.dst)
-                st = os.stat(dst)
+                st = os.stat(self._abs(item.dst))
                 point_frame(self.db, self.s, item.frame_id, item.dst, st)
                 self.db.conn.execute("UPDATE moves SET state = 'filed' WHERE id = ?", (ids[id(item)],))
             for mid, err in outcome.items():
@@ -605,8 +651,8 @@ class _Mover:
 
         src_dirs: set[str] = set()
         for item, how, st in placed:
-            src = str(self.s.abs(item.src))
-            dst = str(self.s.abs(item.dst))
+            src = self._abs(item.src)
+            dst = self._abs(item.dst)
             if how == "link" and item.method == "link":
                 if _same_file(src, dst):
                     os.unlink(src)
@@ -644,9 +690,18 @@ class _Mover:
             })
 
     def _move_one(self, item: PlanItem, move_id: int) -> tuple[str, os.stat_result | None]:
-        src = str(self.s.abs(item.src))
-        dst = str(self.s.abs(item.dst))
+        src = self._abs(item.src)
+        dst = self._abs(item.dst)
         if item.method == "link":
+            # same filesystem: the bytes do not move, but they must be the ones scanned
+            try:
+                digest = sha256_file(src)
+            except FileNotFoundError:
+                raise SourceError("the file is gone since it was scanned; run `astrocat scan`") from None
+            except OSError as exc:
+                raise SourceError(f"cannot read: {_describe(exc)}") from None
+            if digest != item.sha256:
+                raise SourceError("content changed since it was scanned (sha256 differs); not moved, run `astrocat scan`")
             try:
                 how = _place(src, dst)
             except FileNotFoundError:
@@ -657,7 +712,7 @@ class _Mover:
                 raise SourceError(f"cannot move to {dst}: {_describe(exc)}") from exc
             self.hooks("linked")
             return how, None
-        tmp = str(self.s.abs(tmp_name(item.dst, move_id)))
+        tmp = self._abs(tmp_name(item.dst, move_id))
         free = shutil.disk_usage(os.path.dirname(dst)).free
         if free < item.size + FREE_SPACE_MARGIN:
             raise DestinationError(f"not enough free space in {os.path.dirname(dst)}: {item.size} bytes needed, {free} free")

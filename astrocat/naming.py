@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 TOKENS = (
@@ -67,7 +68,12 @@ def safe_component(value: Any, max_chars: int = MAX_VALUE_CHARS) -> str:
     """
     if value is None:
         return ""
-    text = unicodedata.normalize("NFC", str(value))
+    return _safe(str(value), max_chars)
+
+
+@lru_cache(maxsize=8192)  # a library repeats the same few targets, filters and cameras
+def _safe(value: str, max_chars: int) -> str:
+    text = unicodedata.normalize("NFC", value)
     out = []
     for ch in text:
         cat = unicodedata.category(ch)
@@ -120,8 +126,17 @@ def stem_key(path: str) -> str:
 # --- pattern ---------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=64)
+def _pattern_parts(pattern: str) -> tuple[str, ...]:
+    return tuple(_validate_pattern(pattern))
+
+
 def validate_pattern(pattern: str) -> list[str]:
     """The pattern's components; PatternError for unknown tokens, absolute or `..` paths."""
+    return list(_pattern_parts(pattern))
+
+
+def _validate_pattern(pattern: str) -> list[str]:
     if not pattern or not pattern.strip():
         raise PatternError("naming pattern is empty")
     if pattern.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", pattern):

@@ -29,6 +29,7 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -201,6 +202,7 @@ class PlanItem:
     size: int
     reason: str | None = None
     method: str | None = None  # link | copy (filled for moves)
+    same_as: str | None = None  # duplicates: the library frame with this content
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -296,9 +298,16 @@ def plan(
 ) -> Plan:
     """What organize would do. Reads the catalog and lists destination folders; moves nothing."""
     naming.validate_pattern(settings.naming_pattern)
-    names = _Names(db, settings)
     lib_root = settings.rel(settings.library)
     dup_prefix = duplicates_prefix(settings)
+    out = Plan()
+    if relayout:
+        todo = list(_frames(db, "location = 'library'", []))
+    else:
+        todo = list(_frames(db, "location = 'quarantine' AND substr(path, 1, ?) != ?", [len(dup_prefix), dup_prefix]))
+    if not todo:
+        return out  # the usual cron case: nothing new, nothing to look up
+    names = _Names(db, settings)
     lights: dict[str, dict[str, int]] = {}
     sessions_with_lights: set[str] = set()
     for sid, target, n in db.execute(
@@ -309,14 +318,13 @@ def plan(
         if target:
             lights.setdefault(sid, {})[target] = n
     tonight = current_night(settings, now)
-    out = Plan()
 
     def render(f: dict[str, Any]) -> naming.Rendered:
         cal = naming.main_target(lights.get(f["session_id"] or "", {}))
         return naming.render(settings.naming_pattern, f, f["path"], cal)
 
     if relayout:
-        for f in _frames(db, "location = 'library'", []):
+        for f in todo:
             r = render(f)
             current = f["path"]
             inside = current.startswith(lib_root + "/")
@@ -336,7 +344,7 @@ def plan(
         )
     }
     q_root = settings.rel(settings.quarantine)
-    for f in _frames(db, "location = 'quarantine' AND substr(path, 1, ?) != ?", [len(dup_prefix), dup_prefix]):
+    for f in todo:
         src = f["path"]
         if not f["sha256"]:
             out.items.append(PlanItem(f["id"], src, None, "skip", None, f["size"], "no sha256 in the catalog; run `astrocat scan`"))
@@ -348,7 +356,8 @@ def plan(
             ext = naming.extension_of(dup)
             folder, _, name = dup[: len(dup) - len(ext)].rpartition("/")
             dst = names.allocate(naming.Rendered(folder, name, ext), dup_prefix.rstrip("/"))
-            out.items.append(PlanItem(f["id"], src, dst, "duplicate", f["sha256"], f["size"], f"same content as {same}"))
+            out.items.append(PlanItem(f["id"], src, dst, "duplicate", f["sha256"], f["size"],
+                                      f"same content as {same}", same_as=same))
             continue
         if naming.hold_calibration(f, (f["session_id"] or "") in sessions_with_lights, tonight):
             out.items.append(PlanItem(
@@ -500,6 +509,10 @@ def _copy_to_tmp(src: str, tmp: str, hooks: _Hooks) -> os.stat_result:
             raise DestinationError(f"cannot create {tmp}: {_describe(exc)}") from exc
         try:
             _copy_bytes(sfd, dfd, hooks)
+            try:
+                os.fchmod(dfd, stat.S_IMODE(st.st_mode))  # a read-only frame stays read-only
+            except OSError:
+                pass  # FAT/exFAT and some shares have no permissions to keep
             os.utime(dfd if os.utime in os.supports_fd else tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
             try:
                 os.fsync(dfd)
@@ -664,7 +677,7 @@ class _Mover:
             self.r.moved += item.action != "duplicate"
             self.r.bytes_moved += item.size
             if item.action == "duplicate":
-                self.r.duplicates.append({"path": item.src, "moved_to": item.dst, "same_as": (item.reason or "")[len("same content as "):]})
+                self.r.duplicates.append({"path": item.src, "moved_to": item.dst, "same_as": item.same_as})
             if self.progress:
                 self.progress(self.done, len(self.r.plan.moves), item.src)
         for folder in src_dirs:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
@@ -353,4 +354,10 @@ def hold_calibration(frame: Mapping[str, Any], session_has_lights: bool, current
     night = frame.get("night")
     if not night or not current_night:
         return False
-    return night >= current_night
+    try:
+        ahead = (date.fromisoformat(night) - date.fromisoformat(current_night)).days
+    except ValueError:
+        return False
+    # tonight (or a day ahead, for a site far east of the configured timezone); a camera
+    # clock years off must not hold a frame for years
+    return 0 <= ahead <= 1

@@ -118,42 +118,53 @@ def res_paths(s):
 
 
 def bench_large(base: Path, count: int, mb: int) -> None:
-    with second_filesystem(base, count * mb * 2 + 64) as (fast, how):
-        src_dir = fast / "quarantine"
-        src_dir.mkdir()
-        rng = np.random.default_rng(1)
-        for i in range(count):
-            # a FITS header then random bytes: real-looking content, incompressible
-            hdr = [("IMAGETYP", "LIGHT", ""), ("EXPTIME", 300.0, ""), ("DATE-OBS", f"2024-11-01T21:{i:02d}:00", ""),
-                   ("OBJECT", "M31", ""), ("FILTER", "Ha", ""), ("INSTRUME", "Cam", ""), ("SEQNUM", i, "")]
-            side = int((mb * 1024 * 1024 / 2) ** 0.5)
-            write_fits(src_dir / f"big_{i:03d}.fits", hdr, rng.integers(0, 65535, (side, side), dtype=np.uint16))
-        total = sum(f.stat().st_size for f in src_dir.iterdir())
-        # peer first: cp of the same files to the same disk, then cp + sync
-        cp_dst = base / "cp_dst"
-        cp_dst.mkdir()
-        files = sorted(str(f) for f in src_dir.iterdir())
-        subprocess.run(["sync"])
-        t_cp, _ = timed(lambda: subprocess.run(["cp", *files, str(cp_dst)], check=True))
-        t_sync, _ = timed(lambda: subprocess.run(["sync"], check=True))
-        shutil.rmtree(cp_dst)
-        subprocess.run(["sync"])
-        # astrocat: quarantine on the tmpfs, library on the disk
-        s = new_library(base / "large")
-        cfg = s.config_path
-        cfg.write_text(cfg.read_text().replace('quarantine = "quarantine"', f'quarantine = "{src_dir}"'))
-        s = load(cfg)
-        db = catalog.open_catalog(s.catalog)
-        scan(db, s)
-        t_org, res = timed(lambda: library.organize(db, s))
-        db.conn.close()
-        assert res.ok and res.moved == count and {i.method for i in res.plan.moves} == {"copy"}
-        mbps = lambda t: total / t / 1e6  # noqa: E731
-        print(f"copy-verify {count} x {mb} MB across filesystems ({how} -> disk), {total / 1e6:.0f} MB:")
-        print(f"  astrocat organize (copy, fsync, re-read, sha256, link): {t_org:.2f} s, {mbps(t_org):.0f} MB/s")
-        print(f"  peer: cp:                                              {t_cp:.2f} s, {mbps(t_cp):.0f} MB/s")
-        print(f"  peer: cp + sync:                                       {t_cp + t_sync:.2f} s, {mbps(t_cp + t_sync):.0f} MB/s")
-        print(f"  ratio astrocat/cp: {t_cp / t_org:.2f}x (target >= 0.5x); astrocat/(cp+sync): {(t_cp + t_sync) / t_org:.2f}x")
+    with second_filesystem(base, count * mb * 3 + 64) as (fast, how):
+        for direction in ("to-disk", "to-tmpfs"):
+            work = base / direction
+            other = fast / direction
+            work.mkdir()
+            other.mkdir()
+            src_dir, dst_root = (other / "quarantine", work) if direction == "to-disk" else (work / "quarantine", other)
+            _bench_copy(direction, how, src_dir, dst_root, work, count, mb)
+            shutil.rmtree(work)
+            shutil.rmtree(other)
+
+
+def _bench_copy(direction: str, how: str, src_dir: Path, dst_root: Path, work: Path, count: int, mb: int) -> None:
+    src_dir.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    side = int((mb * 1024 * 1024 / 2) ** 0.5)
+    for i in range(count):
+        # a FITS header then random pixels: real-looking content, incompressible
+        hdr = [("IMAGETYP", "LIGHT", ""), ("EXPTIME", 300.0, ""), ("DATE-OBS", f"2024-11-01T21:{i:02d}:00", ""),
+               ("OBJECT", "M31", ""), ("FILTER", "Ha", ""), ("INSTRUME", "Cam", ""), ("SEQNUM", i, "")]
+        write_fits(src_dir / f"big_{i:03d}.fits", hdr, rng.integers(0, 65535, (side, side), dtype=np.uint16))
+    total = sum(f.stat().st_size for f in src_dir.iterdir())
+    files = sorted(str(f) for f in src_dir.iterdir())
+    # peer first: cp of the same files to the same destination filesystem, then cp + sync
+    cp_dst = dst_root / "cp_dst"
+    cp_dst.mkdir()
+    subprocess.run(["sync"])
+    t_cp, _ = timed(lambda: subprocess.run(["cp", *files, str(cp_dst)], check=True))
+    t_sync, _ = timed(lambda: subprocess.run(["sync"], check=True))
+    shutil.rmtree(cp_dst)
+    subprocess.run(["sync"])
+    s = new_library(work / "lib", library_dir=dst_root / "library")
+    cfg = s.config_path
+    cfg.write_text(cfg.read_text().replace('quarantine = "quarantine"', f'quarantine = "{src_dir}"'))
+    s = load(cfg)
+    db = catalog.open_catalog(s.catalog)
+    scan(db, s)
+    t_org, res = timed(lambda: library.organize(db, s))
+    db.conn.close()
+    assert res.ok and res.moved == count and {i.method for i in res.plan.moves} == {"copy"}
+    mbps = lambda t: total / t / 1e6  # noqa: E731
+    label = f"{how} -> disk" if direction == "to-disk" else f"disk -> {how}"
+    print(f"copy-verify {count} x {mb} MB across filesystems ({label}), {total / 1e6:.0f} MB:")
+    print(f"  astrocat organize (copy, fsync, re-read, sha256, link): {t_org:.2f} s, {mbps(t_org):.0f} MB/s")
+    print(f"  peer: cp:                                              {t_cp:.2f} s, {mbps(t_cp):.0f} MB/s")
+    print(f"  peer: cp + sync:                                       {t_cp + t_sync:.2f} s, {mbps(t_cp + t_sync):.0f} MB/s")
+    print(f"  ratio astrocat/cp: {t_cp / t_org:.2f}x (target >= 0.5x); astrocat/(cp+sync): {(t_cp + t_sync) / t_org:.2f}x")
 
 
 def bench_sync(base: Path, n: int) -> None:

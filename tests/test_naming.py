@@ -74,6 +74,7 @@ def test_calibration_of_a_night_without_lights_waits_until_the_night_is_over():
     assert not naming.hold_calibration(dark, session_has_lights=False, current_night="2024-11-02")
     assert not naming.hold_calibration(dark, session_has_lights=True, current_night="2024-11-01")
     assert not naming.hold_calibration({**dark, "frame_type": "light"}, False, "2024-11-01")
+    assert not naming.hold_calibration({**dark, "night": "2031-01-01"}, False, "2024-11-01"), "a wrong clock"
 
 
 @pytest.mark.parametrize("source, ext", [

@@ -499,3 +499,28 @@ def test_demo_organizes_its_frames(demo_dir: Path) -> None:
     assert all(f["path"].startswith("library/") and f["location"] == "library" for f in rows)
     assert "library/2024/2024-08-14_Calibration/Dark/Dark_120s_0001.fits" in {f["path"] for f in rows}
     assert not [f for f in all_files(demo_dir / "quarantine") if f.suffix.lower() in (".fits", ".fit")]
+
+
+def test_recovery_keeps_the_verified_copy_when_the_source_vanished_meanwhile(lib: Settings, tmp_path: Path) -> None:
+    """Killed after the copy was verified but before it got its name; then the source is
+    deleted by hand. Recovery must give the temporary copy its name, never drop it."""
+    proc = _paused_organize(lib.base_dir, tmp_path / "paused",
+                            {"ASTROCAT_TEST_FORCE_COPY": "1", "ASTROCAT_TEST_PAUSE_AT": "verified:1"})
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    con = sqlite3.connect(lib.catalog)
+    src, dst, tmp, sha = con.execute(
+        "SELECT src, dst, tmp, sha256 FROM moves WHERE state = 'planned' AND "
+        "tmp IS NOT NULL ORDER BY id").fetchall()[0]
+    con.close()
+    tmp_file = lib.base_dir / tmp
+    if not (tmp_file.exists() and sha256(tmp_file) == sha):
+        pytest.skip("the paused move was not the one with the verified copy")
+    (lib.base_dir / src).unlink()
+    r = run_cli("scan", "--json", cwd=lib.base_dir)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["recovered"]["finished"] >= 1 and out["missing"] == 0
+    assert sha256(lib.base_dir / dst) == sha
+    assert not tmp_file.exists()
+    assert {s for _, s, _ in frames(lib.base_dir).values()} >= {sha}

@@ -203,11 +203,38 @@ def rebuild_fts(db: sqlite_utils.Database) -> None:
         if db[fts].exists():
             db.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
 
+def _m3_moves(db: sqlite_utils.Database) -> None:
+    # The organize journal (library.py owns it): every move is written here before a file
+    # is touched, so the next run can finish or roll back a move a crash interrupted.
+    db.execute(
+        """
+        CREATE TABLE moves (
+            id INTEGER PRIMARY KEY,
+            frame_id INTEGER REFERENCES frames(id) ON DELETE SET NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('file','duplicate','relayout')),
+            method TEXT NOT NULL CHECK (method IN ('link','copy')),
+            src TEXT NOT NULL,
+            dst TEXT NOT NULL,
+            tmp TEXT,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            state TEXT NOT NULL
+                CHECK (state IN ('planned','filed','done','rolled_back','failed')),
+            error TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_moves_state ON moves(state)")
+    db.execute("CREATE INDEX idx_moves_frame ON moves(frame_id)")
+
 
 # Numbered migrations, run in order on open; never edit one that has shipped.
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "frames, rejects, sessions, targets", _m1_initial),
     (2, "notes", _m2_notes),
+    (3, "moves (organize journal)", _m3_moves),
     (4, "full-text search, month column, integration index", _m4_search),
 ]
 

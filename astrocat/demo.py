@@ -444,6 +444,23 @@ def run(directory: Path, echo: Echo = print) -> dict[str, Any]:
     return report
 
 
+def organize_step(db: Any, settings: Any, echo: Echo, report: dict[str, Any]) -> None:
+    """File the scanned quarantine frames into the library (the real `astrocat organize`)."""
+    from .library import organize
+
+    result = organize(db, settings)
+    held = result.plan.count("hold")
+    echo(
+        f"organized: {result.moved} frames filed into {settings.library}"
+        + (f", {len(result.duplicates)} duplicates set aside" if result.duplicates else "")
+        + (f", {held} held" if held else "")
+    )
+    report["organize"] = {k: v for k, v in result.as_dict().items() if k != "plan"}
+    if not result.ok:
+        report["ok"] = False
+
+
+
 def _site_step(db: Any, settings: Any, echo: Echo, report: dict[str, Any]) -> None:
     """Build the static site (last: it shows what the other steps produced)."""
     from .site import demo_step
@@ -490,7 +507,7 @@ def _notes_step(db: Any, settings: Any, echo: Echo, report: dict[str, Any]) -> N
 
 # (db, settings, echo, report) steps run after the scan, in this order: the site comes last
 # because it shows what the others produced.
-PIPELINE_STEPS: list[Callable[..., None]] = [_notes_step, _site_step]
+PIPELINE_STEPS: list[Callable[..., None]] = [organize_step, _notes_step, _site_step]
 
 NEXT_COMMANDS = [
     "astrocat list sessions",
@@ -499,4 +516,6 @@ NEXT_COMMANDS = [
     "astrocat stats by-filter --target M31",
     "astrocat list files --night 2024-10-03 --type flat",
     "astrocat datasette --open",
+    "astrocat organize --dry-run      # everything is filed: nothing left to do",
+    "astrocat verify files --quick",
 ]

@@ -19,11 +19,15 @@ class LockBusy(Exception):
 
 
 @contextmanager
-def catalog_lock(catalog: Path, command: str, wait_s: float = 10.0) -> Iterator[None]:
+def catalog_lock(catalog: Path, command: str, wait_s: float | None = None) -> Iterator[None]:
     """Hold `<catalog>.lock` for the duration; wait up to `wait_s`, then raise LockBusy.
 
-    ASTROCAT_LOCK_WAIT (seconds) overrides the wait, for cron jobs and tests."""
-    wait_s = float(os.environ.get("ASTROCAT_LOCK_WAIT", wait_s))
+    The default wait is 10 s, or `ASTROCAT_LOCK_WAIT_S` seconds when that is set."""
+    if wait_s is None:
+        try:
+            wait_s = float(os.environ.get("ASTROCAT_LOCK_WAIT_S", "10"))
+        except ValueError:
+            wait_s = 10.0
     lock_path = Path(str(catalog) + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -65,7 +65,8 @@ def _escape(text: str) -> str:
 
 
 def error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {_escape(message)}")
+    # soft_wrap: one error stays one line however long its paths (logs, cron mail, grep)
+    err_console.print(f"[bold red]error:[/] {_escape(message)}", soft_wrap=True)
 
 
 def info(message: str) -> None:

@@ -207,6 +207,6 @@ def test_second_writer_is_refused_with_clear_message(cli, library):
 
     light(library.quarantine / "a.fits")
     with catalog_lock(library.catalog, "test holder"):
-        r = cli("scan", cwd=library.base_dir, env={"ASTROCAT_LOCK_WAIT": "0.5"})
+        r = cli("scan", cwd=library.base_dir, env={"ASTROCAT_LOCK_WAIT_S": "0.5"})
     assert r.returncode == 3
     assert "another astrocat process" in r.stderr and "test holder" in r.stderr

@@ -1,0 +1,165 @@
+"""`astrocat verify files` and `astrocat verify database`: report, never fix or delete.
+
+files: every cataloged frame is re-hashed (or, with quick, compared by size and mtime),
+and the quarantine and library are walked for files the catalog does not know.
+database: SQLite's own integrity and foreign-key checks, then the catalog's invariants.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import sqlite_utils
+
+from . import catalog
+from .config import Settings
+from .library import sha256_file
+from .scan import walk
+
+ProgressFn = Callable[[int, int, str], None]
+HASH_THREADS = 4  # hashlib releases the GIL: overlap reading of several files
+
+
+def _check(settings: Settings, row: tuple, quick: bool) -> dict[str, Any] | None:
+    """None when the file is as cataloged, else {path, problem, detail}."""
+    path, size, mtime, sha, location = row
+    if location == "missing":
+        return {"path": path, "problem": "missing", "detail": "marked missing by an earlier scan"}
+    full = settings.abs(path)
+    try:
+        st = os.stat(full)
+    except FileNotFoundError:
+        return {"path": path, "problem": "missing", "detail": "no such file"}
+    except OSError as exc:
+        return {"path": path, "problem": "unreadable", "detail": exc.strerror or str(exc)}
+    if st.st_size != size:
+        return {"path": path, "problem": "changed", "detail": f"size {st.st_size} bytes, cataloged {size}"}
+    if quick:
+        if st.st_mtime != mtime:
+            return {"path": path, "problem": "changed", "detail": "modification time differs from the catalog"}
+        return None
+    if not sha:
+        return {"path": path, "problem": "unhashed", "detail": "no sha256 in the catalog; run `astrocat scan`"}
+    try:
+        digest = sha256_file(full)
+    except OSError as exc:
+        return {"path": path, "problem": "unreadable", "detail": exc.strerror or str(exc)}
+    if digest != sha:
+        return {"path": path, "problem": "changed", "detail": "sha256 differs from the catalog: content changed"}
+    return None
+
+
+def verify_files(
+    db: sqlite_utils.Database, settings: Settings, quick: bool = False, progress: ProgressFn | None = None
+) -> dict[str, Any]:
+    """Check every cataloged frame against its file; list uncataloged files."""
+    rows = list(db.execute("SELECT path, size, mtime, sha256, location FROM frames ORDER BY path"))
+    problems: list[dict[str, Any]] = []
+    checked = 0
+    with ThreadPoolExecutor(max_workers=1 if quick else HASH_THREADS) as pool:
+        for i, res in enumerate(pool.map(lambda r: _check(settings, r, quick), rows), start=1):
+            checked += 1
+            if res:
+                problems.append(res)
+            if progress:
+                progress(i, len(rows), rows[i - 1][0])
+    known = {r[0] for r in rows}
+    known.update(p for (p,) in db.execute("SELECT path FROM rejects"))
+    roots = [r for r in (settings.quarantine, settings.library) if r.exists()]
+    uncataloged = sorted(
+        rel for e in walk(roots) if (rel := settings.rel(e.path)) not in known
+    )
+    counts = Counter(p["problem"] for p in problems)
+    return {
+        "mode": "quick" if quick else "sha256",
+        "checked": checked,
+        "ok": checked - len(problems),
+        "missing": [p for p in problems if p["problem"] == "missing"],
+        "changed": [p for p in problems if p["problem"] == "changed"],
+        "unreadable": [p for p in problems if p["problem"] in ("unreadable", "unhashed")],
+        "uncataloged": uncataloged,
+        "counts": {"missing": counts["missing"], "changed": counts["changed"],
+                   "unreadable": counts["unreadable"] + counts["unhashed"], "uncataloged": len(uncataloged)},
+        "clean": not problems and not uncataloged,
+    }
+
+
+def verify_database(db: sqlite_utils.Database, settings: Settings) -> dict[str, Any]:
+    """SQLite integrity, foreign keys, and the catalog's own invariants."""
+    problems: list[dict[str, str]] = []
+    try:
+        return _verify_database(db, settings, problems)
+    except sqlite3.DatabaseError as exc:
+        problems.append({"check": "integrity", "detail": f"the catalog file is damaged: {exc}"})
+        return _db_report(settings, 0, problems)
+
+
+def _verify_database(db: sqlite_utils.Database, settings: Settings, problems: list[dict[str, str]]) -> dict[str, Any]:
+    def add(check: str, detail: str) -> None:
+        problems.append({"check": check, "detail": detail})
+
+    integrity = [r[0] for r in db.execute("PRAGMA integrity_check")]
+    fk = list(db.execute("PRAGMA foreign_key_check"))
+    if integrity != ["ok"]:
+        for line in integrity[:50]:
+            add("integrity", line)
+    for table, rowid, parent, _fk in fk:
+        add("foreign_keys", f"{table} row {rowid} points to a missing {parent} row")
+    latest = max(n for n, _, _ in catalog.MIGRATIONS)
+    version = catalog.schema_version(db)
+    if version != latest:
+        add("schema", f"catalog schema version {version}, this astrocat expects {latest}")
+
+    rows = list(db.execute("SELECT id, path, location, sha256 FROM frames"))
+    by_file: dict[str, list[str]] = {}
+    for _id, path, location, sha in rows:
+        full = os.path.normpath(settings.abs(path))
+        by_file.setdefault(full, []).append(path)
+        if location == "missing":
+            continue
+        if not os.path.lexists(full):
+            add("paths_exist", f"{path}: cataloged as {location} but the file does not exist")
+            continue
+        where = settings.location_of(full)
+        if where != "external" and where != location:
+            add("location", f"{path}: cataloged as {location} but lies in the {where} folder")
+        if not sha:
+            add("sha256", f"{path}: no sha256")
+    for full, paths in by_file.items():
+        if len(paths) > 1:
+            add("one_row_per_path", f"{full}: {len(paths)} rows ({', '.join(sorted(paths))})")
+    both = [p for (p,) in db.execute("SELECT path FROM rejects WHERE path IN (SELECT path FROM frames)")]
+    for p in both:
+        add("one_row_per_path", f"{p}: both a frame and a reject")
+    if db["moves"].exists():
+        for mid, src, dst, state in db.execute(
+            "SELECT id, src, dst, state FROM moves WHERE state IN ('planned', 'filed')"
+        ):
+            add("journal", f"move {mid} {src} -> {dst} was interrupted ({state}); `astrocat scan` finishes it")
+    orphans = db.execute(
+        "SELECT COUNT(*) FROM frames WHERE session_id IS NOT NULL AND location != 'missing' "
+        "AND session_id NOT IN (SELECT id FROM sessions)"
+    ).fetchone()[0]
+    if orphans:
+        add("sessions", f"{orphans} frames belong to sessions missing from the sessions table")
+    return _db_report(settings, len(rows), problems)
+
+
+CHECKS = ["integrity", "foreign_keys", "schema", "paths_exist", "location", "sha256",
+          "one_row_per_path", "journal", "sessions"]
+
+
+def _db_report(settings: Settings, frames: int, problems: list[dict[str, str]]) -> dict[str, Any]:
+    failed = {p["check"] for p in problems}
+    return {
+        "catalog": str(settings.catalog),
+        "frames": frames,
+        "checks": {c: ("failed" if c in failed else "ok") for c in CHECKS},
+        "problems": problems,
+        "clean": not problems,
+    }

@@ -1,0 +1,528 @@
+"""`astrocat organize`: real FITS files, a real catalog, real processes and filesystems."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from astrocat import catalog, library
+from astrocat.config import Settings
+from astrocat.scan import scan
+from conftest import ROOT, run_cli
+from organize_util import (all_files, can_mount, other_filesystem, set_paths, set_pattern, sha256, tmpfs,
+                           write_frame, write_frames)
+
+
+def frames(base: Path) -> dict[int, tuple[str, str, str]]:
+    con = sqlite3.connect(base / "catalog.db")
+    try:
+        return {i: (p, s, loc) for i, p, s, loc in con.execute("SELECT id, path, sha256, location FROM frames")}
+    finally:
+        con.close()
+
+
+def snapshot(*roots: Path) -> dict[str, tuple[str, int]]:
+    return {str(f): (sha256(f), f.stat().st_mtime_ns) for f in all_files(*roots)}
+
+
+def stderr_lines(r: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in r.stderr.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def lib(library: Settings) -> Settings:
+    """The `library` fixture with 6 lights (2 filters) and 2 darks in quarantine, scanned."""
+    q = library.quarantine
+    write_frames(q / "NINA" / "2024-11-01" / "LIGHT", 4)
+    write_frames(q / "NINA" / "2024-11-01" / "HA", 2, start=10, FILTER="Ha", EXPTIME=300.0)
+    for i in range(2):
+        write_frame(q / "NINA" / "2024-11-01" / "DARK" / f"dark_{i}.fits", 100 + i, IMAGETYP="DARK",
+                    OBJECT=None, FILTER=None)
+    db = catalog.open_catalog(library.catalog)
+    try:
+        assert scan(db, library).new == 8
+    finally:
+        db.conn.close()
+    return library
+
+
+def test_organize_files_frames_by_the_pattern_and_keeps_catalog_rows(lib: Settings) -> None:
+    base = lib.base_dir
+    before = frames(base)
+    mtimes = {sha: f.stat().st_mtime for f in all_files(lib.quarantine) for sha in [sha256(f)]}
+    r = run_cli("organize", cwd=base)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "organized 8 frames" in r.stdout
+    after = frames(base)
+    assert set(after) == set(before), "rows are updated in place, not added"
+    for fid, (path, sha, loc) in after.items():
+        assert loc == "library" and path.startswith("library/2024/2024-11-01_M31/")
+        assert sha == before[fid][1]
+        assert sha256(base / path) == sha
+        assert (base / path).stat().st_mtime == mtimes[sha], "mtime preserved"
+    paths = sorted(p for p, _, _ in after.values())
+    assert "library/2024/2024-11-01_M31/Light/M31_L_180s_0001.fits" in paths
+    assert "library/2024/2024-11-01_M31/Light/M31_Ha_300s_0002.fits" in paths
+    assert "library/2024/2024-11-01_M31/Dark/Dark_180s_0001.fits" in paths
+    assert not all_files(lib.quarantine)
+    # a scan afterwards sees nothing new and nothing missing; list shows library paths
+    r = run_cli("scan", "--json", cwd=base)
+    s = json.loads(r.stdout)
+    assert (s["new"], s["missing"], s["changed"], s["unchanged"]) == (0, 0, 0, 8)
+    r = run_cli("list", "files", "--json", cwd=base)
+    assert all(f["path"].startswith("library/") for f in json.loads(r.stdout))
+    # the journal holds one finished move per frame
+    con = sqlite3.connect(base / "catalog.db")
+    assert con.execute("SELECT state, kind, method, COUNT(*) FROM moves GROUP BY 1, 2, 3").fetchall() == [
+        ("done", "file", "link", 8)
+    ]
+    con.close()
+    # nothing left to do
+    r = run_cli("organize", "--dry-run", "--json", cwd=base)
+    assert json.loads(r.stdout)["plan"] == []
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(lib: Settings) -> None:
+    base = lib.base_dir
+    before_files = snapshot(lib.quarantine, lib.library)
+    before_rows = frames(base)
+    r = run_cli("organize", "--dry-run", "--json", cwd=base)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["dry_run"] is True and out["moved"] == 0
+    plan = out["plan"]
+    assert len(plan) == 8 and {p["action"] for p in plan} == {"file"}
+    assert all(p["destination"].startswith("library/2024/2024-11-01_M31/") and p["method"] == "link" for p in plan)
+    r = run_cli("organize", "--dry-run", cwd=base)
+    assert r.returncode == 0 and "dry run: nothing changed" in r.stdout
+    assert "M31_L_180s_0001.fits" in r.stdout
+    assert snapshot(lib.quarantine, lib.library) == before_files
+    assert frames(base) == before_rows
+    assert not any(lib.library.iterdir()), "not even a folder is created"
+
+
+def test_a_name_collision_takes_the_next_sequence_and_never_overwrites(lib: Settings) -> None:
+    base = lib.base_dir
+    folder = lib.library / "2024" / "2024-11-01_M31" / "Light"
+    folder.mkdir(parents=True)
+    stranger = folder / "M31_L_180s_0001.fits"  # not cataloged: someone put it there
+    stranger_sha = write_frame(stranger, 999, OBJECT="Someone else")
+    other_ext = folder / "m31_l_180s_0002.FIT"
+    other_sha = write_frame(other_ext, 998)
+    r = run_cli("organize", cwd=base)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sha256(stranger) == stranger_sha and sha256(other_ext) == other_sha
+    names = sorted(p.name for p in folder.iterdir() if "_L_" in p.name or "_l_" in p.name)
+    assert names == ["M31_L_180s_0001.fits", "M31_L_180s_0003.fits", "M31_L_180s_0004.fits",
+                     "M31_L_180s_0005.fits", "M31_L_180s_0006.fits", "m31_l_180s_0002.FIT"]
+
+
+def test_the_move_refuses_a_destination_that_appeared_after_planning(lib: Settings) -> None:
+    """The no-overwrite guarantee holds in the move itself, not only in the plan."""
+    db = catalog.open_catalog(lib.catalog)
+    try:
+        p = library.plan(db, lib)
+        item = p.moves[0]
+        dst = lib.abs(item.dst)
+        dst.parent.mkdir(parents=True)
+        squatter = write_frame(dst, 777, OBJECT="squatter")
+        result = library.OrganizeResult(plan=p)
+        library._Mover(db, lib, result, None).run(p.moves)
+    finally:
+        db.conn.close()
+    assert sha256(dst) == squatter
+    assert result.failed == [{"path": item.src, "reason": f"destination exists: {dst}; never overwritten"}]
+    assert lib.abs(item.src).exists()
+    assert result.moved == len(p.moves) - 1
+
+
+def test_content_already_in_the_library_goes_to_duplicates_and_is_only_deleted_with_confirm(lib: Settings) -> None:
+    base = lib.base_dir
+    assert run_cli("organize", cwd=base).returncode == 0
+    filed = lib.library / "2024" / "2024-11-01_M31" / "Light" / "M31_L_180s_0001.fits"
+    # the same frame arrives again (twice: also a duplicate within one run)
+    again = lib.quarantine / "again" / "copy 1.fits"
+    again.parent.mkdir(parents=True)
+    again.write_bytes(filed.read_bytes())
+    (lib.quarantine / "again" / "copy2.fits").write_bytes(filed.read_bytes())
+    twin_a = lib.quarantine / "twins" / "a.fits"
+    twin_sha = write_frame(twin_a, 500)
+    (lib.quarantine / "twins" / "b.fits").write_bytes(twin_a.read_bytes())
+    assert run_cli("scan", "-q", cwd=base).returncode == 0
+    r = run_cli("organize", cwd=base)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "duplicate quarantine/again/copy 1.fits" in r.stdout and "moved to quarantine/_duplicates/again/copy_1.fits" in r.stdout
+    dups = sorted(str(p.relative_to(lib.quarantine)) for p in all_files(lib.quarantine))
+    assert dups == ["_duplicates/again/copy2.fits", "_duplicates/again/copy_1.fits", "_duplicates/twins/b.fits"]
+    assert sum(1 for f in all_files(lib.library) if sha256(f) == twin_sha) == 1
+    # the duplicates stay cataloged in quarantine and are not filed again
+    r = run_cli("scan", "--json", cwd=base)
+    assert json.loads(r.stdout)["new"] == 0
+    r = run_cli("organize", "--dry-run", "--json", cwd=base)
+    assert json.loads(r.stdout)["plan"] == []
+    # purge without --confirm deletes nothing
+    r = run_cli("purge-duplicates", cwd=base)
+    assert r.returncode == 0 and "would delete" in r.stdout
+    assert len(all_files(lib.quarantine)) == 3
+    # a duplicate whose library copy changed is kept even with --confirm
+    twin_lib = next(f for f in all_files(lib.library) if sha256(f) == twin_sha)
+    data = bytearray(twin_lib.read_bytes())
+    data[-1] ^= 1
+    twin_lib.write_bytes(bytes(data))
+    r = run_cli("purge-duplicates", "--confirm", "--json", cwd=base)
+    out = json.loads(r.stdout)
+    assert r.returncode == 1
+    assert [d["path"] for d in out["deleted"]] == ["quarantine/_duplicates/again/copy2.fits",
+                                                   "quarantine/_duplicates/again/copy_1.fits"]
+    assert out["kept"][0]["path"] == "quarantine/_duplicates/twins/b.fits"
+    assert [str(p.relative_to(lib.quarantine)) for p in all_files(lib.quarantine)] == ["_duplicates/twins/b.fits"]
+    assert sha256(filed) == sha256(filed)  # the library copy is untouched
+    assert sum(1 for p, _, _ in frames(base).values() if "_duplicates" in p) == 1
+
+
+def test_relayout_refiles_the_library_after_a_pattern_change(lib: Settings) -> None:
+    base = lib.base_dir
+    assert run_cli("organize", cwd=base).returncode == 0
+    ids_before = {sha: fid for fid, (_, sha, _) in frames(base).items()}
+    set_pattern(lib.config_path, "{target}/{filter}/{night}/{frame_type}_{exposure}_{seq}")
+    # a normal organize never moves library frames
+    r = run_cli("organize", "--dry-run", "--json", cwd=base)
+    assert json.loads(r.stdout)["plan"] == []
+    r = run_cli("organize", "--relayout", cwd=base)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "re-filed 8 frames" in r.stdout
+    rows = frames(base)
+    assert {sha: fid for fid, (_, sha, _) in rows.items()} == ids_before
+    paths = sorted(p for p, _, _ in rows.values())
+    assert "library/M31/L/2024-11-01/Light_180s_0001.fits" in paths
+    assert "library/M31/NoFilter/2024-11-01/Dark_180s_0001.fits" in paths
+    for p, sha, _ in rows.values():
+        assert sha256(base / p) == sha
+    assert not (lib.library / "2024").exists(), "emptied folders are pruned"
+    r = run_cli("organize", "--relayout", "--dry-run", "--json", cwd=base)
+    assert json.loads(r.stdout)["plan"] == [], "relayout is idempotent"
+    r = run_cli("scan", "--json", cwd=base)
+    assert json.loads(r.stdout)["missing"] == 0
+
+
+def test_bad_naming_pattern_is_a_usage_error(lib: Settings) -> None:
+    set_pattern(lib.config_path, "{year}/{planet}_{seq}")
+    r = run_cli("organize", cwd=lib.base_dir)
+    assert r.returncode == 2
+    assert "unknown token {planet}" in r.stderr and "naming_pattern" in r.stderr
+
+
+def test_calibration_of_a_night_without_lights_waits_then_goes_to_calibration(library: Settings) -> None:
+    q = library.quarantine
+    for i in range(3):
+        write_frame(q / "darks" / f"d{i}.fits", i, IMAGETYP="DARK", OBJECT=None, FILTER=None, INSTRUME="Cam X")
+    db = catalog.open_catalog(library.catalog)
+    try:
+        scan(db, library)
+        during = datetime(2024, 11, 2, 9, 0, tzinfo=timezone.utc)  # the morning after: still that night
+        r1 = library_organize(db, library, during)
+        assert r1.moved == 0 and r1.plan.count("hold") == 3
+        assert "waits until the night is over" in r1.plan.items[0].reason
+        later = datetime(2024, 11, 2, 13, 0, tzinfo=timezone.utc)
+        r2 = library_organize(db, library, later)
+        assert r2.moved == 3
+    finally:
+        db.conn.close()
+    got = sorted(str(p.relative_to(library.library)) for p in all_files(library.library))
+    assert got == [f"2024/2024-11-01_Calibration/Dark/Dark_180s_000{i}.fits" for i in (1, 2, 3)]
+
+
+def library_organize(db, settings, now):
+    return library.organize(db, settings, now=now)
+
+
+def test_frames_cross_filesystems_with_copy_fsync_verify(lib: Settings, tmp_path: Path) -> None:
+    with other_filesystem(tmp_path) as other:
+        if other is None:
+            pytest.skip("no second filesystem here (covered with ASTROCAT_TEST_FORCE_COPY below)")
+        set_paths(lib.config_path, library=str(other / "lib"))
+        src = {sha256(f): f.stat().st_mtime_ns for f in all_files(lib.quarantine)}
+        r = run_cli("organize", "--json", cwd=lib.base_dir)
+        assert r.returncode == 0, r.stdout + r.stderr
+        out = json.loads(r.stdout)
+        assert out["moved"] == 8 and {p["method"] for p in out["plan"]} == {"copy"}
+        files = all_files(other / "lib")
+        assert {sha256(f): f.stat().st_mtime_ns for f in files} == src
+        assert not any(f.name.startswith(".astrocat-tmp") for f in files)
+        assert not all_files(lib.quarantine)
+        r = run_cli("scan", "--json", cwd=lib.base_dir)
+        assert (json.loads(r.stdout)["new"], json.loads(r.stdout)["missing"]) == (0, 0)
+
+
+def test_forced_copy_protocol_on_one_filesystem(lib: Settings) -> None:
+    r = run_cli("organize", "--json", cwd=lib.base_dir, env={"ASTROCAT_TEST_FORCE_COPY": "1"})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["moved"] == 8 and {p["method"] for p in out["plan"]} == {"copy"}
+    assert len(all_files(lib.library)) == 8 and not all_files(lib.quarantine)
+
+
+# --- failure paths: the source stays intact, one clear line -------------------------------
+
+
+def test_full_disk_stops_with_one_line_and_leaves_sources_intact(lib: Settings, tmp_path: Path) -> None:
+    if not can_mount():
+        pytest.skip("needs root to mount a small tmpfs (the injected ENOSPC test covers the copy path)")
+    big = {}
+    for i in range(6):  # 6 x 400 KB into a 2 MB filesystem
+        p = lib.quarantine / "big" / f"big_{i}.fits"
+        big[str(p)] = write_frame(p, 200 + i, shape=(450, 450))
+    with tmpfs(tmp_path / "small", size="2m") as small:
+        assert small is not None
+        set_paths(lib.config_path, library=str(small))
+        assert run_cli("scan", "-q", cwd=lib.base_dir).returncode in (0, 1)
+        r = run_cli("organize", cwd=lib.base_dir)
+        assert r.returncode == 1
+        lines = stderr_lines(r)
+        assert len(lines) == 1, r.stderr
+        # the free-space check before each copy, or the kernel's ENOSPC for a copy in flight
+        assert "stopped:" in lines[0] and ("not enough free space" in lines[0] or "No space left" in lines[0])
+        for path, sha in big.items():
+            # each frame is either intact in quarantine or verified in the library, never both or neither
+            in_q = Path(path).exists() and sha256(path) == sha
+            in_lib = any(sha256(f) == sha for f in all_files(small))
+            assert in_q != in_lib, path
+        assert not any(f.name.startswith(".astrocat-tmp") for f in all_files(small))
+        r = run_cli("verify", "database", cwd=lib.base_dir)
+        assert r.returncode == 0, r.stdout
+
+
+def test_kernel_enospc_on_create_is_reported_and_cleaned_up(lib: Settings, tmp_path: Path) -> None:
+    """A real ENOSPC from the kernel: a tmpfs that runs out of inodes mid-run."""
+    if not can_mount():
+        pytest.skip("needs root to mount a tmpfs")
+    orig = {sha256(f): f for f in all_files(lib.quarantine)}
+    mnt = tmp_path / "fewinodes"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,nr_inodes=8", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("tmpfs nr_inodes not supported")
+    try:
+        set_paths(lib.config_path, library=str(mnt))
+        r = run_cli("organize", cwd=lib.base_dir)
+        assert r.returncode == 1
+        lines = stderr_lines(r)
+        assert len(lines) == 1 and "No space left on device" in lines[0], r.stderr
+        in_lib = {sha256(f) for f in all_files(mnt)}
+        assert not any(f.name.startswith(".astrocat-tmp") for f in all_files(mnt))
+        for sha, path in orig.items():
+            assert (path.exists() and sha256(path) == sha) != (sha in in_lib)
+    finally:
+        subprocess.run(["umount", str(mnt)])
+
+
+def test_injected_enospc_mid_copy_removes_the_partial_copy(lib: Settings) -> None:
+    """Without root: the real copy loop fails after 3000 bytes as a full disk would."""
+    before = snapshot(lib.quarantine)
+    r = run_cli("organize", cwd=lib.base_dir,
+                env={"ASTROCAT_TEST_FORCE_COPY": "1", "ASTROCAT_TEST_FAIL_WRITE_AFTER": "3000"})
+    assert r.returncode == 1
+    lines = stderr_lines(r)
+    assert len(lines) == 1 and "No space left on device" in lines[0] and "stopped:" in lines[0], r.stderr
+    assert snapshot(lib.quarantine) == before
+    assert not all_files(lib.library)
+    con = sqlite3.connect(lib.catalog)
+    states = dict(con.execute("SELECT state, COUNT(*) FROM moves GROUP BY state").fetchall())
+    con.close()
+    assert states["failed"] >= 1 and states["failed"] + states.get("rolled_back", 0) == 8, states
+
+
+def test_unwritable_destination_stops_with_one_line(lib: Settings, tmp_path: Path) -> None:
+    before = snapshot(lib.quarantine)
+    if can_mount():
+        ctx = tmpfs(tmp_path / "ro", readonly=True)
+        expect = "Read-only file system"
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        from contextlib import nullcontext
+
+        ctx = nullcontext(ro)
+        expect = "Permission denied"
+    with ctx as ro_dir:
+        set_paths(lib.config_path, library=str(ro_dir))
+        r = run_cli("organize", cwd=lib.base_dir)
+    assert r.returncode == 1
+    lines = stderr_lines(r)
+    assert len(lines) == 1, r.stderr
+    assert "stopped:" in lines[0] and "cannot create folder" in lines[0] and expect in lines[0]
+    assert snapshot(lib.quarantine) == before
+
+
+def test_a_vanished_source_is_named_and_the_rest_is_filed(lib: Settings) -> None:
+    gone = lib.quarantine / "NINA" / "2024-11-01" / "LIGHT" / "M31_L_180.00s_0002.fits"
+    gone.unlink()
+    r = run_cli("organize", cwd=lib.base_dir)
+    assert r.returncode == 1
+    lines = stderr_lines(r)
+    assert len(lines) == 1, r.stderr
+    assert "M31_L_180.00s_0002.fits" in lines[0] and "gone since it was scanned" in lines[0]
+    assert len(all_files(lib.library)) == 7
+
+
+@pytest.mark.parametrize("force_copy", ["0", "1"])
+def test_a_file_changed_since_it_was_scanned_is_not_moved(lib: Settings, force_copy: str) -> None:
+    victim = lib.quarantine / "NINA" / "2024-11-01" / "LIGHT" / "M31_L_180.00s_0001.fits"
+    st = victim.stat()
+    data = bytearray(victim.read_bytes())
+    data[-10] ^= 0xFF  # same size, same mtime: only the sha256 can tell
+    victim.write_bytes(bytes(data))
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    changed_sha = sha256(victim)
+    r = run_cli("organize", cwd=lib.base_dir, env={"ASTROCAT_TEST_FORCE_COPY": force_copy})
+    assert r.returncode == 1
+    lines = stderr_lines(r)
+    assert len(lines) == 1, r.stderr
+    assert "M31_L_180.00s_0001.fits" in lines[0] and "changed since it was scanned (sha256 differs)" in lines[0]
+    assert victim.exists() and sha256(victim) == changed_sha
+    assert len(all_files(lib.library)) == 7
+    assert not any(f.name.startswith(".astrocat-tmp") for f in all_files(lib.library))
+
+
+# --- hostile names end to end ----------------------------------------------------------------
+
+
+def test_hostile_header_values_stay_inside_the_library(library: Settings) -> None:
+    q = library.quarantine
+    hostile = [("../../../../tmp/evil", "../x"), ("CON", "NUL"), ("a/b\\c", "<>:|?*"),
+               ("x" * 70, "L" * 70), ("$(touch pwned)", "`id`")]
+    for i, (obj, flt) in enumerate(hostile):
+        write_frame(q / f"h{i}.fits", 300 + i, OBJECT=obj, FILTER=flt)
+    assert run_cli("scan", "-q", cwd=library.base_dir).returncode == 0
+    r = run_cli("organize", cwd=library.base_dir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    files = all_files(library.library)
+    assert len(files) == len(hostile)
+    root = library.library.resolve()
+    for f in files:
+        assert root in f.resolve().parents
+        rel = f.relative_to(library.library).as_posix()
+        for part in rel.split("/"):
+            assert part.split(".")[0].upper() not in {"CON", "NUL"} and not set(part) & set('<>:|?*\\$`')
+    assert not (Path("/tmp") / "evil").exists()
+
+
+# --- lock ------------------------------------------------------------------------------------
+
+
+def _paused_organize(base: Path, pause: Path, extra_env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ASTROCAT_TEST_PAUSE_AT": "journaled:1",
+           "ASTROCAT_TEST_PAUSE_FILE": str(pause), **(extra_env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "astrocat", "organize", "-q"], cwd=base, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not pause.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    return proc
+
+
+def test_a_second_writer_waits_briefly_then_exits_with_a_clear_message(lib: Settings, tmp_path: Path) -> None:
+    proc = _paused_organize(lib.base_dir, tmp_path / "paused")
+    try:
+        for cmd in (["scan"], ["organize"], ["sync"]):
+            t = time.monotonic()
+            r = run_cli(*cmd, cwd=lib.base_dir, env={"ASTROCAT_LOCK_WAIT_S": "0.5"})
+            assert r.returncode == 3, (cmd, r.stdout, r.stderr)
+            assert "another astrocat process is writing this catalog" in r.stderr
+            assert "organize" in r.stderr  # names the holder
+            assert time.monotonic() - t >= 0.5
+        # a waiting writer gets in when the holder goes away (here: killed mid-move)
+        waiter = subprocess.Popen([sys.executable, "-m", "astrocat", "scan", "--json"], cwd=lib.base_dir,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT), "ASTROCAT_LOCK_WAIT_S": "20"},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.8)
+        assert waiter.poll() is None, "it waits"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        out, err = waiter.communicate(timeout=30)
+        assert waiter.returncode == 0, err
+        assert json.loads(out)["missing"] == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# --- sync and demo -----------------------------------------------------------------------------
+
+
+def test_sync_scans_and_organizes_and_is_quiet_when_nothing_is_new(library: Settings) -> None:
+    write_frames(library.quarantine / "tonight", 3)
+    r = run_cli("sync", "--json", cwd=library.base_dir)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["scan"]["new"] == 3 and rep["organize"]["moved"] == 3 and rep["steps"] == []
+    assert len(all_files(library.library)) == 3
+    r = run_cli("sync", "--quiet", cwd=library.base_dir)
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
+    r = run_cli("sync", cwd=library.base_dir)
+    assert r.returncode == 0 and "sync: 0 new" in r.stdout
+
+
+def test_sync_runs_registered_steps_after_organize(library: Settings) -> None:
+    from astrocat import sync as sync_mod
+
+    write_frames(library.quarantine / "tonight", 2)
+    seen = []
+
+    def notes_step(db, settings, echo, report):
+        seen.append((report["organize"]["moved"], db.execute("SELECT COUNT(*) FROM frames WHERE location='library'").fetchone()[0]))
+
+    sync_mod.SYNC_STEPS.append(notes_step)
+    db = catalog.open_catalog(library.catalog)
+    try:
+        rep = sync_mod.run(db, library)
+    finally:
+        sync_mod.SYNC_STEPS.remove(notes_step)
+        db.conn.close()
+    assert seen == [(2, 2)] and rep["steps"] == ["notes_step"] and rep["ok"]
+
+
+def test_demo_organizes_its_frames(demo_dir: Path) -> None:
+    r = run_cli("list", "files", "--json", cwd=demo_dir)
+    rows = json.loads(r.stdout)
+    assert len(rows) > 300
+    assert all(f["path"].startswith("library/") and f["location"] == "library" for f in rows)
+    assert "library/2024/2024-08-14_Calibration/Dark/Dark_120s_0001.fits" in {f["path"] for f in rows}
+    assert not [f for f in all_files(demo_dir / "quarantine") if f.suffix.lower() in (".fits", ".fit")]
+
+
+def test_recovery_keeps_the_verified_copy_when_the_source_vanished_meanwhile(lib: Settings, tmp_path: Path) -> None:
+    """Killed after the copy was verified but before it got its name; then the source is
+    deleted by hand. Recovery must give the temporary copy its name, never drop it."""
+    proc = _paused_organize(lib.base_dir, tmp_path / "paused",
+                            {"ASTROCAT_TEST_FORCE_COPY": "1", "ASTROCAT_TEST_PAUSE_AT": "verified:1"})
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    con = sqlite3.connect(lib.catalog)
+    rows = con.execute("SELECT src, dst, tmp, sha256 FROM moves WHERE state = 'planned' AND tmp IS NOT NULL").fetchall()
+    con.close()
+    # the move paused right after its copy was verified (and maybe another one in flight)
+    complete = [r for r in rows if (lib.base_dir / r[2]).exists() and sha256(lib.base_dir / r[2]) == r[3]]
+    assert complete, rows
+    src, dst, tmp, sha = complete[0]
+    tmp_file = lib.base_dir / tmp
+    assert not (lib.base_dir / dst).exists()
+    (lib.base_dir / src).unlink()
+    r = run_cli("scan", "--json", cwd=lib.base_dir)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["recovered"]["finished"] >= 1 and out["missing"] == 0
+    assert sha256(lib.base_dir / dst) == sha
+    assert not tmp_file.exists()
+    assert {s for _, s, _ in frames(lib.base_dir).values()} >= {sha}

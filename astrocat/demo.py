@@ -515,7 +515,7 @@ NEXT_COMMANDS = [
     "astrocat stats summary --target M31 --filter Ha",
     "astrocat stats by-filter --target M31",
     "astrocat list files --night 2024-10-03 --type flat",
-    "astrocat datasette --open",
     "astrocat organize --dry-run      # everything is filed: nothing left to do",
     "astrocat verify files --quick",
+    "astrocat datasette --open",
 ]

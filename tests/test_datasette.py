@@ -281,7 +281,7 @@ def test_recent_activity_since(demo_dir, demo_db):
 
 def test_duplicates_and_rejects_after_a_real_rescan(demo_copy):
     q = demo_copy / "quarantine"
-    original = sorted(q.rglob("*.fits"))[0]
+    original = sorted((demo_copy / "library").rglob("*.fits"))[0]  # the demo filed everything
     (q / "copies").mkdir()
     shutil.copy2(original, q / "copies" / "again.fits")
     (q / "broken.fits").write_bytes(b"this is not a FITS file at all" * 100)
@@ -443,7 +443,7 @@ def test_upsert_fires_the_update_trigger(demo_copy):
 
 def test_scan_keeps_search_in_step(demo_copy):
     settings = load(demo_copy / "astrocat.toml")
-    src = sorted((demo_copy / "quarantine").rglob("*.fits"))[0]
+    src = sorted((demo_copy / "library").rglob("*.fits"))[0]
     from astropy.io import fits
 
     with fits.open(src) as hdul:

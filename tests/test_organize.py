@@ -466,8 +466,11 @@ def test_sync_scans_and_organizes_and_is_quiet_when_nothing_is_new(library: Sett
     r = run_cli("sync", "--json", cwd=library.base_dir)
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
-    assert rep["scan"]["new"] == 3 and rep["organize"]["moved"] == 3 and rep["steps"] == []
+    assert rep["scan"]["new"] == 3 and rep["organize"]["moved"] == 3
+    assert rep["steps"] == ["notes_step", "site_step"]  # then the notes and the site
     assert len(all_files(library.library)) == 3
+    assert (library.site / "index.html").is_file() and list(library.notes.rglob("*.md"))
+    assert rep["site"]["written"] and rep["notes"]["created"]
     r = run_cli("sync", "--quiet", cwd=library.base_dir)
     assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
     r = run_cli("sync", cwd=library.base_dir)
@@ -480,17 +483,17 @@ def test_sync_runs_registered_steps_after_organize(library: Settings) -> None:
     write_frames(library.quarantine / "tonight", 2)
     seen = []
 
-    def notes_step(db, settings, echo, report):
+    def probe_step(db, settings, echo, report):
         seen.append((report["organize"]["moved"], db.execute("SELECT COUNT(*) FROM frames WHERE location='library'").fetchone()[0]))
 
-    sync_mod.SYNC_STEPS.append(notes_step)
+    sync_mod.SYNC_STEPS.append(probe_step)
     db = catalog.open_catalog(library.catalog)
     try:
         rep = sync_mod.run(db, library)
     finally:
-        sync_mod.SYNC_STEPS.remove(notes_step)
+        sync_mod.SYNC_STEPS.remove(probe_step)
         db.conn.close()
-    assert seen == [(2, 2)] and rep["steps"] == ["notes_step"] and rep["ok"]
+    assert seen == [(2, 2)] and rep["steps"] == ["notes_step", "site_step", "probe_step"] and rep["ok"]
 
 
 def test_demo_organizes_its_frames(demo_dir: Path) -> None:

@@ -41,9 +41,9 @@ def test_scan_with_worker_processes_equals_scan_in_one_process(demo_copy: Path, 
     bad = quarantine / "bad"
     bad.mkdir()
     (bad / "notes.fits").write_text("not a FITS file\n")
-    a_frame = next(quarantine.rglob("*.fits"))
+    a_frame = next((demo_copy / "library").rglob("*.fits"))  # the demo filed every frame
     (bad / "truncated.fits").write_bytes(a_frame.read_bytes()[:4000])
-    n_files = sum(1 for _ in quarantine.rglob("*.fit*"))
+    n_files = sum(1 for root in ("quarantine", "library") for _ in (demo_copy / root).rglob("*.fit*"))
     assert n_files >= POOL_MIN_FILES  # else both runs would read in one process
 
     results = {}

@@ -237,10 +237,10 @@ def test_a_change_to_one_session_rewrites_only_the_pages_that_show_it(demo_copy)
 def test_a_note_changes_only_its_page(demo_copy):
     build_json(demo_copy)
     s = load(demo_copy / "astrocat.toml")
-    db = catalog.open_catalog(s.catalog)
     sid = "2024-10-05_ASI2600MM_Esprit100"
-    add_note(db, "session", sid, "Seeing **4/5**, some clouds after 1 am.")
-    db.conn.close()
+    # the user writes in the note file; `astrocat build` reads it back (notes first)
+    note = s.notes / "Imaging_Sessions" / "2024" / f"{sid}.md"
+    note.write_text(note.read_text(encoding="utf-8") + "\nSeeing **4/5**, some clouds after 1 am.\n", encoding="utf-8")
     result = build_json(demo_copy)
     assert result["written_files"] == [site.session_href(sid)]
     page = (demo_copy / "site" / site.session_href(sid)).read_text()

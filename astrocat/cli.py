@@ -134,17 +134,18 @@ def scan(
     paths: list[Path] = typer.Argument(None, help="Files or folders (default: quarantine and library)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    full: bool = typer.Option(False, "--full", help="Re-read every file, changed or not (after editing aliases in astrocat.toml)."),
 ) -> None:
     """Read new and changed files' headers into the catalog. Never modifies a file.
 
-    Unchanged files (same size and mtime) are not opened. Unreadable or non-FITS files
+    Unchanged files (same size and mtime) are not opened, unless `--full`. Unreadable or non-FITS files
     are recorded in `rejects` with the reason and the run goes on.
 
     Exit code: 0 when nothing was rejected, 1 when some files were (see
     `astrocat list rejects`), 2 for usage or config errors, 3 when another astrocat
     process holds the catalog.
 
-    Examples: `astrocat scan` · `astrocat scan /mnt/usb/2024-11-01 --json`
+    Examples: `astrocat scan` · `astrocat scan /mnt/usb/2024-11-01 --json` · `astrocat scan --full`
     """
     from .scan import scan as run_scan
 
@@ -157,7 +158,7 @@ def scan(
     with locked(s, "scan"), open_db(s) as db:
         recovered = recover(db, s)  # moves a crash interrupted are finished or rolled back first
         with _progress(quiet or as_json, "Scanning") as progress:
-            result = run_scan(db, s, list(paths) if paths else None, progress=progress)
+            result = run_scan(db, s, list(paths) if paths else None, progress=progress, full=full)
     if as_json:
         output.print_json({**result.as_dict(), "recovered": recovered.as_dict()})
     else:

@@ -301,8 +301,11 @@ def scan(
     settings: Settings,
     roots: list[Path] | None = None,
     progress: ProgressFn | None = None,
+    full: bool = False,
 ) -> ScanResult:
-    """Scan roots (default: quarantine and library) into the catalog."""
+    """Scan roots (default: quarantine and library) into the catalog.
+
+    `full` re-reads files whose size and mtime are unchanged (after alias changes)."""
     started = time.perf_counter()
     roots = roots or [settings.quarantine, settings.library]
     result = ScanResult()
@@ -316,7 +319,7 @@ def scan(
         rel = forms.rel(e.path)
         seen_rel.add(rel)
         prev = known.get(rel)
-        if prev and prev[2] != "missing" and prev[0] == e.size and prev[1] == e.mtime and not e.reason:
+        if not full and prev and prev[2] != "missing" and prev[0] == e.size and prev[1] == e.mtime and not e.reason:
             result.unchanged += 1
             continue
         if prev and prev[2] == "reject" and e.reason:

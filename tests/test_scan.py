@@ -210,3 +210,18 @@ def test_second_writer_is_refused_with_clear_message(cli, library):
         r = cli("scan", cwd=library.base_dir, env={"ASTROCAT_LOCK_WAIT_S": "0.5"})
     assert r.returncode == 3
     assert "another astrocat process" in r.stderr and "test holder" in r.stderr
+
+
+def test_full_rescan_applies_new_aliases(cli, library):
+    light(library.quarantine / "a.fits", scope="EQMOD HEQ5/6")
+    scan_json(cli, library)
+    assert rows(library, "SELECT telescope, mount FROM frames") == [(None, "EQMOD HEQ5/6")]
+    cfg = library.config_path
+    cfg.write_text(cfg.read_text().replace('[aliases.telescope]\n', '[aliases.telescope]\n"EQMOD HEQ5/6" = "Esprit 100"\n'))
+    code, out = scan_json(cli, library)
+    assert out["unchanged"] == 1  # a plain scan does not reopen the file
+    assert rows(library, "SELECT telescope FROM frames") == [(None,)]
+    r = cli("scan", "--full", "--json", cwd=library.base_dir)
+    assert json.loads(r.stdout)["changed"] == 1
+    assert rows(library, "SELECT telescope, session_id FROM frames") == [("Esprit 100", "2024-11-01_ASI2600MM_Esprit100")]
+    assert rows(library, "SELECT id FROM sessions") == [("2024-11-01_ASI2600MM_Esprit100",)]

@@ -396,7 +396,7 @@ _SESSION_FRAME_COLS = [
 def refresh_sessions(db: sqlite_utils.Database, session_ids: Iterable[str] | None = None) -> int:
     """Recompute the `sessions` rows for these ids (all when None) from their frames."""
     cols = ", ".join(f'"{c}"' for c in _SESSION_FRAME_COLS)
-    where = "location != 'missing' AND session_id IS NOT NULL"
+    where = "location NOT IN ('missing', 'duplicate') AND session_id IS NOT NULL"
     params: list[Any] = []
     ids = None if session_ids is None else sorted(set(session_ids))
     if ids is not None:
@@ -433,7 +433,7 @@ def refresh_targets(db: sqlite_utils.Database) -> int:
              COUNT(DISTINCT night), AVG(ra_deg), AVG(dec_deg)
       FROM frames
       WHERE frame_type = 'light' AND is_master = 0 AND target IS NOT NULL
-        AND location != 'missing'
+        AND location NOT IN ('missing', 'duplicate')
       GROUP BY target, filter
     """
     for target, flt, n, secs, first_n, last_n, _nights, ra, dec in db.execute(q):
@@ -453,7 +453,7 @@ def refresh_targets(db: sqlite_utils.Database) -> int:
         r[0]: (r[1], r[2])
         for r in db.execute(
             "SELECT target, COUNT(DISTINCT session_id), COUNT(DISTINCT night) FROM frames "
-            "WHERE frame_type='light' AND target IS NOT NULL AND location != 'missing' GROUP BY target"
+            "WHERE frame_type='light' AND target IS NOT NULL AND location NOT IN ('missing', 'duplicate') GROUP BY target"
         )
     }
     out = []
@@ -516,7 +516,7 @@ class FrameFilter:
             clauses.append(f"{a}night >= ? AND {a}night < ?")
             params += [f"{self.year:04d}-01-01", f"{self.year + 1:04d}-01-01"]
         if self.location is None:
-            clauses.append(f"{a}location != 'missing'")
+            clauses.append(f"{a}location NOT IN ('missing', 'duplicate')")
         return (" AND ".join(clauses) or "1=1"), params
 
 

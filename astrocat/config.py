@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .normalize import Settings as NormalizeSettings
 
 CONFIG_NAME = "astrocat.toml"
+# Where organize sets aside quarantine frames whose content is already in the library.
+DUPLICATES_DIR = "_duplicates"
 DEFAULT_PATTERN = "{year}/{night}_{target}/{frame_type}/{target}_{filter}_{exposure}_{seq}"
 
 
@@ -63,11 +65,15 @@ class Settings:
         return p if p.is_absolute() else self.base_dir / p
 
     def location_of(self, path: str | os.PathLike) -> str:
-        """quarantine | library | processing | external, by where the file lies."""
+        """quarantine | duplicate | library | processing | external, by where the file lies.
+
+        `duplicate`: set aside in quarantine/_duplicates; cataloged, but not counted."""
         p = Path(os.path.abspath(path))
         for name in ("quarantine", "library", "processing"):
             root: Path = getattr(self, name)
             if p == root or root in p.parents:
+                if name == "quarantine" and (root / DUPLICATES_DIR) in p.parents:
+                    return "duplicate"
                 return name
         return "external"
 

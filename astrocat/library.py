@@ -42,10 +42,10 @@ from typing import Any
 import sqlite_utils
 
 from . import catalog, naming
-from .config import Settings
+from .config import DUPLICATES_DIR, Settings
 from .normalize import compute_night
 
-DUPLICATES_DIR = "_duplicates"
+
 TMP_PREFIX = ".astrocat-tmp-"
 STEPS = ("journaled", "linked", "copied", "verified", "placed", "filed", "source_removed", "done")
 BATCH_FILES = 50  # journal rows per transaction; also bounds the work a crash leaves
@@ -312,7 +312,7 @@ def plan(
     sessions_with_lights: set[str] = set()
     for sid, target, n in db.execute(
         "SELECT session_id, target, COUNT(*) FROM frames WHERE frame_type = 'light' AND is_master = 0 "
-        "AND location != 'missing' AND session_id IS NOT NULL GROUP BY session_id, target"
+        "AND location NOT IN ('missing', 'duplicate') AND session_id IS NOT NULL GROUP BY session_id, target"
     ):
         sessions_with_lights.add(sid)
         if target:
@@ -438,11 +438,8 @@ class OrganizeResult:
 
 def _location(settings: Settings, catalog_path: str) -> str:
     full = catalog_path if os.path.isabs(catalog_path) else os.path.join(settings.base_dir, catalog_path)
-    for name in ("quarantine", "library", "processing"):
-        root = str(getattr(settings, name))
-        if full.startswith(root + os.sep):
-            return name
-    return "library"
+    loc = settings.location_of(full)
+    return "library" if loc == "external" else loc
 
 
 def tmp_name(dst_catalog_path: str, move_id: int) -> str:
@@ -800,6 +797,13 @@ def organize(
             db.execute("PRAGMA synchronous=NORMAL")
         if relayout:
             _prune_empty_dirs(settings.library)
+    if not dry_run and (result.duplicates or recovered.finished):
+        # a frame set aside as a duplicate stops counting: its session and target totals change
+        ids = {r[0] for r in db.execute(
+            "SELECT DISTINCT session_id FROM frames WHERE location = 'duplicate' AND session_id IS NOT NULL")}
+        with db.conn:
+            catalog.refresh_sessions(db, ids)
+            catalog.refresh_targets(db)
     result.elapsed_s = time.perf_counter() - started
     return result
 
@@ -923,7 +927,7 @@ def purge_duplicates(db: sqlite_utils.Database, settings: Settings, confirm: boo
     rows = list(db.query(
         "SELECT d.id, d.path, d.sha256, d.size, d.session_id, "
         "(SELECT MIN(l.path) FROM frames l WHERE l.sha256 = d.sha256 AND l.location = 'library') AS library_path "
-        "FROM frames d WHERE d.location = 'quarantine' AND substr(d.path, 1, ?) = ? ORDER BY d.path",
+        "FROM frames d WHERE d.location IN ('quarantine', 'duplicate') AND substr(d.path, 1, ?) = ? ORDER BY d.path",
         [len(prefix), prefix],
     ))
     out: dict[str, Any] = {"confirm": confirm, "deleted": [], "would_delete": [], "kept": [], "bytes": 0}

@@ -83,7 +83,7 @@ def load_detail(db: sqlite_utils.Database) -> list[dict[str, Any]]:
       SELECT session_id, frame_type, is_master, target, filter, exposure_s,
              COUNT(*) AS frames, SUM(COALESCE(exposure_s, 0)) AS seconds
       FROM frames
-      WHERE location != 'missing' AND session_id IS NOT NULL
+      WHERE location NOT IN ('missing', 'duplicate') AND session_id IS NOT NULL
       GROUP BY session_id, frame_type, is_master, target, filter, exposure_s
     """
     return list(db.query(sql))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import catalog
-from .config import Settings
+from .config import DUPLICATES_DIR, Settings
 from .headers import HeaderError, is_candidate, read_header
 from .normalize import Settings as NormalizeSettings
 from .normalize import normalize
@@ -140,6 +140,7 @@ class PathForms:
             (name, str(getattr(settings, name)), str(getattr(settings, name)).rstrip("/") + "/")
             for name in ("quarantine", "library", "processing")
         ]
+        self.duplicates_prefix = str(settings.quarantine / DUPLICATES_DIR).rstrip("/") + "/"
 
     def rel(self, path: str) -> str:
         if not self.fast:
@@ -155,6 +156,8 @@ class PathForms:
         p = os.path.abspath(path)
         for name, root, prefix in self.roots:
             if p == root or p.startswith(prefix):
+                if name == "quarantine" and p.startswith(self.duplicates_prefix):
+                    return "duplicate"
                 return name
         return "external"
 
@@ -401,7 +404,7 @@ def _duplicates_of(db: sqlite_utils.Database, new_hashes: dict[str, str]) -> lis
     for i in range(0, len(hashes), 500):
         chunk = hashes[i : i + 500]
         q = (
-            "SELECT sha256, json_group_array(path) FROM frames WHERE location != 'missing' AND "
+            "SELECT sha256, json_group_array(path) FROM frames WHERE location NOT IN ('missing', 'duplicate') AND "
             f"sha256 IN ({','.join('?' * len(chunk))}) GROUP BY sha256 HAVING COUNT(*) > 1"
         )
         for sha, paths in db.execute(q, chunk):

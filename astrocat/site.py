@@ -621,13 +621,13 @@ class Site:
         # printf of a REAL is the slow part; micro-units as integers say the same, twice as fast
         cols = ", ".join(f'CAST("{c}" * 1e6 AS INTEGER)' if c in _REAL_COLS else f'"{c}"' for c in _FRAME_COLS)
         sql = (f"SELECT session_id, group_concat(printf('{fmt}', {cols}), char(30)) FROM frames "
-               "WHERE location != 'missing' GROUP BY session_id")
+               "WHERE location NOT IN ('missing', 'duplicate') GROUP BY session_id")
         return {sid: hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
                 for sid, blob in self.db.execute(sql)}
 
     def _frames(self, where: str, params: list[Any]) -> Iterator[dict[str, Any]]:
         cols = ", ".join(f'"{c}"' for c in _FRAME_COLS)
-        for row in self.db.execute(f"SELECT {cols} FROM frames WHERE location != 'missing' AND {where} {_ORDER}", params):
+        for row in self.db.execute(f"SELECT {cols} FROM frames WHERE location NOT IN ('missing', 'duplicate') AND {where} {_ORDER}", params):
             yield dict(zip(_FRAME_COLS, row))
 
     # -- sessions
@@ -784,7 +784,7 @@ class Site:
             "columns": ChunkWriter.COLUMNS,
             "options": self._explorer_options(),
             "nights": list(self.db.execute(
-                "SELECT MIN(night), MAX(night) FROM frames WHERE location != 'missing'").fetchone()),
+                "SELECT MIN(night), MAX(night) FROM frames WHERE location NOT IN ('missing', 'duplicate')").fetchone()),
         }
         if meta["nights"] == [None, None]:
             meta["nights"] = []
@@ -797,7 +797,7 @@ class Site:
                 f'SELECT DISTINCT "{col}" FROM frames WHERE location != \'missing\' AND "{col}" IS NOT NULL')]
             out[key] = sorted((str(v) for v in values), key=str.lower)
         out["type"] = sorted({ft + (" (master)" if m else "") for ft, m in self.db.execute(
-            "SELECT DISTINCT frame_type, is_master FROM frames WHERE location != 'missing'")}, key=str.lower)
+            "SELECT DISTINCT frame_type, is_master FROM frames WHERE location NOT IN ('missing', 'duplicate')")}, key=str.lower)
         return out
 
     # -- targets
@@ -822,7 +822,7 @@ class Site:
         q = """SELECT target, night, session_id, COALESCE(filter, '(none)') AS filter, COUNT(*) AS n,
                       SUM(exposure_s) AS secs
                FROM frames WHERE frame_type = 'light' AND is_master = 0 AND target IS NOT NULL
-                 AND location != 'missing'
+                 AND location NOT IN ('missing', 'duplicate')
                GROUP BY target, session_id, filter"""
         for r in self._query(q):
             night = r["night"] or "(no date)"
@@ -877,7 +877,7 @@ class Site:
                    SELECT target, sha256, path, bayer_pattern, ROW_NUMBER() OVER (
                        PARTITION BY target ORDER BY night DESC, exposure_s DESC, date_obs DESC, path) AS rn
                    FROM frames WHERE frame_type = 'light' AND is_master = 0 AND target IS NOT NULL
-                     AND location != 'missing')
+                     AND location NOT IN ('missing', 'duplicate'))
                WHERE rn = 1"""
         return {r["target"]: r for r in self._query(q)}
 
@@ -898,7 +898,7 @@ class Site:
     def _month_series(self, last_n: int | None = None) -> tuple[list[str], list[tuple[str, list[float]]]]:
         q = """SELECT substr(night, 1, 7) AS month, COALESCE(filter, '(none)') AS filter, SUM(exposure_s) AS secs
                FROM frames WHERE frame_type = 'light' AND is_master = 0 AND night IS NOT NULL
-                 AND location != 'missing' GROUP BY month, filter"""
+                 AND location NOT IN ('missing', 'duplicate') GROUP BY month, filter"""
         data: dict[str, dict[str, float]] = defaultdict(dict)
         totals: dict[str, float] = defaultdict(float)
         for r in self._query(q):
@@ -921,7 +921,7 @@ class Site:
         except sqlite3.OperationalError:
             return None
         total = self.db.execute(
-            "SELECT COUNT(DISTINCT sha256) FROM frames WHERE location != 'missing' AND sha256 IS NOT NULL"
+            "SELECT COUNT(DISTINCT sha256) FROM frames WHERE location NOT IN ('missing', 'duplicate') AND sha256 IS NOT NULL"
         ).fetchone()[0] or 0
         return {"backed_up": min(done, total), "total": total, "percent": round(100.0 * min(done, total) / total, 1) if total else 0.0}
 
@@ -962,7 +962,7 @@ class Site:
         total = 0.0
         for r in self._query(
             "SELECT night, SUM(exposure_s) AS secs FROM frames WHERE frame_type='light' AND is_master=0 "
-            "AND night IS NOT NULL AND location != 'missing' GROUP BY night ORDER BY night"
+            "AND night IS NOT NULL AND location NOT IN ('missing', 'duplicate') GROUP BY night ORDER BY night"
         ):
             total += r["secs"] or 0.0
             cumulative.append((r["night"], round(total, 3)))

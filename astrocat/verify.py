@@ -142,7 +142,7 @@ def _verify_database(db: sqlite_utils.Database, settings: Settings, problems: li
         ):
             add("journal", f"move {mid} {src} -> {dst} was interrupted ({state}); `astrocat scan` finishes it")
     orphans = db.execute(
-        "SELECT COUNT(*) FROM frames WHERE session_id IS NOT NULL AND location != 'missing' "
+        "SELECT COUNT(*) FROM frames WHERE session_id IS NOT NULL AND location NOT IN ('missing', 'duplicate') "
         "AND session_id NOT IN (SELECT id FROM sessions)"
     ).fetchone()[0]
     if orphans:

@@ -225,3 +225,28 @@ def test_full_rescan_applies_new_aliases(cli, library):
     assert json.loads(r.stdout)["changed"] == 1
     assert rows(library, "SELECT telescope, session_id FROM frames") == [("Esprit 100", "2024-11-01_ASI2600MM_Esprit100")]
     assert rows(library, "SELECT id FROM sessions") == [("2024-11-01_ASI2600MM_Esprit100",)]
+
+
+def test_set_aside_duplicates_are_listed_but_not_counted(cli, library):
+    """organize sets a copy of library content aside in quarantine/_duplicates: it stays
+    cataloged (and listed as a duplicate) but integration is counted once."""
+    a = light(library.quarantine / "n1" / "m31_001.fits")
+    assert cli("sync", cwd=library.base_dir).returncode == 0
+    (library.quarantine / "n2").mkdir()
+    filed = library.base_dir / rows(library, "SELECT path FROM frames")[0][0]
+    assert not a.exists() and filed.is_file()
+    (library.quarantine / "n2" / "again.fits").write_bytes(filed.read_bytes())
+    r = cli("sync", "--json", cwd=library.base_dir)
+    rep = json.loads(r.stdout)
+    assert len(rep["organize"]["duplicates"]) == 1
+    locs = sorted(rows(library, "SELECT location, path FROM frames"))
+    assert [loc for loc, _ in locs] == ["duplicate", "library"]
+    assert locs[0][1] == "quarantine/_duplicates/n2/again.fits"
+    summary = json.loads(cli("stats", "summary", "--json", cwd=library.base_dir).stdout)
+    assert summary["light_frames"] == 1 and summary["integration_s"] == 300.0
+    assert rows(library, "SELECT frames, integration_s FROM sessions") == [(1, 300.0)]
+    dup = json.loads(cli("list", "duplicates", "--json", cwd=library.base_dir).stdout)
+    assert dup[0]["copies"] == 2
+    # a rescan keeps the location
+    scan_json(cli, library)
+    assert sorted(r[0] for r in rows(library, "SELECT location FROM frames")) == ["duplicate", "library"]

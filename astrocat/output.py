@@ -9,6 +9,8 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from .units import human_bytes  # noqa: F401  (re-exported for the CLI)
+
 # Piped output gets a wide table rather than rich's 80-column default.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, highlight=False)
@@ -17,15 +19,6 @@ err_console = Console(stderr=True, highlight=False)
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     sys.stdout.write("\n")
-
-
-def human_bytes(n: int | float | None) -> str:
-    n = float(n or 0)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
 
 
 def hours(seconds: float | None) -> str:

@@ -42,6 +42,7 @@ from markupsafe import Markup
 from . import catalog, charts
 from .config import Settings
 from .notes_render import note_stem, strip_comments
+from .units import human_bytes
 
 SITE_FORMAT = 1
 MANIFEST_NAME = ".astrocat-site.json"
@@ -216,15 +217,6 @@ def session_span(first_utc: str | None, last_utc: str | None) -> dict[str, str] 
         return None
     minutes = max(0, round((b - a).total_seconds() / 60))
     return {"duration": f"{minutes // 60}h {minutes % 60:02d}m", "utc": f"{a:%H:%M}–{b:%H:%M} UTC"}
-
-
-def human_bytes(n: float | None) -> str:
-    n = float(n or 0)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
 
 
 def js_data(payload: Any) -> str:

@@ -238,17 +238,17 @@ def _filters(
 
 
 # Shared filter options (typer reads defaults from these objects).
-_T = typer.Option(None, "--target", help="Target name, e.g. M31.")
-_F = typer.Option(None, "--filter", help="Filter name, e.g. Ha.")
-_TY = typer.Option(None, "--type", help="light, dark, flat, bias, darkflat, unknown.")
-_N = typer.Option(None, "--night", "--date", help="Night (YYYY-MM-DD: the evening's date).")
-_FR = typer.Option(None, "--from", help="First night (inclusive).")
-_TO = typer.Option(None, "--to", help="Last night (inclusive).")
-_Y = typer.Option(None, "--year", help="Year of the night.")
-_C = typer.Option(None, "--camera", help="Camera name.")
-_TE = typer.Option(None, "--telescope", help="Telescope name.")
-_S = typer.Option(None, "--session", help="Session id.")
-_L = typer.Option(None, "--limit", min=1, help="At most this many rows (default: all).")
+_T = typer.Option(None, "--target", help="Target name, e.g. M31.", metavar="NAME")
+_F = typer.Option(None, "--filter", help="Filter name, e.g. Ha.", metavar="NAME")
+_TY = typer.Option(None, "--type", help="light, dark, flat, bias, darkflat, unknown.", metavar="TYPE")
+_N = typer.Option(None, "--night", "--date", help="Night (YYYY-MM-DD: the evening's date).", metavar="DATE")
+_FR = typer.Option(None, "--from", help="First night (inclusive).", metavar="DATE")
+_TO = typer.Option(None, "--to", help="Last night (inclusive).", metavar="DATE")
+_Y = typer.Option(None, "--year", help="Year of the night.", metavar="YEAR")
+_C = typer.Option(None, "--camera", help="Camera name.", metavar="NAME")
+_TE = typer.Option(None, "--telescope", help="Telescope name.", metavar="NAME")
+_S = typer.Option(None, "--session", help="Session id.", metavar="ID")
+_L = typer.Option(None, "--limit", min=1, help="At most this many rows (default: all).", metavar="N")
 _J = typer.Option(False, "--json", help="Print a JSON array.")
 
 

@@ -23,11 +23,11 @@ from urllib.parse import urlencode, urlsplit
 import yaml
 from datasette.utils import tilde_encode
 
-import astrocat
 
 from .config import Settings
+from .resources import shared_path
 
-METADATA_PATH = Path(astrocat.__file__).resolve().parent.parent / "datasette_metadata.yml"
+METADATA_PATH = shared_path("datasette_metadata.yml")
 # The database key in datasette_metadata.yml; replaced by the catalog's own name.
 TEMPLATE_DB = "catalog"
 

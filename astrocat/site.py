@@ -42,6 +42,7 @@ from markupsafe import Markup
 from . import catalog, charts
 from .config import Settings
 from .notes_render import note_stem, strip_comments
+from .resources import shared_path
 from .units import human_bytes
 
 SITE_FORMAT = 1
@@ -49,7 +50,7 @@ MANIFEST_NAME = ".astrocat-site.json"
 CHUNK_ROWS = 5000
 THUMBS_PER_SESSION = 12
 LATEST_SESSIONS = 8
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "site_templates"
+TEMPLATES_DIR = shared_path("site_templates")
 
 Progress = Callable[[int, int, str], None]
 

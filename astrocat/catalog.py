@@ -430,13 +430,13 @@ def refresh_targets(db: sqlite_utils.Database) -> int:
     rows: dict[str, dict[str, Any]] = {}
     q = """
       SELECT target, filter, COUNT(*), SUM(exposure_s), MIN(night), MAX(night),
-             COUNT(DISTINCT night), AVG(ra_deg), AVG(dec_deg)
+             AVG(ra_deg), AVG(dec_deg)
       FROM frames
       WHERE frame_type = 'light' AND is_master = 0 AND target IS NOT NULL
         AND location NOT IN ('missing', 'duplicate')
       GROUP BY target, filter
     """
-    for target, flt, n, secs, first_n, last_n, _nights, ra, dec in db.execute(q):
+    for target, flt, n, secs, first_n, last_n, ra, dec in db.execute(q):
         t = rows.setdefault(
             target,
             {"name": target, "frames": 0, "integration_s": 0.0, "by_filter": {},

@@ -47,6 +47,25 @@ def add_note(db, kind: str, key: str, text: str, path: str | None = None) -> Non
     db.conn.commit()
 
 
+def build_hostile_site(settings: Settings):
+    """Hostile frames scanned, hostile notes on every session and target, the site built."""
+    from astrocat import site
+    from astrocat.scan import scan
+
+    write_hostile_frames(settings)
+    db = catalog.open_catalog(settings.catalog)
+    try:
+        scan(db, settings)
+        db.conn.commit()
+        for (sid,) in list(db.execute("SELECT id FROM sessions")):
+            add_note(db, "session", sid, HOSTILE_NOTE)
+        for (name,) in list(db.execute("SELECT name FROM targets")):
+            add_note(db, "target", name, HOSTILE_NOTE)
+        return site.build(db, settings)
+    finally:
+        db.conn.close()
+
+
 def site_files(out: Path) -> list[Path]:
     return sorted(p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".png"))
 

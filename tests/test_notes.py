@@ -11,11 +11,9 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
-import pytest
 import yaml
 
 from astrocat import catalog, notes_render as nr
-from astrocat.config import load
 from astrocat.demo import DEMO_NOTE
 
 from conftest import run_cli

@@ -9,7 +9,6 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from astrocat.fitswrite import Raw, star_field, write_fits
 

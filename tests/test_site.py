@@ -15,9 +15,8 @@ from astropy.io import fits
 
 from astrocat import catalog, site
 from astrocat.config import load
-from astrocat.scan import scan
 from conftest import run_cli
-from sitekit import HOSTILE, HOSTILE_NOTE, add_note, external_urls, html_pages, site_files, write_hostile_frames
+from sitekit import HOSTILE, HOSTILE_NOTE, build_hostile_site, external_urls, html_pages, site_files, write_hostile_frames
 
 
 def build_json(lib: Path, *args: str) -> dict:
@@ -268,17 +267,7 @@ def test_removed_session_page_is_deleted_and_only_manifest_files(demo_copy):
 
 @pytest.fixture
 def hostile(library):
-    write_hostile_frames(library)
-    db = catalog.open_catalog(library.catalog)
-    scan(db, library)
-    db.conn.commit()
-    for (sid,) in list(db.execute("SELECT id FROM sessions")):
-        add_note(db, "session", sid, HOSTILE_NOTE)
-    for (name,) in list(db.execute("SELECT name FROM targets")):
-        add_note(db, "target", name, HOSTILE_NOTE)
-    result = site.build(db, library)
-    db.conn.close()
-    return library, result
+    return library, build_hostile_site(library)
 
 
 def test_hostile_headers_are_escaped_in_every_file(hostile):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from astrocat import catalog, site
+from astrocat import site
 from conftest import ROOT, need
-from sitekit import HOSTILE, HOSTILE_NOTE, add_note, html_pages, write_hostile_frames
+from sitekit import HOSTILE, build_hostile_site, html_pages
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -223,19 +223,9 @@ def test_screenshots(watched, demo_dir):
 @pytest.fixture(scope="module")
 def hostile_site(tmp_path_factory):
     from astrocat.config import load, write_default
-    from astrocat.scan import scan
 
     s = load(write_default(tmp_path_factory.mktemp("hostile") / "lib", timezone="UTC"))
-    write_hostile_frames(s)
-    db = catalog.open_catalog(s.catalog)
-    scan(db, s)
-    db.conn.commit()
-    for (sid,) in list(db.execute("SELECT id FROM sessions")):
-        add_note(db, "session", sid, HOSTILE_NOTE)
-    for (name,) in list(db.execute("SELECT name FROM targets")):
-        add_note(db, "target", name, HOSTILE_NOTE)
-    site.build(db, s)
-    db.conn.close()
+    build_hostile_site(s)
     return s.site
 
 

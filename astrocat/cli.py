@@ -688,6 +688,8 @@ def _print_recovered(rec) -> None:
             f"recovered {rec.total} interrupted move{'s' if rec.total != 1 else ''}: "
             f"{rec.finished} finished, {rec.rolled_back} rolled back"
         )
+    for w in rec.warnings:
+        output.info(f"warning: {w['path']}: {w['reason']}")
     for p in rec.problems:
         output.error(f"{p['path']}: {p['reason']}")
 

@@ -33,7 +33,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +53,7 @@ BATCH_BYTES = 1 << 30
 CHUNK = 8 << 20
 FREE_SPACE_MARGIN = 1 << 20
 WORKERS = 3  # moves in flight at once (hashing and fsync wait on the disk, not the CPU)
+GROUP_S = 0.1  # at most this long between catalog commits of placed files
 # Errors that concern the destination disk as a whole: stop the run, not just one file.
 FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
 
@@ -394,9 +395,11 @@ class RecoveryResult:
     finished: int = 0
     rolled_back: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"finished": self.finished, "rolled_back": self.rolled_back, "problems": self.problems}
+        return {"finished": self.finished, "rolled_back": self.rolled_back, "problems": self.problems,
+                "warnings": self.warnings}
 
     @property
     def total(self) -> int:
@@ -417,6 +420,7 @@ class OrganizeResult:
     recovered: RecoveryResult = field(default_factory=RecoveryResult)
     bytes_moved: int = 0
     elapsed_s: float = 0.0
+    filed_s: float = 0.0  # until the last verified copy was filed (sources may still be going)
 
     @property
     def ok(self) -> bool:
@@ -431,7 +435,7 @@ class OrganizeResult:
             "skipped": [{"path": i.src, "reason": i.reason} for i in skipped],
             "failed": self.failed, "warnings": self.warnings, "stopped": self.stopped,
             "not_attempted": self.not_attempted, "recovered": self.recovered.as_dict(),
-            "bytes_moved": self.bytes_moved, "elapsed_s": round(self.elapsed_s, 3),
+            "bytes_moved": self.bytes_moved, "elapsed_s": round(self.elapsed_s, 3), "filed_s": round(self.filed_s, 3),
             "plan": [i.as_dict() for i in self.plan.items],
         }
 
@@ -544,11 +548,28 @@ class _Mover:
         self.done = 0
         self.made_dirs: set[str] = set()
         self.base = str(settings.base_dir)
+        self.started = time.perf_counter()
+        self.remover: ThreadPoolExecutor | None = None
+        self.removing: list[Future[list[tuple[int, str | None]]]] = []
 
     def _abs(self, catalog_path: str) -> str:
         return catalog_path if os.path.isabs(catalog_path) else os.path.join(self.base, catalog_path)
 
     def run(self, items: list[PlanItem]) -> None:
+        # Sources are removed by one background thread while the next files copy: on a disk
+        # mounted with `discard`, unlinking a 50 MB file takes ~20 ms, as long as copying it.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrocat-remove") as remover:
+            self.remover = remover
+            try:
+                self._run(items)
+            finally:
+                done = self._collect_removed(wait=True)
+                if done:
+                    with self.db.conn:
+                        self._mark_done(done)
+                self.hooks("done")
+
+    def _run(self, items: list[PlanItem]) -> None:
         total = len(items)
         i = 0
         while i < total:
@@ -608,7 +629,6 @@ class _Mover:
                     self.db.conn.execute("UPDATE moves SET tmp = ? WHERE id = ?", (tmp_name(item.dst, cur.lastrowid), cur.lastrowid))
         self.hooks("journaled")
 
-        placed: list[tuple[PlanItem, str, os.stat_result | None]] = []  # item, how, source stat
         outcome: dict[int, str] = {}  # move id -> error (failed) / absent (ok)
         halt = threading.Event()
 
@@ -621,14 +641,18 @@ class _Mover:
                 halt.set()
                 raise
 
-        # several files in flight: one copies while another waits for fsync or is re-read
+        # Several files in flight: one copies while another waits for fsync or is re-read.
+        # Placed files are filed in groups (one commit per GROUP_S seconds, at least one per
+        # batch), so a source can be removed long before the whole batch is through.
+        group: list[tuple[PlanItem, str, os.stat_result | None, int]] = []
+        last_commit = time.monotonic()
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             futures = [(item, pool.submit(work, item)) for item in ready]
-            for item, fut in futures:
+            for n, (item, fut) in enumerate(futures):
                 mid = ids[id(item)]
                 try:
                     how, st = fut.result()
-                    placed.append((item, how, st))
+                    group.append((item, how, st, mid))
                 except _NotAttempted:
                     outcome[mid] = "not attempted: " + (self.r.stopped or "")
                     self.r.not_attempted += 1
@@ -644,32 +668,32 @@ class _Mover:
                         self.r.not_attempted += 1  # in flight when the run stopped; same cause
                     else:
                         self.r.stopped = f"{item.src}: not moved: {exc}"
-        for folder in {os.path.dirname(self._abs(i.dst)) for i, _, _ in placed}:
+                last = n == len(futures) - 1
+                if group and (last or time.monotonic() - last_commit >= GROUP_S):
+                    self._file(group)
+                    group = []
+                    last_commit = time.monotonic()
+        if outcome:
+            with self.db.conn:
+                for mid, err in outcome.items():
+                    state = "rolled_back" if err.startswith("not attempted") else "failed"
+                    self.db.conn.execute(
+                        "UPDATE moves SET state = ?, error = ?, finished_at = ? WHERE id = ?", (state, err, _now(), mid)
+                    )
+
+    def _file(self, group: list[tuple[PlanItem, str, os.stat_result | None, int]]) -> None:
+        """Point the catalog at the placed files (one commit), then hand their sources to the remover."""
+        for folder in {os.path.dirname(self._abs(i.dst)) for i, _, _, _ in group}:
             fsync_dir(folder)
-
+        done = self._collect_removed(wait=False)
         with self.db.conn:
-            for item, _, _ in placed:
-                st = os.stat(self._abs(item.dst))
-                point_frame(self.db, self.s, item.frame_id, item.dst, st)
-                self.db.conn.execute("UPDATE moves SET state = 'filed' WHERE id = ?", (ids[id(item)],))
-            for mid, err in outcome.items():
-                state = "rolled_back" if err.startswith("not attempted") else "failed"
-                self.db.conn.execute(
-                    "UPDATE moves SET state = ?, error = ?, finished_at = ? WHERE id = ?", (state, err, _now(), mid)
-                )
+            for item, _, _, mid in group:
+                point_frame(self.db, self.s, item.frame_id, item.dst, os.stat(self._abs(item.dst)))
+                self.db.conn.execute("UPDATE moves SET state = 'filed' WHERE id = ?", (mid,))
+            self._mark_done(done)
+        self.r.filed_s = time.perf_counter() - self.started
         self.hooks("filed")
-
-        src_dirs: set[str] = set()
-        for item, how, st in placed:
-            src = self._abs(item.src)
-            dst = self._abs(item.dst)
-            if how == "link" and item.method == "link":
-                if _same_file(src, dst):
-                    os.unlink(src)
-            elif item.method == "copy":
-                self._remove_copied_source(item, src, st)
-            src_dirs.add(os.path.dirname(src))
-            self.hooks("source_removed")
+        for item, _, _, _ in group:
             self.done += 1
             self.r.moved += item.action != "duplicate"
             self.r.bytes_moved += item.size
@@ -677,27 +701,60 @@ class _Mover:
                 self.r.duplicates.append({"path": item.src, "moved_to": item.dst, "same_as": item.same_as})
             if self.progress:
                 self.progress(self.done, len(self.r.plan.moves), item.src)
+        assert self.remover is not None
+        self.removing.append(self.remover.submit(self._remove_sources, group))
+
+    def _mark_done(self, done: list[tuple[int, str | None]]) -> None:
+        self.db.conn.executemany(
+            "UPDATE moves SET state = 'done', finished_at = ?, error = ? WHERE id = ?",
+            [(_now(), err, mid) for mid, err in done],
+        )
+
+    def _collect_removed(self, wait: bool) -> list[tuple[int, str | None]]:
+        """Moves whose sources the remover has dealt with (all of them when wait)."""
+        done: list[tuple[int, str | None]] = []
+        still: list[Future[list[tuple[int, str | None]]]] = []
+        for fut in self.removing:
+            if wait or fut.done():
+                done.extend(fut.result())
+            else:
+                still.append(fut)
+        self.removing = still
+        return done
+
+    def _remove_sources(self, group: list[tuple[PlanItem, str, os.stat_result | None, int]]) -> list[tuple[int, str | None]]:
+        """Runs in the remover thread: remove each filed move's source. No catalog access here."""
+        out: list[tuple[int, str | None]] = []
+        src_dirs: set[str] = set()
+        for item, how, st, mid in group:
+            src = self._abs(item.src)
+            err = None
+            try:
+                if item.method == "copy":
+                    err = self._remove_copied_source(item, src, st)
+                elif how == "link" and _same_file(src, self._abs(item.dst)):
+                    os.unlink(src)
+            except OSError as exc:
+                err = f"filed and verified as {item.dst}; the source could not be removed: {_describe(exc)}"
+                self.r.warnings.append({"path": item.src, "reason": err})
+            src_dirs.add(os.path.dirname(src))
+            self.hooks("source_removed")
+            out.append((mid, err))
         for folder in src_dirs:
             fsync_dir(folder)
-        with self.db.conn:
-            self.db.conn.executemany(
-                "UPDATE moves SET state = 'done', finished_at = ? WHERE id = ?",
-                [(_now(), ids[id(item)]) for item, _, _ in placed],
-            )
-        self.hooks("done")
+        return out
 
-    def _remove_copied_source(self, item: PlanItem, src: str, st: os.stat_result | None) -> None:
+    def _remove_copied_source(self, item: PlanItem, src: str, st: os.stat_result | None) -> str | None:
         try:
             now = os.stat(src)
         except FileNotFoundError:
-            return
+            return None
         if st is not None and (now.st_size, now.st_mtime_ns, now.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
             os.unlink(src)
-        else:
-            self.r.warnings.append({
-                "path": item.src,
-                "reason": f"the source changed while it was copied; the verified copy is {item.dst}, the source was kept",
-            })
+            return None
+        reason = f"the source changed while it was copied; the verified copy is {item.dst}, the source was kept"
+        self.r.warnings.append({"path": item.src, "reason": reason})
+        return reason
 
     def _move_one(self, item: PlanItem, move_id: int) -> tuple[str, os.stat_result | None]:
         src = self._abs(item.src)
@@ -792,7 +849,9 @@ def organize(
     if not dry_run and p.moves:
         db.execute("PRAGMA synchronous=FULL")  # the journal must survive a power cut too
         try:
-            _Mover(db, settings, result, progress).run(p.moves)
+            mover = _Mover(db, settings, result, progress)
+            mover.started = started
+            mover.run(p.moves)
         finally:
             db.execute("PRAGMA synchronous=NORMAL")
         if relayout:
@@ -885,14 +944,20 @@ def recover(db: sqlite_utils.Database, settings: Settings) -> RecoveryResult:
                 if m["frame_id"] is not None:
                     point_frame(db, settings, m["frame_id"], m["dst"], st)
                 db.conn.execute("UPDATE moves SET state = 'filed' WHERE id = ?", (m["id"],))
-            if s_src == "match" and os.path.lexists(src):
-                os.unlink(src)
-                fsync_dir(os.path.dirname(src))
-            if tmp and os.path.lexists(tmp):
-                os.unlink(tmp)  # a complete copy that already has its name (same file or same bytes)
+            note = "finished by recovery"
+            try:
+                if s_src == "match" and os.path.lexists(src):
+                    os.unlink(src)
+                    fsync_dir(os.path.dirname(src))
+                if tmp and os.path.lexists(tmp):
+                    os.unlink(tmp)  # a complete copy that already has its name (same file or same bytes)
+            except OSError as exc:
+                # the frame is filed and verified; a source we may not delete (read-only card) stays
+                note += f"; not removed: {_describe(exc)}"
+                result.warnings.append({"path": m["src"], "reason": f"filed as {m['dst']}; {note}"})
             with db.conn:
                 db.conn.execute("UPDATE moves SET state = 'done', finished_at = ?, error = ? WHERE id = ?",
-                                (_now(), "finished by recovery", m["id"]))
+                                (_now(), note, m["id"]))
             result.finished += 1
         elif action == "back":
             # the source is intact: remove what the move created, if it is ours

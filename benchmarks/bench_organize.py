@@ -3,11 +3,13 @@
 1. organize N small files on one filesystem (journal, sha256 check, hard link, fsync,
    catalog update) vs a naive `os.rename` loop to the same names (no checks at all);
 2. copy-verify of M large files across filesystems (copy, fsync, drop cache, re-read
-   and sha256, link) vs plain `cp` of the same files (and `cp` + `sync`, which, like
-   us, waits for the disk);
+   and sha256, link, catalog update) vs plain `cp` of the same files, `cp` + `sync`
+   (which, like us, waits for the disk) and `mv` (the whole move: copy, then remove the
+   source); R rounds, order alternating, medians;
 3. `astrocat sync` with nothing new on a library of K frames vs `astrocat scan` alone.
 
-Usage: python benchmarks/bench_organize.py [--small 5000] [--large 20] [--large-mb 50] [--sync-frames 10000]
+Usage: python benchmarks/bench_organize.py [--small 5000] [--large 20] [--large-mb 50] [--rounds 3]
+       [--sync-frames 10000] [--only small|large|sync]
 The second filesystem is a tmpfs mounted for the run (as root) or /dev/shm.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -117,54 +120,95 @@ def res_paths(s):
     return [(p[len(lib):], size, sha) for p, size, sha in rows]
 
 
-def bench_large(base: Path, count: int, mb: int) -> None:
-    with second_filesystem(base, count * mb * 3 + 64) as (fast, how):
+def bench_large(base: Path, count: int, mb: int, rounds: int) -> None:
+    with second_filesystem(base, count * mb * 4 + 64) as (fast, how):
         for direction in ("to-disk", "to-tmpfs"):
             work = base / direction
             other = fast / direction
             work.mkdir()
             other.mkdir()
-            src_dir, dst_root = (other / "quarantine", work) if direction == "to-disk" else (work / "quarantine", other)
-            _bench_copy(direction, how, src_dir, dst_root, work, count, mb)
+            src_fs, dst_root = (other, work) if direction == "to-disk" else (work, other)
+            label = f"{how} -> disk" if direction == "to-disk" else f"disk -> {how}"
+            _bench_copy(label, src_fs, dst_root, work, count, mb, rounds)
             shutil.rmtree(work)
             shutil.rmtree(other)
 
 
-def _bench_copy(direction: str, how: str, src_dir: Path, dst_root: Path, work: Path, count: int, mb: int) -> None:
-    src_dir.mkdir(parents=True)
+def _refill(master: Path, folder: Path) -> list[str]:
+    """A fresh copy of the master files in folder (untimed), flushed to disk."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    shutil.copytree(master, folder)
+    subprocess.run(["sync"], check=True)
+    return sorted(str(f) for f in folder.iterdir())
+
+
+def _bench_copy(label: str, src_fs: Path, dst_root: Path, work: Path, count: int, mb: int, rounds: int) -> None:
+    """Rounds of: cp, cp + sync, mv, astrocat organize, on warm sources (as after a scan),
+    the order alternating between rounds so that a slow moment of the machine hits both."""
+    master = src_fs / "master"
+    master.mkdir(parents=True)
     rng = np.random.default_rng(1)
     side = int((mb * 1024 * 1024 / 2) ** 0.5)
     for i in range(count):
         # a FITS header then random pixels: real-looking content, incompressible
         hdr = [("IMAGETYP", "LIGHT", ""), ("EXPTIME", 300.0, ""), ("DATE-OBS", f"2024-11-01T21:{i:02d}:00", ""),
                ("OBJECT", "M31", ""), ("FILTER", "Ha", ""), ("INSTRUME", "Cam", ""), ("SEQNUM", i, "")]
-        write_fits(src_dir / f"big_{i:03d}.fits", hdr, rng.integers(0, 65535, (side, side), dtype=np.uint16))
-    total = sum(f.stat().st_size for f in src_dir.iterdir())
-    files = sorted(str(f) for f in src_dir.iterdir())
-    # peer first: cp of the same files to the same destination filesystem, then cp + sync
-    cp_dst = dst_root / "cp_dst"
-    cp_dst.mkdir()
-    subprocess.run(["sync"])
-    t_cp, _ = timed(lambda: subprocess.run(["cp", *files, str(cp_dst)], check=True))
-    t_sync, _ = timed(lambda: subprocess.run(["sync"], check=True))
-    shutil.rmtree(cp_dst)
-    subprocess.run(["sync"])
-    s = new_library(work / "lib", library_dir=dst_root / "library")
-    cfg = s.config_path
-    cfg.write_text(cfg.read_text().replace('quarantine = "quarantine"', f'quarantine = "{src_dir}"'))
-    s = load(cfg)
-    db = catalog.open_catalog(s.catalog)
-    scan(db, s)
-    t_org, res = timed(lambda: library.organize(db, s))
-    db.conn.close()
-    assert res.ok and res.moved == count and {i.method for i in res.plan.moves} == {"copy"}
+        write_fits(master / f"big_{i:03d}.fits", hdr, rng.integers(0, 65535, (side, side), dtype=np.uint16))
+    total = sum(f.stat().st_size for f in master.iterdir())
+
+    def peers() -> dict[str, float]:
+        files = _refill(master, src_fs / "peer_src")
+        out = dst_root / "peer_dst"
+        out.mkdir()
+        t_cp, _ = timed(lambda: subprocess.run(["cp", *files, str(out)], check=True))
+        t_sync, _ = timed(lambda: subprocess.run(["sync"], check=True))
+        shutil.rmtree(out)
+        out.mkdir()
+        subprocess.run(["sync"], check=True)
+        t_mv, _ = timed(lambda: subprocess.run(["mv", *files, str(out)], check=True))
+        shutil.rmtree(out)
+        subprocess.run(["sync"], check=True)
+        return {"cp": t_cp, "cp+sync": t_cp + t_sync, "mv": t_mv}
+
+    def ours(r: int) -> dict[str, float]:
+        quarantine = src_fs / f"quarantine{r}"
+        _refill(master, quarantine)
+        s = new_library(work / f"lib{r}", library_dir=dst_root / f"library{r}")
+        cfg = s.config_path
+        cfg.write_text(cfg.read_text().replace('quarantine = "quarantine"', f'quarantine = "{quarantine}"'))
+        s = load(cfg)
+        db = catalog.open_catalog(s.catalog)
+        scan(db, s)  # reads every file, as `astrocat sync` does before it organizes
+        subprocess.run(["sync"], check=True)
+        t_org, res = timed(lambda: library.organize(db, s))
+        db.conn.close()
+        assert res.ok and res.moved == count and {i.method for i in res.plan.moves} == {"copy"}
+        assert not any(quarantine.rglob("*.fits"))
+        shutil.rmtree(dst_root / f"library{r}")
+        subprocess.run(["sync"], check=True)
+        return {"organize": t_org, "filed": res.filed_s}
+
     mbps = lambda t: total / t / 1e6  # noqa: E731
-    label = f"{how} -> disk" if direction == "to-disk" else f"disk -> {how}"
-    print(f"copy-verify {count} x {mb} MB across filesystems ({label}), {total / 1e6:.0f} MB:")
-    print(f"  astrocat organize (copy, fsync, re-read, sha256, link): {t_org:.2f} s, {mbps(t_org):.0f} MB/s")
-    print(f"  peer: cp:                                              {t_cp:.2f} s, {mbps(t_cp):.0f} MB/s")
-    print(f"  peer: cp + sync:                                       {t_cp + t_sync:.2f} s, {mbps(t_cp + t_sync):.0f} MB/s")
-    print(f"  ratio astrocat/cp: {t_cp / t_org:.2f}x (target >= 0.5x); astrocat/(cp+sync): {(t_cp + t_sync) / t_org:.2f}x")
+    print(f"copy-verify {count} x {mb} MB across filesystems ({label}), {total / 1e6:.0f} MB, {rounds} rounds:")
+    runs: list[dict[str, float]] = []
+    for r in range(rounds):
+        row = {**peers(), **ours(r)} if r % 2 == 0 else {**ours(r), **peers()}
+        runs.append(row)
+        print(f"  round {r + 1}: astrocat copy-verify {row['filed']:.2f} s, whole move {row['organize']:.2f} s; "
+              f"cp {row['cp']:.2f} s, cp + sync {row['cp+sync']:.2f} s, mv {row['mv']:.2f} s; "
+              f"copy-verify/cp {row['cp'] / row['filed']:.2f}x, move/mv {row['mv'] / row['organize']:.2f}x")
+    med = {k: statistics.median(run[k] for run in runs) for k in runs[0]}
+    ratio = lambda a, b: statistics.median(run[a] / run[b] for run in runs)  # noqa: E731
+    print(f"  medians: astrocat copy-verify (copy, fsync, drop cache, re-read, sha256, link, catalog) "
+          f"{med['filed']:.2f} s ({mbps(med['filed']):.0f} MB/s); whole move incl. removing the sources "
+          f"{med['organize']:.2f} s")
+    print(f"           peers: cp {med['cp']:.2f} s ({mbps(med['cp']):.0f} MB/s), cp + sync {med['cp+sync']:.2f} s, "
+          f"mv {med['mv']:.2f} s")
+    print(f"  ratio astrocat copy-verify / cp: {ratio('cp', 'filed'):.2f}x (target >= 0.5x); "
+          f"/ (cp + sync): {ratio('cp+sync', 'filed'):.2f}x; whole move / mv: {ratio('mv', 'organize'):.2f}x")
+    print(f"  durability ceiling in this run, (cp) / (cp + sync): {ratio('cp', 'cp+sync'):.2f}x "
+          f"(no copy that waits for the disk can beat this ratio to plain cp)")
 
 
 def bench_sync(base: Path, n: int) -> None:
@@ -196,6 +240,7 @@ def main() -> None:
     ap.add_argument("--small", type=int, default=5000)
     ap.add_argument("--large", type=int, default=20)
     ap.add_argument("--large-mb", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the large-file part")
     ap.add_argument("--sync-frames", type=int, default=10000)
     ap.add_argument("--only", choices=["small", "large", "sync"])
     args = ap.parse_args()
@@ -205,7 +250,7 @@ def main() -> None:
         if args.only in (None, "small"):
             bench_small(base, args.small)
         if args.only in (None, "large"):
-            bench_large(base, args.large, args.large_mb)
+            bench_large(base, args.large, args.large_mb, args.rounds)
         if args.only in (None, "sync"):
             bench_sync(base, args.sync_frames)
 

@@ -529,3 +529,81 @@ def test_recovery_keeps_the_verified_copy_when_the_source_vanished_meanwhile(lib
     assert sha256(lib.base_dir / dst) == sha
     assert not tmp_file.exists()
     assert {s for _, s, _ in frames(lib.base_dir).values()} >= {sha}
+
+
+def _remount_ro(path: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+
+
+def _card(library: Settings, tmp_path: Path):
+    """Quarantine on its own small tmpfs (a memory card), with 6 frames on it, scanned."""
+    ctx = tmpfs(tmp_path / "card", size="8m")
+    card = ctx.__enter__()
+    if card is None:
+        ctx.__exit__(None, None, None)
+        pytest.skip("needs root to mount a tmpfs as the card")
+    set_paths(library.config_path, quarantine=str(card))
+    write_frames(card / "NINA" / "2024-11-01", 6)
+    assert run_cli("scan", "-q", cwd=library.base_dir).returncode == 0
+    return ctx, card
+
+
+def test_frames_on_a_read_only_card_are_filed_and_the_card_is_left_alone(library: Settings, tmp_path: Path) -> None:
+    """The card's lock switch is on: each frame is copied and verified into the library, the
+    card keeps every file, and each kept source is named in a warning, not an error."""
+    ctx, card = _card(library, tmp_path)
+    try:
+        _remount_ro(card)
+        before = snapshot(card)
+        r = run_cli("organize", "--json", cwd=library.base_dir)
+        assert r.returncode == 0, r.stdout + r.stderr
+        out = json.loads(r.stdout)
+        assert out["moved"] == 6 and not out["failed"] and not out["stopped"]
+        assert len(out["warnings"]) == 6
+        assert all("could not be removed" in w["reason"] and "Read-only file system" in w["reason"]
+                   for w in out["warnings"])
+        assert snapshot(card) == before
+        in_lib = {sha256(f) for f in all_files(library.library)}
+        assert in_lib == {sha for sha, _ in before.values()}
+        con = sqlite3.connect(library.catalog)
+        states = con.execute("SELECT state, COUNT(*) FROM moves GROUP BY state").fetchall()
+        con.close()
+        assert states == [("done", 6)]  # nothing left for recovery to trip over
+        r = run_cli("verify", "database", cwd=library.base_dir)
+        assert r.returncode == 0, r.stdout + r.stderr
+        # the kept sources are new files to the next scan; as duplicates they cannot be set
+        # aside on a read-only card: organize stops with one line and the card is untouched
+        assert json.loads(run_cli("scan", "--json", cwd=library.base_dir).stdout)["new"] == 6
+        r = run_cli("organize", cwd=library.base_dir)
+        assert r.returncode == 1
+        assert len(stderr_lines(r)) == 1 and "Read-only file system" in r.stderr
+        assert snapshot(card) == before
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+def test_recovery_finishes_a_move_whose_source_became_read_only(library: Settings, tmp_path: Path) -> None:
+    """Killed after the catalog was updated, before the source was removed; the card is then
+    locked. Recovery must finish the move, keep the source, and not fail on it."""
+    ctx, card = _card(library, tmp_path)
+    try:
+        proc = _paused_organize(library.base_dir, tmp_path / "paused", {"ASTROCAT_TEST_PAUSE_AT": "filed:1"})
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        _remount_ro(card)
+        before = snapshot(card)
+        r = run_cli("scan", "--json", cwd=library.base_dir)
+        assert r.returncode == 0, r.stdout + r.stderr
+        rec = json.loads(r.stdout)["recovered"]
+        assert rec["finished"] >= 1 and not rec["problems"]
+        assert len(rec["warnings"]) == rec["finished"]
+        assert all("Read-only file system" in w["reason"] for w in rec["warnings"])
+        assert snapshot(card) == before
+        con = sqlite3.connect(library.catalog)
+        pending = con.execute("SELECT COUNT(*) FROM moves WHERE state IN ('planned', 'filed')").fetchone()[0]
+        con.close()
+        assert pending == 0
+        r = run_cli("scan", "-q", cwd=library.base_dir)
+        assert r.returncode == 0 and "warning" not in r.stderr, r.stderr  # said once, not on every run
+    finally:
+        ctx.__exit__(None, None, None)

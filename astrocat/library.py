@@ -539,7 +539,7 @@ class _Mover:
     """Carries out the moves of a plan, batch by batch, journaling each step."""
 
     def __init__(self, db: sqlite_utils.Database, settings: Settings, result: OrganizeResult,
-                 progress: ProgressFn | None) -> None:
+                 progress: ProgressFn | None, started: float) -> None:
         self.db = db
         self.s = settings
         self.r = result
@@ -548,7 +548,7 @@ class _Mover:
         self.done = 0
         self.made_dirs: set[str] = set()
         self.base = str(settings.base_dir)
-        self.started = time.perf_counter()
+        self.started = started  # perf_counter() when organize began
         self.remover: ThreadPoolExecutor | None = None
         self.removing: list[Future[list[tuple[int, str | None]]]] = []
 
@@ -731,11 +731,12 @@ class _Mover:
             err = None
             try:
                 if item.method == "copy":
-                    err = self._remove_copied_source(item, src, st)
+                    err = _remove_copied_source(item, src, st)
                 elif how == "link" and _same_file(src, self._abs(item.dst)):
                     os.unlink(src)
             except OSError as exc:
                 err = f"filed and verified as {item.dst}; the source could not be removed: {_describe(exc)}"
+            if err:
                 self.r.warnings.append({"path": item.src, "reason": err})
             src_dirs.add(os.path.dirname(src))
             self.hooks("source_removed")
@@ -743,18 +744,6 @@ class _Mover:
         for folder in src_dirs:
             fsync_dir(folder)
         return out
-
-    def _remove_copied_source(self, item: PlanItem, src: str, st: os.stat_result | None) -> str | None:
-        try:
-            now = os.stat(src)
-        except FileNotFoundError:
-            return None
-        if st is not None and (now.st_size, now.st_mtime_ns, now.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
-            os.unlink(src)
-            return None
-        reason = f"the source changed while it was copied; the verified copy is {item.dst}, the source was kept"
-        self.r.warnings.append({"path": item.src, "reason": reason})
-        return reason
 
     def _move_one(self, item: PlanItem, move_id: int) -> tuple[str, os.stat_result | None]:
         src = self._abs(item.src)
@@ -814,6 +803,18 @@ class _Mover:
         return how, st
 
 
+def _remove_copied_source(item: PlanItem, src: str, st: os.stat_result | None) -> str | None:
+    """Remove a copied source unless it changed while it was copied; the reason it was kept."""
+    try:
+        now = os.stat(src)
+    except FileNotFoundError:
+        return None
+    if st is not None and (now.st_size, now.st_mtime_ns, now.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
+        os.unlink(src)
+        return None
+    return f"the source changed while it was copied; the verified copy is {item.dst}, the source was kept"
+
+
 def point_frame(db: sqlite_utils.Database, settings: Settings, frame_id: int, path: str, st: os.stat_result) -> None:
     """Point a frame row at its new path (inside the caller's transaction)."""
     sql = "UPDATE frames SET path = ?, location = ?, mtime = ?, size = ? WHERE id = ?"
@@ -849,9 +850,7 @@ def organize(
     if not dry_run and p.moves:
         db.execute("PRAGMA synchronous=FULL")  # the journal must survive a power cut too
         try:
-            mover = _Mover(db, settings, result, progress)
-            mover.started = started
-            mover.run(p.moves)
+            _Mover(db, settings, result, progress, started).run(p.moves)
         finally:
             db.execute("PRAGMA synchronous=NORMAL")
         if relayout:

@@ -136,7 +136,7 @@ def test_the_move_refuses_a_destination_that_appeared_after_planning(lib: Settin
         dst.parent.mkdir(parents=True)
         squatter = write_frame(dst, 777, OBJECT="squatter")
         result = library.OrganizeResult(plan=p)
-        library._Mover(db, lib, result, None).run(p.moves)
+        library._Mover(db, lib, result, None, time.perf_counter()).run(p.moves)
     finally:
         db.conn.close()
     assert sha256(dst) == squatter

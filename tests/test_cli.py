@@ -45,6 +45,25 @@ def test_init_creates_config_and_folders(cli, tmp_path):
     assert r.returncode == 2 and "already exists" in r.stderr
 
 
+def test_timezones_work_without_a_system_database(cli, tmp_path):
+    """Windows and slim containers have no /usr/share/zoneinfo: the tzdata package must
+    stand in, or every timezone would be refused (and nights fall back to UTC)."""
+    env = {"PYTHONTZPATH": str(tmp_path / "no-zoneinfo-here")}
+    r = cli("init", str(tmp_path / "astro"), "--timezone", "Pacific/Chatham", env=env)
+    assert r.returncode == 0, r.stderr
+    from organize_util import write_frame
+
+    # 04:15 UTC is 18:15 local in Chatham's summer (UTC+13:45): the night of that local day
+    write_frame(tmp_path / "astro" / "quarantine" / "m42.fits", **{"DATE-OBS": "2024-01-10T04:15:00"})
+    r = cli("scan", "-q", cwd=tmp_path / "astro", env=env)
+    assert r.returncode == 0, r.stderr
+    con = sqlite3.connect(tmp_path / "astro" / "catalog.db")
+    try:
+        assert con.execute("SELECT night FROM frames").fetchall() == [("2024-01-10",)]
+    finally:
+        con.close()
+
+
 def test_config_discovery_order(tmp_path, monkeypatch):
     a = write_default(tmp_path / "a", timezone="UTC")
     b = write_default(tmp_path / "b", timezone="UTC")

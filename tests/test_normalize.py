@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from astrocat import normalize as n
 from astrocat.normalize import Settings, normalize
@@ -139,6 +142,35 @@ class TestNight:
         # but 10:30 UTC = 12:30 CEST (after noon) vs 11:30 CET in winter (before noon)
         assert n.compute_night(datetime(2024, 7, 10, 10, 30), None, None, "Europe/Brussels")[0] == "2024-07-10"
         assert n.compute_night(datetime(2024, 1, 10, 10, 30), None, None, "Europe/Brussels")[0] == "2024-01-09"
+
+    def test_the_nights_dst_starts_and_ends_in_the_southern_hemisphere(self):
+        # Sydney, 2024-10-06 02:00 AEST -> 03:00 AEDT: 01:30 AEST and 03:30 AEDT are one night
+        assert n.compute_night(datetime(2024, 10, 5, 15, 30), None, None, "Australia/Sydney")[0] == "2024-10-05"
+        assert n.compute_night(datetime(2024, 10, 5, 16, 30), None, None, "Australia/Sydney")[0] == "2024-10-05"
+        # Auckland, 2024-04-07 03:00 NZDT -> 02:00 NZST: 02:30 happens twice, both in one night
+        assert n.compute_night(datetime(2024, 4, 6, 13, 30), None, None, "Pacific/Auckland")[0] == "2024-04-06"
+        assert n.compute_night(datetime(2024, 4, 6, 14, 30), None, None, "Pacific/Auckland")[0] == "2024-04-06"
+        # Chatham Islands, UTC+13:45 in summer: 18:00 local is 04:15 UTC, already the local day
+        assert n.compute_night(datetime(2024, 1, 10, 4, 15), None, None, "Pacific/Chatham") == ("2024-01-10", "timezone")
+        # the UTC rule would have put that frame on the night before
+        assert n.compute_night(datetime(2024, 1, 10, 4, 15), None, None, None)[0] == "2024-01-09"
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        zone=st.sampled_from(["Australia/Sydney", "Pacific/Auckland", "Pacific/Chatham", "America/Denver",
+                              "America/Santiago", "America/St_Johns", "Asia/Kolkata", "Asia/Tokyo",
+                              "Europe/London", "Africa/Windhoek", "Pacific/Honolulu"]),
+        day=st.dates(min_value=date(2015, 1, 1), max_value=date(2035, 12, 31)),
+    )
+    def test_dusk_to_dawn_is_one_night_in_any_timezone(self, zone, day):
+        """Frames every 30 min for 12 h from 18:00 local, DST changes included, share one
+        night, named after the evening's date."""
+        dusk = datetime.combine(day, time(18, 0), tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
+        nights = {
+            n.compute_night((dusk + timedelta(minutes=30 * k)).replace(tzinfo=None), None, None, zone)
+            for k in range(25)
+        }
+        assert nights == {(day.isoformat(), "timezone")}
 
     def test_utc_fallback(self):
         assert n.compute_night(datetime(2024, 1, 10, 11, 0), None, None, None) == ("2024-01-09", "utc")

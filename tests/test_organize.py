@@ -255,6 +255,7 @@ def test_frames_cross_filesystems_with_copy_fsync_verify(lib: Settings, tmp_path
         assert r.returncode == 0, r.stdout + r.stderr
         out = json.loads(r.stdout)
         assert out["moved"] == 8 and {p["method"] for p in out["plan"]} == {"copy"}
+        assert 0 < out["filed_s"] <= out["elapsed_s"]  # copies filed before the run ends
         files = all_files(other / "lib")
         assert {sha256(f): f.stat().st_mtime_ns for f in files} == src
         assert not any(f.name.startswith(".astrocat-tmp") for f in files)

@@ -126,6 +126,9 @@ def init(
     for name in ("quarantine", "library", "processing", "notes", "site"):
         output.info(f"  {name:<11} {getattr(s, name)}")
     output.info(f"  {'catalog':<11} {s.catalog}")
+    # nights of frames without a local time or site longitude follow this zone: show it
+    how = "as given" if timezone else "this computer's; change [observatory] timezone if it is wrong"
+    output.info(f"  {'timezone':<11} {s.timezone} ({how})")
     output.info("Next: copy frames into the quarantine folder, then run `astrocat scan`.")
 
 

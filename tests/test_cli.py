@@ -36,6 +36,7 @@ def test_each_command_help_has_an_example(cli, cmd):
 def test_init_creates_config_and_folders(cli, tmp_path):
     r = cli("init", str(tmp_path / "astro"), "--timezone", "Europe/Brussels")
     assert r.returncode == 0, r.stderr
+    assert "timezone    Europe/Brussels (as given)" in r.stdout + r.stderr
     s = load(tmp_path / "astro" / "astrocat.toml")
     for name in ("quarantine", "library", "processing", "notes", "site"):
         assert getattr(s, name).is_dir()
@@ -51,6 +52,9 @@ def test_timezones_work_without_a_system_database(cli, tmp_path):
     env = {"PYTHONTZPATH": str(tmp_path / "no-zoneinfo-here")}
     r = cli("init", str(tmp_path / "astro"), "--timezone", "Pacific/Chatham", env=env)
     assert r.returncode == 0, r.stderr
+    r = cli("init", str(tmp_path / "other"), env={**env, "TZ": "America/Denver"})
+    assert r.returncode == 0, r.stderr
+    assert "timezone    America/Denver (this computer's;" in r.stdout + r.stderr
     from organize_util import write_frame
 
     # 04:15 UTC is 18:15 local in Chatham's summer (UTC+13:45): the night of that local day

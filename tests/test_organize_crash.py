@@ -66,8 +66,8 @@ def _kill_at_pause(cwd: Path, args: list[str], step: str, n: int, pause_file: Pa
     pytest.fail(f"organize did not reach {step}:{n} in 30 s")
 
 
-def _kill_at_random(cwd: Path, args: list[str], rng: random.Random) -> bool:
-    proc = _start(cwd, args, {"ASTROCAT_TEST_STEP_DELAY": "0.002"})
+def _kill_at_random(cwd: Path, args: list[str], rng: random.Random, step_delay: float = 0.002) -> bool:
+    proc = _start(cwd, args, {"ASTROCAT_TEST_STEP_DELAY": str(step_delay)})
     time.sleep(rng.uniform(0.45, 1.4))  # interpreter start-up is ~0.5 s
     if proc.poll() is not None:
         return False
@@ -153,8 +153,24 @@ def test_sigkill_at_any_moment_never_loses_or_duplicates_a_frame(tmp_path: Path)
         assert r.returncode == 0, r.stdout + r.stderr
         _check(base, quarantine, library, originals, via_cli=True)
         assert not all_files(quarantine), "everything is filed after a clean run"
-        EXTRA_ENV.clear()  # phase B stays inside the library: hard links
         assert kills >= 10, f"only {kills} kills landed in phase A"
+
+        # Phase A2: a new night arrives; kills at random moments, while copies run three at
+        # a time and sources are removed in the background (each step slowed more).
+        originals |= set(write_frames(quarantine / "NINA" / "2024-11-02", N_FILES // 2, start=2000,
+                                      FILTER="OIII").values())
+        assert run_cli("scan", "-q", cwd=base).returncode == 0
+        kills_a2 = 0
+        for k in range(3):
+            kills_a2 += _kill_at_random(base, ["organize", "-q"], rng, step_delay=0.01)
+            _check(base, quarantine, library, originals, via_cli=k == 0)
+        assert kills_a2 >= 2, f"only {kills_a2} random kills landed in phase A2"
+        kills += kills_a2
+        r = run_cli("organize", "-q", cwd=base, env=EXTRA_ENV)
+        assert r.returncode == 0, r.stdout + r.stderr
+        _check(base, quarantine, library, originals, via_cli=True)
+        assert not all_files(quarantine)
+        EXTRA_ENV.clear()  # phase B stays inside the library: hard links
 
         # Phase B: --relayout inside the library (hard link + unlink), at pause points and
         # at random times; the pattern flips whenever a run got to finish.

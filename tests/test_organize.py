@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -536,24 +538,22 @@ def _remount_ro(path: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
 
 
-def _card(library: Settings, tmp_path: Path):
+@contextmanager
+def _card(library: Settings, tmp_path: Path) -> Iterator[Path]:
     """Quarantine on its own small tmpfs (a memory card), with 6 frames on it, scanned."""
-    ctx = tmpfs(tmp_path / "card", size="8m")
-    card = ctx.__enter__()
-    if card is None:
-        ctx.__exit__(None, None, None)
-        pytest.skip("needs root to mount a tmpfs as the card")
-    set_paths(library.config_path, quarantine=str(card))
-    write_frames(card / "NINA" / "2024-11-01", 6)
-    assert run_cli("scan", "-q", cwd=library.base_dir).returncode == 0
-    return ctx, card
+    with tmpfs(tmp_path / "card", size="8m") as card:
+        if card is None:
+            pytest.skip("needs root to mount a tmpfs as the card")
+        set_paths(library.config_path, quarantine=str(card))
+        write_frames(card / "NINA" / "2024-11-01", 6)
+        assert run_cli("scan", "-q", cwd=library.base_dir).returncode == 0
+        yield card
 
 
 def test_frames_on_a_read_only_card_are_filed_and_the_card_is_left_alone(library: Settings, tmp_path: Path) -> None:
     """The card's lock switch is on: each frame is copied and verified into the library, the
     card keeps every file, and each kept source is named in a warning, not an error."""
-    ctx, card = _card(library, tmp_path)
-    try:
+    with _card(library, tmp_path) as card:
         _remount_ro(card)
         before = snapshot(card)
         r = run_cli("organize", "--json", cwd=library.base_dir)
@@ -579,15 +579,12 @@ def test_frames_on_a_read_only_card_are_filed_and_the_card_is_left_alone(library
         assert r.returncode == 1
         assert len(stderr_lines(r)) == 1 and "Read-only file system" in r.stderr
         assert snapshot(card) == before
-    finally:
-        ctx.__exit__(None, None, None)
 
 
 def test_recovery_finishes_a_move_whose_source_became_read_only(library: Settings, tmp_path: Path) -> None:
     """Killed after the catalog was updated, before the source was removed; the card is then
     locked. Recovery must finish the move, keep the source, and not fail on it."""
-    ctx, card = _card(library, tmp_path)
-    try:
+    with _card(library, tmp_path) as card:
         proc = _paused_organize(library.base_dir, tmp_path / "paused", {"ASTROCAT_TEST_PAUSE_AT": "filed:1"})
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -606,5 +603,3 @@ def test_recovery_finishes_a_move_whose_source_became_read_only(library: Setting
         assert pending == 0
         r = run_cli("scan", "-q", cwd=library.base_dir)
         assert r.returncode == 0 and "warning" not in r.stderr, r.stderr  # said once, not on every run
-    finally:
-        ctx.__exit__(None, None, None)

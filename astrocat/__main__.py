@@ -1,3 +1,3 @@
-from .cli import main
+from astrocat.cli import main
 
 main()

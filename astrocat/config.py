@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .normalize import Settings as NormalizeSettings
+from astrocat.rules.normalize import Settings as NormalizeSettings
 
 CONFIG_NAME = "astrocat.toml"
 # Where organize sets aside quarantine frames whose content is already in the library.

@@ -1,24 +1,18 @@
-"""Where the files that ship beside the package are: site templates, Datasette metadata.
+"""Files that ship inside the package: site templates and static files, Datasette metadata.
 
-In a source checkout (and an editable install) they sit at the top of the repository;
-a wheel installs them under `<prefix>/share/astrocat/` (pyproject's data-files).
+They live beside the code (`astrocat/site/templates/`, `astrocat/datasette/metadata.yml`)
+and are found through importlib.resources, so a wheel, a `pip install --user` and an
+editable install all find them without looking under `sys.prefix`.
 """
 
 from __future__ import annotations
 
-import sys
-import sysconfig
+from importlib.resources import files
 from pathlib import Path
 
-_REPO = Path(__file__).resolve().parent.parent
 
+def package_path(package: str, name: str) -> Path:
+    """A data file or folder of an astrocat subpackage as a real path.
 
-def shared_path(name: str) -> Path:
-    """The first existing of <repo>/name and <prefix>/share/astrocat/name (else the first)."""
-    candidates = [_REPO / name]
-    for prefix in (sys.prefix, sysconfig.get_paths().get("data", sys.prefix)):
-        candidates.append(Path(prefix) / "share" / "astrocat" / name)
-    for c in candidates:
-        if c.exists():
-            return c
-    return candidates[0]
+    astrocat is installed as plain files (never zipped), so the Traversable is a Path."""
+    return Path(str(files(package).joinpath(name)))

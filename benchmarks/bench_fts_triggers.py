@@ -10,7 +10,7 @@ different seeds into sub-folders) and reads their headers once. Then, on fresh c
    - migration 4, one row per statement (`executemany`, how upsert_frames wrote before):
      FTS5 flushes a segment per statement, which is what made the first version slow;
    - no migration 4, then migration 4 applied after the load (indexes + FTS `rebuild`).
-2. Whole scans (`astrocat.scan.scan`, headers read and hashed): without and with
+2. Whole scans (`astrocat.ingest.scan.scan`, headers read and hashed): without and with
    migration 4, and a rescan after touching every file (mtime changed, indexed text not:
    the UPDATE trigger's WHEN clause skips those rows).
 
@@ -35,10 +35,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from astrocat import catalog, demo  # noqa: E402
+from astrocat import catalog
+from astrocat import demo  # noqa: E402
 from astrocat.config import load, write_default  # noqa: E402
-from astrocat import scan as scan_mod  # noqa: E402
-from astrocat.scan import scan  # noqa: E402
+from astrocat.ingest import scan as scan_mod  # noqa: E402
+from astrocat.ingest.scan import scan  # noqa: E402
 
 
 def make_library(base: Path, files: int):

@@ -25,7 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from astrocat import catalog, notes, notes_render as nr  # noqa: E402
+from astrocat import catalog
+from astrocat import notes
+from astrocat.notes import render as nr  # noqa: E402
 from astrocat.config import load, write_default  # noqa: E402
 
 RIGS = [("ZWO ASI2600MM Pro", "Esprit 100"), ("ZWO ASI533MC Pro", "RedCat 51"), ("QHY268M", "FSQ-106"),
@@ -65,8 +67,7 @@ def build_catalog(base: Path, n_sessions: int, seed: int = 1) -> tuple:
               f["session_id"], f["camera"], f["telescope"], f["ccd_temp_c"], f["date_obs"], "library", 50.85, 4.35]
              for f in frames],
         )
-        catalog.refresh_sessions(db)
-        catalog.refresh_targets(db)
+        catalog.refresh_derived(db, sha256s=None)
     return settings, db, len(frames)
 
 
@@ -126,8 +127,7 @@ def main() -> None:
         sid = db.execute("SELECT id FROM sessions ORDER BY id LIMIT 1").fetchone()[0]
         with db.conn:
             db.execute("UPDATE frames SET location = 'missing' WHERE session_id = ? AND frame_type = 'dark'", [sid])
-            catalog.refresh_sessions(db, [sid])
-            catalog.refresh_targets(db)
+            catalog.refresh_derived(db, [sid], sha256s=None)
         r = notes.write_notes(db, settings)
         print(f"one session changed: wrote {r.written} note(s) {r.updated} in {r.elapsed_s:.3f} s")
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")

@@ -31,10 +31,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from astrocat import catalog, library  # noqa: E402
+from astrocat import catalog
+from astrocat import library  # noqa: E402
 from astrocat.config import load, write_default  # noqa: E402
-from astrocat.fitswrite import write_fits  # noqa: E402
-from astrocat.scan import scan  # noqa: E402
+from astrocat.demo.fitswrite import write_fits  # noqa: E402
+from astrocat.ingest.scan import scan  # noqa: E402
 
 
 def small_frames(folder: Path, n: int, start: int = 0) -> None:

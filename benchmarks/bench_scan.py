@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from astrocat import demo  # noqa: E402
-from astrocat.fitswrite import write_fits  # noqa: E402
+from astrocat.demo.fitswrite import write_fits  # noqa: E402
 
 FITS_EXT = (".fits", ".fit", ".fts")
 

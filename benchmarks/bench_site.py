@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from astrocat import catalog  # noqa: E402
 from astrocat.config import load, write_default  # noqa: E402
-from astrocat.sessions import session_id  # noqa: E402
+from astrocat.rules.sessions import session_id  # noqa: E402
 
 RIGS = [("ZWO ASI2600MM Pro", "Esprit 100", 550.0), ("ZWO ASI294MC Pro", "RedCat 51", 250.0),
         ("QHY268M", "Celestron EdgeHD 8", 2032.0), ("ZWO ASI533MC Pro", "Askar FRA400", 400.0),
@@ -85,8 +85,7 @@ def make_catalog(lib: Path, n_frames: int, n_sessions: int, seed: int = 1) -> Pa
                 batch = []
     catalog.upsert_frames(db, batch)
     db.conn.commit()
-    catalog.refresh_sessions(db)
-    catalog.refresh_targets(db)
+    catalog.refresh_derived(db, sha256s=None)
     db.conn.commit()
     db.conn.close()
     return lib
@@ -138,8 +137,7 @@ def touch_one_session(lib: Path) -> str:
     db = catalog.open_catalog(settings.catalog)
     sid, fid = db.execute("SELECT session_id, id FROM frames WHERE frame_type='light' ORDER BY id LIMIT 1 OFFSET (SELECT COUNT(*) / 2 FROM frames WHERE frame_type='light')").fetchone()
     db.execute("UPDATE frames SET exposure_s = exposure_s + 1 WHERE id = ?", [fid])
-    catalog.refresh_sessions(db, [sid])
-    catalog.refresh_targets(db)
+    catalog.refresh_derived(db, [sid], sha256s=None)
     db.conn.commit()
     db.conn.close()
     return sid

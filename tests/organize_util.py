@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from astrocat.fitswrite import write_fits
+from astrocat.demo.fitswrite import write_fits
 
 
 def write_frame(path: Path, index: int = 0, shape: tuple[int, int] = (16, 16), **cards: Any) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 
 from astrocat import catalog
 from astrocat.config import Settings
-from astrocat.fitswrite import star_field, write_fits
+from astrocat.demo.fitswrite import star_field, write_fits
 
 HOSTILE = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']
 HOSTILE_NOTE = (
@@ -50,7 +50,7 @@ def add_note(db, kind: str, key: str, text: str, path: str | None = None) -> Non
 def build_hostile_site(settings: Settings):
     """Hostile frames scanned, hostile notes on every session and target, the site built."""
     from astrocat import site
-    from astrocat.scan import scan
+    from astrocat.ingest.scan import scan
 
     write_hostile_frames(settings)
     db = catalog.open_catalog(settings.catalog)

@@ -7,7 +7,7 @@ import xml.dom.minidom
 
 import pytest
 
-from astrocat import charts
+from astrocat.rules import charts
 
 EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'
 

@@ -23,9 +23,10 @@ import httpx
 import pytest
 from datasette.app import Datasette
 
-from astrocat import catalog, datasette_app
+from astrocat import catalog
+from astrocat.datasette import app as datasette_app
 from astrocat.config import load
-from astrocat.fitswrite import write_fits
+from astrocat.demo.fitswrite import write_fits
 from conftest import ROOT, run_cli
 
 FACETS = ["frame_type", "target", "filter", "camera", "telescope", "night", "month"]
@@ -173,7 +174,7 @@ def test_table_pages_use_descriptions_sorts_and_labels(demo_db):
     nights = [r["night"] for r in sessions["rows"]]
     assert nights == sorted(nights, reverse=True)
     html = fetch(demo_db, "/catalog/frames?_size=1")[0]
-    assert "Integration = the sum of exposure_s" in html  # the table description
+    assert "integration = the sum of exposure_s" in html  # the table description
 
 
 # --- canned queries --------------------------------------------------------------------------

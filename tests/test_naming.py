@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from astrocat import naming
+from astrocat.rules import naming
 from astrocat.config import DEFAULT_PATTERN
 from astrocat.library import recovery_action
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from astrocat import normalize as n
-from astrocat.normalize import Settings, normalize
+from astrocat.rules import normalize as n
+from astrocat.rules.normalize import Settings, normalize
 
 
 @pytest.mark.parametrize(

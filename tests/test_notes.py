@@ -13,8 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from astrocat import catalog, notes_render as nr
-from astrocat.demo import DEMO_NOTE
+from astrocat import catalog
+from astrocat.notes import render as nr
+from astrocat.demo.steps import DEMO_NOTE
 
 from conftest import run_cli
 
@@ -152,8 +153,7 @@ def test_catalog_changes_show_and_user_edits_survive(demo_copy):
     # the catalog changes: the R frames of that night went missing
     db = catalog.open_catalog(demo_copy / "catalog.db")
     db.execute("UPDATE frames SET location = 'missing' WHERE session_id = ? AND filter = 'R'", [sid])
-    catalog.refresh_sessions(db, [sid])
-    catalog.refresh_targets(db)
+    catalog.refresh_derived(db, [sid], sha256s=None)
     db.conn.commit()
     db.conn.close()
 
@@ -204,7 +204,7 @@ def test_note_without_markers_is_left_alone_with_a_warning(demo_copy):
     os.utime(path, (1_000_000_000, 1_000_000_000))
     db = catalog.open_catalog(demo_copy / "catalog.db")
     db.execute("UPDATE frames SET location = 'missing' WHERE session_id = ? AND filter = 'B'", [path.stem])
-    catalog.refresh_sessions(db, [path.stem])
+    catalog.refresh_derived(db, [path.stem], sha256s=None)
     db.conn.commit()
     db.conn.close()
     r = run_cli("notes", cwd=demo_copy)

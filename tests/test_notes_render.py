@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from astrocat import notes_render as nr
+from astrocat.notes import render as nr
 
 FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

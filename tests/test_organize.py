@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from astrocat import catalog, library
+from astrocat import catalog
+from astrocat import library
 from astrocat.config import Settings
-from astrocat.scan import scan
+from astrocat.ingest.scan import scan
 from conftest import ROOT, run_cli
 from organize_util import (all_files, can_mount, other_filesystem, set_paths, set_pattern, sha256, tmpfs,
                            write_frame, write_frames)
@@ -470,7 +471,7 @@ def test_sync_scans_and_organizes_and_is_quiet_when_nothing_is_new(library: Sett
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
     assert rep["scan"]["new"] == 3 and rep["organize"]["moved"] == 3
-    assert rep["steps"] == ["notes_step", "site_step"]  # then the notes and the site
+    assert rep["steps"] == ["recover", "scan", "organize", "notes", "site"]  # the site last
     assert len(all_files(library.library)) == 3
     assert (library.site / "index.html").is_file() and list(library.notes.rglob("*.md"))
     assert rep["site"]["written"] and rep["notes"]["created"]
@@ -480,23 +481,38 @@ def test_sync_scans_and_organizes_and_is_quiet_when_nothing_is_new(library: Sett
     assert r.returncode == 0 and "sync: 0 new" in r.stdout
 
 
-def test_sync_runs_registered_steps_after_organize(library: Settings) -> None:
-    from astrocat import sync as sync_mod
+def test_sync_runs_registered_steps_in_order_and_recovers_once(library: Settings, monkeypatch) -> None:
+    from astrocat import features, library as library_mod, pipeline
+    from astrocat.library import steps as library_steps
 
     write_frames(library.quarantine / "tonight", 2)
     seen = []
 
-    def probe_step(db, settings, echo, report):
-        seen.append((report["organize"]["moved"], db.execute("SELECT COUNT(*) FROM frames WHERE location='library'").fetchone()[0]))
+    def probe_step(ctx):
+        seen.append((ctx.report["organize"]["moved"],
+                     ctx.db.execute("SELECT COUNT(*) FROM frames WHERE location='library'").fetchone()[0],
+                     "site" in ctx.report))
 
-    sync_mod.SYNC_STEPS.append(probe_step)
+    probe = features.Feature("probe", "Probe", steps=(features.Step("probe", 45, probe_step),))
+    monkeypatch.setattr(features, "FEATURES", features.FEATURES + (probe,))
+    recoveries = []
+    real_recover = library_mod.recover
+
+    def counting_recover(*args, **kwargs):
+        recoveries.append(1)
+        return real_recover(*args, **kwargs)
+
+    monkeypatch.setattr(library_mod, "recover", counting_recover)
+    monkeypatch.setattr(library_steps, "recover", counting_recover)
     db = catalog.open_catalog(library.catalog)
     try:
-        rep = sync_mod.run(db, library)
+        rep = pipeline.run(db, library, "sync").report
     finally:
-        sync_mod.SYNC_STEPS.remove(probe_step)
         db.conn.close()
-    assert seen == [(2, 2)] and rep["steps"] == ["notes_step", "site_step", "probe_step"] and rep["ok"]
+    # after organize and the notes, before the site; recovery once, not again inside organize
+    assert seen == [(2, 2, False)]
+    assert rep["steps"] == ["recover", "scan", "organize", "notes", "probe", "site"] and rep["ok"]
+    assert len(recoveries) == 1
 
 
 def test_demo_organizes_its_frames(demo_dir: Path) -> None:

@@ -28,7 +28,7 @@ from astrocat import catalog
 from astrocat.config import load
 from astrocat.library import recover
 from astrocat.lock import catalog_lock
-from astrocat.scan import scan
+from astrocat.ingest.scan import scan
 from conftest import ROOT, run_cli
 from organize_util import all_files, other_filesystem, set_paths, set_pattern, sha256, write_frames
 

@@ -1,25 +1,49 @@
-"""A wheel (not only an editable install) carries the site templates and Datasette metadata."""
+"""A built wheel carries the site templates and Datasette metadata and runs from anywhere."""
 
-import glob
-import tomllib
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from astrocat.resources import shared_path
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_data_files_cover_every_shipped_file():
-    data_files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
-    shipped = {Path(p) for patterns in data_files.values() for pattern in patterns for p in glob.glob(str(ROOT / pattern))}
-    wanted = {p for p in (ROOT / "site_templates").rglob("*") if p.is_file()} | {ROOT / "datasette_metadata.yml"}
-    assert wanted == shipped, sorted(str(p.relative_to(ROOT)) for p in wanted ^ shipped)
-    for target, patterns in data_files.items():  # each file lands where resources.py looks
-        for pattern in patterns:
-            folder = Path(pattern).parent.as_posix()
-            assert target == ("share/astrocat" if folder == "." else f"share/astrocat/{folder}")
+def _shipped_in_tree() -> set[str]:
+    pkg = ROOT / "astrocat"
+    wanted = {p for p in (pkg / "site" / "templates").rglob("*") if p.is_file()}
+    wanted.add(pkg / "datasette" / "metadata.yml")
+    return {p.relative_to(ROOT).as_posix() for p in wanted}
 
 
-def test_shared_path_finds_the_checkout_files():
-    assert shared_path("site_templates") == ROOT / "site_templates"
-    assert shared_path("datasette_metadata.yml") == ROOT / "datasette_metadata.yml"
+@pytest.mark.slow
+def test_wheel_installed_into_a_target_folder_builds_the_demo_site_from_elsewhere(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                        "-w", str(wheels), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (wheel,) = wheels.glob("astrocat-*.whl")
+    target = tmp_path / "target"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
+                        str(wheel)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    installed = {p.relative_to(target).as_posix() for p in (target / "astrocat").rglob("*") if p.is_file()}
+    missing = _shipped_in_tree() - installed
+    assert not missing, f"not in the wheel: {sorted(missing)}"
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    env.pop("ASTROCAT_CONFIG", None)
+    probe = subprocess.run([sys.executable, "-c", "import astrocat; print(astrocat.__file__)"], cwd=elsewhere,
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert Path(probe.stdout.strip()).is_relative_to(target), probe.stdout + probe.stderr
+    r = subprocess.run([sys.executable, "-m", "astrocat", "demo", "demo"], cwd=elsewhere, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    index = elsewhere / "demo" / "site" / "index.html"
+    assert "M31" in index.read_text(encoding="utf-8")
+    assert (elsewhere / "demo" / "site" / "static" / "style.css").is_file()

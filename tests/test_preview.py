@@ -11,8 +11,8 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from astrocat import preview
-from astrocat.fitswrite import star_field, write_fits
+from astrocat.site import preview
+from astrocat.demo.fitswrite import star_field, write_fits
 
 
 def sha(path: Path) -> str:

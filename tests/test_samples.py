@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from astrocat.headers import Header, HeaderError, header_from_text, read_header
-from astrocat.normalize import Settings, normalize
+from astrocat.ingest.headers import Header, HeaderError, header_from_text, read_header
+from astrocat.rules.normalize import Settings, normalize
 
 
 def header_of(samples: Path, name: str) -> Header:
@@ -187,7 +187,7 @@ def test_app_lowercase_keywords_and_comma_decimals(samples: Path) -> None:
     _, _, h = frame(samples, "AstroPixelProcessor_1.txt")
     assert h.values["MEDNR-1"] == " 1,05E+00"  # leading spaces in FITS strings are significant
     assert any("MEDNR-1" in p.upper() for p in h.problems)
-    from astrocat.normalize import to_float
+    from astrocat.rules.normalize import to_float
 
     assert to_float(h.values["MEDNR-1"]) == 1.05
 
@@ -290,7 +290,7 @@ def test_header_parser_agrees_with_astropy(samples: Path) -> None:
 def test_issue49_malformed_card_is_tolerated(samples: Path) -> None:
     """FILTER   ='0,0,0,0  ' ('=' in column 10) is read, and noted as malformed."""
     raw = (samples / "files" / "nomtam_issue49test.fits").read_bytes()
-    from astrocat.headers import parse_cards
+    from astrocat.ingest.headers import parse_cards
 
     h = Header()
     for i in range(0, len(raw), 2880):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrocat.fitswrite import Raw, star_field, write_fits
+from astrocat.demo.fitswrite import Raw, star_field, write_fits
 
 
 def light(path: Path, obj: str = "M 31", flt: str = "Ha", date: str = "2024-11-01T21:00:00.000",

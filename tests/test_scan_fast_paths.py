@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from astrocat import catalog
-from astrocat.fitswrite import write_fits
-from astrocat.headers import HeaderError, header_from_text, read_header
-from astrocat.scan import POOL_MIN_FILES, PathForms, scan
+from astrocat.demo.fitswrite import write_fits
+from astrocat.ingest.headers import HeaderError, header_from_text, read_header
+from astrocat.ingest.scan import POOL_MIN_FILES, PathForms, scan
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -168,7 +168,7 @@ def test_rescan_never_opens_unchanged_files(library) -> None:
 
 WORKERS_PROBE = """
 import sys, threading
-from astrocat.scan import POOL_MIN_FILES, _workers
+from astrocat.ingest.scan import POOL_MIN_FILES, _workers
 few, many = _workers(POOL_MIN_FILES - 1), _workers(POOL_MIN_FILES)
 stop = threading.Event()
 t = threading.Thread(target=stop.wait)
@@ -195,7 +195,7 @@ def test_worker_count_rules() -> None:
 
 STARTUP_PROBE = """
 import sys
-import astrocat.cli, astrocat.scan
+import astrocat.cli, astrocat.ingest.scan
 heavy = sorted(m for m in ("numpy", "pandas", "astropy", "xml.etree.ElementTree") if m in sys.modules)
 import numpy, sqlite_utils
 db = sqlite_utils.Database(memory=True)

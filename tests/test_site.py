@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 
-from astrocat import catalog, site
+from astrocat import catalog
+from astrocat import site
 from astrocat.config import load
 from conftest import run_cli
 from sitekit import HOSTILE, HOSTILE_NOTE, build_hostile_site, external_urls, html_pages, site_files, write_hostile_frames

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from astrocat import catalog, library
+from astrocat import catalog
+from astrocat import library
 from astrocat.config import Settings
-from astrocat.scan import scan
-from astrocat.validate import header_issues, score
+from astrocat.ingest.scan import scan
+from astrocat.checks.validate import header_issues, score
 from conftest import run_cli
 from organize_util import all_files, sha256, write_frame, write_frames
 

@@ -32,7 +32,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -41,9 +41,13 @@ from typing import Any
 
 import sqlite_utils
 
-from . import catalog, naming
-from .config import DUPLICATES_DIR, Settings
-from .normalize import compute_night
+from astrocat.catalog.counts import integrates
+from astrocat.progress import ProgressFn
+from astrocat.clock import utc_now
+from astrocat import catalog
+from astrocat.rules import naming
+from astrocat.config import DUPLICATES_DIR, Settings
+from astrocat.rules.normalize import compute_night
 
 
 TMP_PREFIX = ".astrocat-tmp-"
@@ -57,7 +61,6 @@ GROUP_S = 0.1  # at most this long between catalog commits of placed files
 # Errors that concern the destination disk as a whole: stop the run, not just one file.
 FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
 
-ProgressFn = Callable[[int, int, str], None]
 
 
 class DestinationError(Exception):
@@ -110,9 +113,6 @@ class _Hooks:
 
 # --- small file helpers ---------------------------------------------------------------
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def sha256_file(path: str | os.PathLike, drop_cache: bool = False) -> str:
@@ -312,8 +312,8 @@ def plan(
     lights: dict[str, dict[str, int]] = {}
     sessions_with_lights: set[str] = set()
     for sid, target, n in db.execute(
-        "SELECT session_id, target, COUNT(*) FROM frames WHERE frame_type = 'light' AND is_master = 0 "
-        "AND location NOT IN ('missing', 'duplicate') AND session_id IS NOT NULL GROUP BY session_id, target"
+        f"SELECT session_id, target, COUNT(*) FROM frames WHERE {integrates()} "
+        "AND session_id IS NOT NULL GROUP BY session_id, target"
     ):
         sessions_with_lights.add(sid)
         if target:
@@ -615,7 +615,7 @@ class _Mover:
                 break  # the items already checked still go
         if not ready:
             return
-        started = _now()
+        started = utc_now()
         ids: dict[int, int] = {}  # id(item) -> move id
         with self.db.conn:
             for item in ready:
@@ -678,7 +678,7 @@ class _Mover:
                 for mid, err in outcome.items():
                     state = "rolled_back" if err.startswith("not attempted") else "failed"
                     self.db.conn.execute(
-                        "UPDATE moves SET state = ?, error = ?, finished_at = ? WHERE id = ?", (state, err, _now(), mid)
+                        "UPDATE moves SET state = ?, error = ?, finished_at = ? WHERE id = ?", (state, err, utc_now(), mid)
                     )
 
     def _file(self, group: list[tuple[PlanItem, str, os.stat_result | None, int]]) -> None:
@@ -707,7 +707,7 @@ class _Mover:
     def _mark_done(self, done: list[tuple[int, str | None]]) -> None:
         self.db.conn.executemany(
             "UPDATE moves SET state = 'done', finished_at = ?, error = ? WHERE id = ?",
-            [(_now(), err, mid) for mid, err in done],
+            [(utc_now(), err, mid) for mid, err in done],
         )
 
     def _collect_removed(self, wait: bool) -> list[tuple[int, str | None]]:
@@ -841,10 +841,12 @@ def organize(
     relayout: bool = False,
     progress: ProgressFn | None = None,
     now: datetime | None = None,
+    recover_first: bool = True,
 ) -> OrganizeResult:
-    """Recover interrupted moves, plan, then (unless dry_run) move. The caller holds the lock."""
+    """Recover interrupted moves (unless the caller just did), plan, then (unless dry_run)
+    move. The caller holds the lock."""
     started = time.perf_counter()
-    recovered = RecoveryResult() if dry_run else recover(db, settings)
+    recovered = recover(db, settings) if recover_first and not dry_run else RecoveryResult()
     p = plan(db, settings, relayout=relayout, now=now)
     result = OrganizeResult(plan=p, dry_run=dry_run, relayout=relayout, recovered=recovered)
     if not dry_run and p.moves:
@@ -855,13 +857,11 @@ def organize(
             db.execute("PRAGMA synchronous=NORMAL")
         if relayout:
             _prune_empty_dirs(settings.library)
-    if not dry_run and (result.duplicates or recovered.finished):
-        # a frame set aside as a duplicate stops counting: its session and target totals change
-        ids = {r[0] for r in db.execute(
-            "SELECT DISTINCT session_id FROM frames WHERE location = 'duplicate' AND session_id IS NOT NULL")}
+    if not dry_run and (result.moved or result.duplicates or recovered.finished or recovered.rolled_back):
+        # locations changed: which copy counts, and so session and target totals, may too
+        shas = {m.sha256 for m in p.moves if m.sha256}
         with db.conn:
-            catalog.refresh_sessions(db, ids)
-            catalog.refresh_targets(db)
+            catalog.refresh_derived(db, sha256s=shas)
     result.elapsed_s = time.perf_counter() - started
     return result
 
@@ -956,7 +956,7 @@ def recover(db: sqlite_utils.Database, settings: Settings) -> RecoveryResult:
                 result.warnings.append({"path": m["src"], "reason": f"filed as {m['dst']}; {note}"})
             with db.conn:
                 db.conn.execute("UPDATE moves SET state = 'done', finished_at = ?, error = ? WHERE id = ?",
-                                (_now(), note, m["id"]))
+                                (utc_now(), note, m["id"]))
             result.finished += 1
         elif action == "back":
             # the source is intact: remove what the move created, if it is ours
@@ -967,14 +967,14 @@ def recover(db: sqlite_utils.Database, settings: Settings) -> RecoveryResult:
                 if m["state"] == "filed" and m["frame_id"] is not None:
                     point_frame(db, settings, m["frame_id"], m["src"], os.stat(src))
                 db.conn.execute("UPDATE moves SET state = 'rolled_back', finished_at = ?, error = ? WHERE id = ?",
-                                (_now(), "rolled back by recovery", m["id"]))
+                                (utc_now(), "rolled back by recovery", m["id"]))
             result.rolled_back += 1
         else:
             reason = "neither the source nor a verified copy exists"
             result.problems.append({"path": m["src"], "reason": f"interrupted move to {m['dst']}: {reason}"})
             with db.conn:
                 db.conn.execute("UPDATE moves SET state = 'failed', finished_at = ?, error = ? WHERE id = ?",
-                                (_now(), reason, m["id"]))
+                                (utc_now(), reason, m["id"]))
     return result
 
 
@@ -1026,6 +1026,5 @@ def purge_duplicates(db: sqlite_utils.Database, settings: Settings, confirm: boo
         out["bytes"] += r["size"]
     if sessions:
         with db.conn:
-            catalog.refresh_sessions(db, sessions)
-            catalog.refresh_targets(db)
+            catalog.refresh_derived(db, sessions)
     return out

@@ -10,18 +10,19 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import sqlite_utils
 
-from . import catalog
-from .config import Settings
-from .library import sha256_file
-from .scan import walk
+from astrocat.catalog.counts import counted
+from astrocat import features
+from astrocat.progress import ProgressFn
+from astrocat import catalog
+from astrocat.config import Settings
+from astrocat.library import sha256_file
+from astrocat.ingest.scan import walk
 
-ProgressFn = Callable[[int, int, str], None]
 HASH_THREADS = 4  # hashlib releases the GIL: overlap reading of several files
 
 
@@ -110,7 +111,7 @@ def _verify_database(db: sqlite_utils.Database, settings: Settings, problems: li
             add("integrity", line)
     for table, rowid, parent, _fk in fk:
         add("foreign_keys", f"{table} row {rowid} points to a missing {parent} row")
-    latest = max(n for n, _, _ in catalog.MIGRATIONS)
+    latest = features.latest_migration()
     version = catalog.schema_version(db)
     if version != latest:
         add("schema", f"catalog schema version {version}, this astrocat expects {latest}")
@@ -142,7 +143,7 @@ def _verify_database(db: sqlite_utils.Database, settings: Settings, problems: li
         ):
             add("journal", f"move {mid} {src} -> {dst} was interrupted ({state}); `astrocat scan` finishes it")
     orphans = db.execute(
-        "SELECT COUNT(*) FROM frames WHERE session_id IS NOT NULL AND location NOT IN ('missing', 'duplicate') "
+        f"SELECT COUNT(*) FROM frames WHERE session_id IS NOT NULL AND {counted()} "
         "AND session_id NOT IN (SELECT id FROM sessions)"
     ).fetchone()[0]
     if orphans:

@@ -24,10 +24,11 @@ import yaml
 from datasette.utils import tilde_encode
 
 
-from .config import Settings
-from .resources import shared_path
+from astrocat import features
+from astrocat.config import Settings
+from astrocat.resources import package_path
 
-METADATA_PATH = shared_path("datasette_metadata.yml")
+METADATA_PATH = package_path("astrocat.datasette", "metadata.yml")
 # The database key in datasette_metadata.yml; replaced by the catalog's own name.
 TEMPLATE_DB = "catalog"
 
@@ -268,8 +269,8 @@ def prepare(catalog_path: Path) -> tuple[str, dict[str, Any]]:
 def update_catalog(catalog_path: Path, rebuild_search: bool = False) -> None:
     """Run pending migrations (the search tables), and rebuild the search indexes if asked,
     holding the catalog lock for the rebuild."""
-    from . import catalog
-    from .lock import catalog_lock
+    from astrocat import catalog
+    from astrocat.lock import catalog_lock
 
     if not catalog_path.exists():
         raise catalog.CatalogError(f"{catalog_path}: no catalog yet; run `astrocat scan` first")
@@ -280,7 +281,7 @@ def update_catalog(catalog_path: Path, rebuild_search: bool = False) -> None:
         raise catalog.CatalogError(f"{catalog_path}: not a usable catalog: {exc}") from None
     finally:
         ro.conn.close()
-    if current >= max(n for n, _, _ in catalog.MIGRATIONS) and not rebuild_search:
+    if current >= features.latest_migration() and not rebuild_search:
         return  # nothing to write: a catalog on read-only storage is served as it is
     db = catalog.open_catalog(catalog_path)
     try:

@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Callable
 from typing import Any, Mapping
 
 import sqlite_utils
 
-from . import catalog
-from .config import Settings
+from astrocat.progress import ProgressFn
+from astrocat import catalog
+from astrocat.config import Settings
 
-ProgressFn = Callable[[int, int, str], None]
 
 # frame type -> fields a usable frame of that type must have (errors), and ones it
 # should have (warnings). A mono light or flat also needs a filter (see header_issues).

@@ -13,17 +13,20 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import catalog
-from .config import DUPLICATES_DIR, Settings
-from .headers import HeaderError, is_candidate, read_header
-from .normalize import Settings as NormalizeSettings
-from .normalize import normalize
-from .sessions import session_id
+from astrocat.catalog.counts import present
+from astrocat.progress import ProgressFn
+from astrocat.clock import utc_now
+from astrocat import catalog
+from astrocat.config import DUPLICATES_DIR, Settings
+from astrocat.ingest.headers import HeaderError, is_candidate, read_header
+from astrocat.rules.normalize import Settings as NormalizeSettings
+from astrocat.rules.normalize import normalize
+from astrocat.rules.sessions import session_id
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -121,9 +124,6 @@ def _symlink_reason(path: str) -> str:
     return "symbolic link: not followed (scan the folder it points to instead)"
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
 
 class PathForms:
     """Catalog path and location of absolute paths, as `Settings.rel` / `location_of` give them.
@@ -202,7 +202,7 @@ def _read(
         ),
         "location": paths.location(entry.path),
         "problems": problems,
-        "scanned_at": _now(),
+        "scanned_at": utc_now(),
         "header_json": _header_json(header.as_json_dict()),
     }
     return row, None
@@ -296,7 +296,6 @@ def read_all(entries: list[Entry], settings: Settings) -> Iterator[Read]:
         yield _read_for_catalog(entry, paths, nsettings)
 
 
-ProgressFn = Callable[[int, int, str], None]
 
 
 def scan(
@@ -333,6 +332,8 @@ def scan(
     affected_sessions: set[str] = set()
     changed_paths = [rel for _, rel, kind in todo if kind == "frame" or kind == "missing"]
     affected_sessions |= catalog.session_ids_for_paths(db, changed_paths)
+    # contents about to be replaced: another copy of them may count now
+    old_hashes = catalog.sha256s_for_paths(db, changed_paths)
     new_hashes: dict[str, str] = {}
     frames: list[list[Any]] = []  # upsert parameters
     frame_paths: list[str] = []
@@ -356,7 +357,7 @@ def scan(
         if reason is not None:
             result.rejected += 1
             result.rejects.append({"path": rel, "reason": reason})
-            rejects.append({"path": rel, "size": e.size, "mtime": e.mtime, "reason": reason, "scanned_at": _now()})
+            rejects.append({"path": rel, "size": e.size, "mtime": e.mtime, "reason": reason, "scanned_at": utc_now()})
         else:
             assert values is not None
             if kind in ("frame", "missing"):
@@ -382,6 +383,7 @@ def scan(
     ]
     if gone:
         affected_sessions |= catalog.session_ids_for_paths(db, gone)
+        old_hashes |= catalog.sha256s_for_paths(db, gone)
         with db.conn:
             catalog.mark_missing(db, gone)
         result.missing = len(gone)
@@ -389,10 +391,10 @@ def scan(
     if new_hashes:
         result.duplicate_paths = _duplicates_of(db, new_hashes)
         result.duplicates = len(result.duplicate_paths)
-    if affected_sessions or gone or new_hashes:
-        with db.conn:
-            catalog.refresh_sessions(db, affected_sessions)
-            catalog.refresh_targets(db)
+    # Always: a scan killed after some batches committed left sessions out of step,
+    # and this one repairs them (cheap when nothing is out of step).
+    with db.conn:
+        catalog.refresh_derived(db, affected_sessions, set(new_hashes.values()) | old_hashes)
     result.elapsed_s = time.perf_counter() - started
     return result
 
@@ -404,7 +406,7 @@ def _duplicates_of(db: sqlite_utils.Database, new_hashes: dict[str, str]) -> lis
     for i in range(0, len(hashes), 500):
         chunk = hashes[i : i + 500]
         q = (
-            "SELECT sha256, json_group_array(path) FROM frames WHERE location NOT IN ('missing', 'duplicate') AND "
+            f"SELECT sha256, json_group_array(path) FROM frames WHERE {present()} AND "
             f"sha256 IN ({','.join('?' * len(chunk))}) GROUP BY sha256 HAVING COUNT(*) > 1"
         )
         for sha, paths in db.execute(q, chunk):
@@ -413,3 +415,14 @@ def _duplicates_of(db: sqlite_utils.Database, new_hashes: dict[str, str]) -> lis
                 if new_hashes.get(p) == sha:
                     out.append({"path": p, "sha256": sha, "same_as": [x for x in paths if x != p]})
     return out
+
+
+def scan_step(ctx) -> None:  # noqa: ANN001 - astrocat.pipeline.Run
+    """Pipeline step: read new and changed files into the catalog."""
+    result = scan(ctx.db, ctx.settings, progress=ctx.progress)
+    ctx.report["scan"] = result.as_dict()
+    if result.new or result.changed or result.missing or result.rejected:
+        ctx.echo(f"scan: {result.new} new, {result.changed} changed, {result.missing} missing, "
+                 f"{result.rejected} rejected")
+    if result.rejected:
+        ctx.problem()

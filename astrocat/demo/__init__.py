@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from .fitswrite import Raw, star_field, write_fits
+from astrocat.demo.fitswrite import Raw, star_field, write_fits
 
 Echo = Callable[[str], None]
 
@@ -402,9 +402,8 @@ def run(directory: Path, echo: Echo = print) -> dict[str, Any]:
     """Create the demo library in `directory` and run the pipeline on it."""
     import time
 
-    from . import catalog
-    from .config import load, write_default
-    from .scan import scan
+    from astrocat import catalog, pipeline
+    from astrocat.config import load, write_default
 
     started = time.perf_counter()
     directory = directory.resolve()
@@ -419,19 +418,12 @@ def run(directory: Path, echo: Echo = print) -> dict[str, Any]:
     counts = write_quarantine(settings.quarantine)
     echo(f"wrote {sum(counts.values())} sample frames from {len(counts)} programs into {settings.quarantine}")
     db = catalog.open_catalog(settings.catalog)
-    report: dict[str, Any] = {"frames_written": sum(counts.values()), "ok": True}
     try:
-        result = scan(db, settings)
-        echo(
-            f"scanned: {result.new} new frames, {result.rejected} rejected, "
-            f"{catalog.stats_summary(db, catalog.FrameFilter())['sessions']} imaging sessions"
-        )
-        report["scan"] = result.as_dict()
-        for step in PIPELINE_STEPS:
-            step(db, settings, echo, report)
+        report = pipeline.run(db, settings, "demo", echo=echo).report
         summary = catalog.stats_summary(db, catalog.FrameFilter())
     finally:
         db.conn.close()
+    report["frames_written"] = sum(counts.values())
     echo(
         f"catalog: {summary['frames']} frames, {summary['integration_h']:.1f} h of light on "
         f"{summary['targets']} targets over {summary['nights']} nights ({time.perf_counter() - started:.1f} s)"
@@ -443,71 +435,6 @@ def run(directory: Path, echo: Echo = print) -> dict[str, Any]:
         echo(f"  {line}")
     return report
 
-
-def organize_step(db: Any, settings: Any, echo: Echo, report: dict[str, Any]) -> None:
-    """File the scanned quarantine frames into the library (the real `astrocat organize`)."""
-    from .library import organize
-
-    result = organize(db, settings)
-    held = result.plan.count("hold")
-    echo(
-        f"organized: {result.moved} frames filed into {settings.library}"
-        + (f", {len(result.duplicates)} duplicates set aside" if result.duplicates else "")
-        + (f", {held} held" if held else "")
-    )
-    report["organize"] = {k: v for k, v in result.as_dict().items() if k != "plan"}
-    if not result.ok:
-        report["ok"] = False
-
-
-
-def _site_step(db: Any, settings: Any, echo: Echo, report: dict[str, Any]) -> None:
-    """Build the static site (last: it shows what the other steps produced)."""
-    from .site import demo_step
-
-    demo_step(db, settings, echo, report)
-
-
-
-
-# --- notes: write the vault, add a hand-written note, regenerate: the words stay ---
-
-DEMO_NOTE = (
-    "Seeing 3/5, transparency good until the Moon rose around 23:40. Guiding RMS 0.6\u2033 "
-    "after re-balancing the mount. Dew heater at 40 %. Next time: more Ha on the core, "
-    "and the flats panel one step brighter.\n"
-)
-
-
-def _notes_step(db: Any, settings: Any, echo: Echo, report: dict[str, Any]) -> None:
-    from . import notes
-
-    first = notes.write_notes(db, settings)
-    row = db.execute(
-        "SELECT n.id, n.path FROM notes n JOIN sessions s ON n.id = 'session:' || s.id "
-        "WHERE s.night = '2024-10-03' ORDER BY s.id LIMIT 1"
-    ).fetchone()
-    kept = False
-    if row:
-        path = settings.notes / row[1]
-        text = path.read_text(encoding="utf-8")
-        if DEMO_NOTE not in text:
-            path.write_text(text + "\n" + DEMO_NOTE, encoding="utf-8")
-        notes.write_notes(db, settings)  # the round trip: regenerate, read the user's text back
-        stored = db.execute("SELECT user_text FROM notes WHERE id = ?", (row[0],)).fetchone()[0] or ""
-        kept = DEMO_NOTE.strip() in path.read_text(encoding="utf-8") and DEMO_NOTE.strip() in stored
-    report["notes"] = {"written": first.written, "hand_written_note": row[1] if row else None, "kept": kept}
-    if row and not kept:
-        report["ok"] = False
-    echo(
-        f"notes: {first.written} Obsidian notes in {settings.notes}"
-        + (f"; a hand-written note in {row[1]} survived regeneration and is in the catalog" if kept else "")
-    )
-
-
-# (db, settings, echo, report) steps run after the scan, in this order: the site comes last
-# because it shows what the others produced.
-PIPELINE_STEPS: list[Callable[..., None]] = [organize_step, _notes_step, _site_step]
 
 NEXT_COMMANDS = [
     "astrocat list sessions",

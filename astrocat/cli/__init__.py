@@ -7,6 +7,7 @@ astrocat process holds the catalog lock; 4 the catalog cannot be opened.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from contextlib import contextmanager
@@ -16,9 +17,10 @@ from typing import Iterator, Optional
 
 import typer
 
-from . import catalog, output
-from .config import ConfigError, Settings, find_config, load, write_default
-from .lock import LockBusy, catalog_lock
+from astrocat import catalog
+from astrocat.cli import output
+from astrocat.config import ConfigError, Settings, find_config, load, write_default
+from astrocat.lock import LockBusy, catalog_lock
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_LOCKED, EXIT_CATALOG = 0, 1, 2, 3, 4
 
@@ -150,13 +152,13 @@ def scan(
 
     Examples: `astrocat scan` · `astrocat scan /mnt/usb/2024-11-01 --json` · `astrocat scan --full`
     """
-    from .scan import scan as run_scan
+    from astrocat.ingest.scan import scan as run_scan
 
     s = settings()
     for p in paths or []:
         if not p.exists() and not p.is_symlink():
             raise fail(f"{p}: no such file or folder", EXIT_USAGE)
-    from .library import recover
+    from astrocat.library import recover
 
     with locked(s, "scan"), open_db(s) as db:
         recovered = recover(db, s)  # moves a crash interrupted are finished or rolled back first
@@ -533,7 +535,7 @@ def notes(
 
     Examples: `astrocat notes` · `astrocat notes --dry-run --json` · `astrocat notes --recreate`
     """
-    from .notes import write_notes
+    from astrocat.notes import write_notes
 
     s = settings()
     if s.notes.exists() and not s.notes.is_dir():
@@ -584,7 +586,7 @@ def datasette(
 
     Examples: `astrocat datasette --open` · `astrocat datasette --port 8002`
     """
-    from . import datasette_app
+    from astrocat.datasette import app as datasette_app
 
     s = settings()
     try:
@@ -624,30 +626,27 @@ def build(
 
     Examples: `astrocat build --open` · `astrocat build --out /var/www/astro --no-thumbnails --json`
     """
-    from . import site as site_mod
+    from astrocat import pipeline
+    from astrocat import site as site_mod
 
     s = settings()
     if not s.catalog.exists():
         raise fail(f"{s.catalog}: no catalog yet; run `astrocat scan` first", EXIT_CATALOG)
-    notes_warnings: list[str] = []
-    if notes:  # the notes first: the site shows the text the user wrote in them
-        from .notes import write_notes
-
-        with locked(s, "build"), open_db(s) as db:
-            notes_result = write_notes(db, s)
-        notes_warnings = notes_result.warnings
-        if not as_json:
-            output.info(f"notes: {notes_result.written} written, {notes_result.unchanged} unchanged")
-            for w in notes_warnings:
-                output.info(f"  warning: {w}")
-    with open_db(s, readonly=True) as db:
+    # The notes first (the site shows the text the user wrote in them); writing them needs
+    # the lock. Without notes the site is built from a read-only snapshot, beside a scan.
+    guard = locked(s, "build") if notes else contextlib.nullcontext()
+    with guard, open_db(s, readonly=not notes) as db:
         with _progress(quiet or as_json, "Building") as progress:
             try:
-                result = site_mod.build(db, s, out, thumbnails=thumbnails, full=full, force=force, progress=progress)
+                ran = pipeline.run(db, s, "build", echo=(lambda m: None) if as_json else output.info,
+                                   progress=progress, skip=() if notes else ("notes",), out=out,
+                                   thumbnails=thumbnails, full=full, force=force)
             except site_mod.SiteBusy as exc:
                 raise fail(str(exc), EXIT_LOCKED) from None
             except site_mod.SiteError as exc:
                 raise fail(str(exc), EXIT_USAGE) from None
+    notes_warnings = ran.report.get("notes", {}).get("warnings", [])
+    result = ran.results["site"]
     if as_json:
         output.print_json(result.as_dict())
     else:
@@ -677,7 +676,7 @@ app.add_typer(verify_app, name="verify")
 
 
 def _check_pattern(s: Settings) -> None:
-    from .naming import PatternError, validate_pattern
+    from astrocat.rules.naming import PatternError, validate_pattern
 
     try:
         validate_pattern(s.naming_pattern)
@@ -717,7 +716,7 @@ def organize(
     Examples: `astrocat organize --dry-run` · `astrocat organize` ·
     `astrocat organize --relayout --dry-run --json`
     """
-    from . import library
+    from astrocat import library
 
     s = settings()
     _check_pattern(s)
@@ -775,7 +774,7 @@ def purge_duplicates(
 
     Examples: `astrocat purge-duplicates` · `astrocat purge-duplicates --confirm`
     """
-    from . import library
+    from astrocat import library
 
     s = settings()
     with locked(s, "purge-duplicates"), open_db(s) as db:
@@ -809,7 +808,7 @@ def verify_files(
 
     Examples: `astrocat verify files` · `astrocat verify files --quick --json`
     """
-    from .verify import verify_files as run_verify
+    from astrocat.checks.verify import verify_files as run_verify
 
     s = settings()
     with open_db(s, readonly=True) as db:
@@ -840,7 +839,7 @@ def verify_database(as_json: bool = typer.Option(False, "--json", help="Print th
 
     Example: `astrocat verify database --json`
     """
-    from .verify import verify_database as run_verify
+    from astrocat.checks.verify import verify_database as run_verify
 
     s = settings()
     with open_db(s, readonly=True) as db:
@@ -877,7 +876,7 @@ def validate(
 
     Examples: `astrocat validate --target M31` · `astrocat validate library/2024 --json`
     """
-    from .validate import validate as run_validate
+    from astrocat.checks.validate import validate as run_validate
 
     flt = _filters(target, filter_, frame_type, night, date_from, date_to, year, camera, telescope, session)
     s = settings()
@@ -913,13 +912,14 @@ def sync(
 
     Example crontab line: `*/5 * * * * cd ~/astro && astrocat sync --quiet`
     """
-    from . import sync as sync_mod
+    from astrocat import pipeline
 
     s = settings()
     _check_pattern(s)
     with locked(s, "sync"), open_db(s) as db:
         with _progress(quiet or as_json, "Syncing") as progress:
-            report = sync_mod.run(db, s, echo=(lambda m: None) if (quiet or as_json) else output.info, progress=progress)
+            report = pipeline.run(db, s, "sync", echo=(lambda m: None) if (quiet or as_json) else output.info,
+                                  progress=progress).report
     code = EXIT_OK if report["ok"] else EXIT_PROBLEMS
     if as_json:
         output.print_json(report)
@@ -962,7 +962,7 @@ def demo(
 
     Example: `astrocat demo && cd astrocat-demo && astrocat list sessions`
     """
-    from . import demo as demo_mod
+    from astrocat import demo as demo_mod
 
     if directory.exists() and any(directory.iterdir()) and not force:
         if (directory / "astrocat.toml").exists():

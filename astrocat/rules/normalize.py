@@ -379,7 +379,7 @@ def canonical_target(raw: Any, aliases: Mapping[str, str] | None = None) -> tupl
     return name, panel
 
 
-def _alias(raw: str | None, aliases: Mapping[str, str]) -> str | None:
+def alias(raw: str | None, aliases: Mapping[str, str]) -> str | None:
     if raw is None:
         return None
     for k, v in aliases.items():
@@ -392,10 +392,10 @@ def equipment(values: Mapping[str, Any], s: Settings) -> tuple[str | None, str |
     """(camera, telescope, mount): a TELESCOP that names a mount is not a telescope."""
     _, cam_raw = first(values, CAMERA_KEYS)
     cam_raw = clean_str(cam_raw)
-    camera = _alias(cam_raw, s.camera_aliases) or cam_raw
+    camera = alias(cam_raw, s.camera_aliases) or cam_raw
     _, tel_raw = first(values, TELESCOPE_KEYS)
     tel_raw = clean_str(tel_raw)
-    telescope = _alias(tel_raw, s.telescope_aliases)
+    telescope = alias(tel_raw, s.telescope_aliases)
     mount = None
     if telescope is None and tel_raw:
         for pattern, name in SMART_SCOPES:

@@ -39,20 +39,22 @@ from urllib.parse import quote, urlsplit
 import sqlite_utils
 from markupsafe import Markup
 
-from . import catalog, charts
-from .config import Settings
-from .notes_render import note_stem, strip_comments
-from .resources import shared_path
-from .units import human_bytes
+from astrocat.catalog.counts import counted, integrates
+from astrocat.progress import ProgressFn
+from astrocat import catalog
+from astrocat.rules import charts
+from astrocat.config import Settings
+from astrocat.notes.render import note_stem, strip_comments
+from astrocat.resources import package_path
+from astrocat.units import human_bytes
 
 SITE_FORMAT = 1
 MANIFEST_NAME = ".astrocat-site.json"
 CHUNK_ROWS = 5000
 THUMBS_PER_SESSION = 12
 LATEST_SESSIONS = 8
-TEMPLATES_DIR = shared_path("site_templates")
+TEMPLATES_DIR = package_path("astrocat.site", "templates")
 
-Progress = Callable[[int, int, str], None]
 
 # Every action the site offers as a command to copy. One table, so the commands
 # stay in step with the CLI (docs/site.md lists them).
@@ -403,7 +405,7 @@ class Site:
     """
 
     def __init__(self, db: sqlite_utils.Database, settings: Settings, out: Path, thumbnails: bool,
-                 full: bool, progress: Progress | None) -> None:
+                 full: bool, progress: ProgressFn | None) -> None:
         self.db = db
         self.s = settings
         self.out = out
@@ -505,7 +507,7 @@ class Site:
             if failed is not None:
                 failed.append(sha)
             return None
-        from . import preview  # numpy and astropy only when thumbnails are made
+        from astrocat.site import preview  # numpy and astropy only when thumbnails are made
 
         t = preview.ensure_thumbnail(self.out / "thumbs", sha, self.s.abs(frame["path"]), frame.get("bayer_pattern"))
         if t.status == "cached":
@@ -614,13 +616,13 @@ class Site:
         # printf of a REAL is the slow part; micro-units as integers say the same, twice as fast
         cols = ", ".join(f'CAST("{c}" * 1e6 AS INTEGER)' if c in _REAL_COLS else f'"{c}"' for c in _FRAME_COLS)
         sql = (f"SELECT session_id, group_concat(printf('{fmt}', {cols}), char(30)) FROM frames "
-               "WHERE location NOT IN ('missing', 'duplicate') GROUP BY session_id")
+               f"WHERE {counted()} GROUP BY session_id")
         return {sid: hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
                 for sid, blob in self.db.execute(sql)}
 
     def _frames(self, where: str, params: list[Any]) -> Iterator[dict[str, Any]]:
         cols = ", ".join(f'"{c}"' for c in _FRAME_COLS)
-        for row in self.db.execute(f"SELECT {cols} FROM frames WHERE location NOT IN ('missing', 'duplicate') AND {where} {_ORDER}", params):
+        for row in self.db.execute(f"SELECT {cols} FROM frames WHERE {counted()} AND {where} {_ORDER}", params):
             yield dict(zip(_FRAME_COLS, row))
 
     # -- sessions
@@ -777,7 +779,7 @@ class Site:
             "columns": ChunkWriter.COLUMNS,
             "options": self._explorer_options(),
             "nights": list(self.db.execute(
-                "SELECT MIN(night), MAX(night) FROM frames WHERE location NOT IN ('missing', 'duplicate')").fetchone()),
+                f"SELECT MIN(night), MAX(night) FROM frames WHERE {counted()}").fetchone()),
         }
         if meta["nights"] == [None, None]:
             meta["nights"] = []
@@ -787,10 +789,10 @@ class Site:
         out: dict[str, list[str]] = {}
         for key, col in (("target", "target"), ("filter", "filter"), ("camera", "camera"), ("telescope", "telescope")):
             values = [r[0] for r in self.db.execute(
-                f'SELECT DISTINCT "{col}" FROM frames WHERE location != \'missing\' AND "{col}" IS NOT NULL')]
+                f'SELECT DISTINCT "{col}" FROM frames WHERE {counted()} AND "{col}" IS NOT NULL')]
             out[key] = sorted((str(v) for v in values), key=str.lower)
         out["type"] = sorted({ft + (" (master)" if m else "") for ft, m in self.db.execute(
-            "SELECT DISTINCT frame_type, is_master FROM frames WHERE location NOT IN ('missing', 'duplicate')")}, key=str.lower)
+            f"SELECT DISTINCT frame_type, is_master FROM frames WHERE {counted()}")}, key=str.lower)
         return out
 
     # -- targets
@@ -812,10 +814,9 @@ class Site:
             return thumbs
         nights: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
         sessions: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-        q = """SELECT target, night, session_id, COALESCE(filter, '(none)') AS filter, COUNT(*) AS n,
+        q = f"""SELECT target, night, session_id, COALESCE(filter, '(none)') AS filter, COUNT(*) AS n,
                       SUM(exposure_s) AS secs
-               FROM frames WHERE frame_type = 'light' AND is_master = 0 AND target IS NOT NULL
-                 AND location NOT IN ('missing', 'duplicate')
+               FROM frames WHERE {integrates()} AND target IS NOT NULL
                GROUP BY target, session_id, filter"""
         for r in self._query(q):
             night = r["night"] or "(no date)"
@@ -866,11 +867,10 @@ class Site:
 
     def _target_frames(self) -> dict[str, dict[str, Any]]:
         """The frame that stands for each target: its latest night's longest light frame."""
-        q = """SELECT target, sha256, path, bayer_pattern FROM (
+        q = f"""SELECT target, sha256, path, bayer_pattern FROM (
                    SELECT target, sha256, path, bayer_pattern, ROW_NUMBER() OVER (
                        PARTITION BY target ORDER BY night DESC, exposure_s DESC, date_obs DESC, path) AS rn
-                   FROM frames WHERE frame_type = 'light' AND is_master = 0 AND target IS NOT NULL
-                     AND location NOT IN ('missing', 'duplicate'))
+                   FROM frames WHERE {integrates()} AND target IS NOT NULL)
                WHERE rn = 1"""
         return {r["target"]: r for r in self._query(q)}
 
@@ -889,9 +889,8 @@ class Site:
     # -- dashboard and statistics
 
     def _month_series(self, last_n: int | None = None) -> tuple[list[str], list[tuple[str, list[float]]]]:
-        q = """SELECT substr(night, 1, 7) AS month, COALESCE(filter, '(none)') AS filter, SUM(exposure_s) AS secs
-               FROM frames WHERE frame_type = 'light' AND is_master = 0 AND night IS NOT NULL
-                 AND location NOT IN ('missing', 'duplicate') GROUP BY month, filter"""
+        q = f"""SELECT substr(night, 1, 7) AS month, COALESCE(filter, '(none)') AS filter, SUM(exposure_s) AS secs
+               FROM frames WHERE {integrates()} AND night IS NOT NULL GROUP BY month, filter"""
         data: dict[str, dict[str, float]] = defaultdict(dict)
         totals: dict[str, float] = defaultdict(float)
         for r in self._query(q):
@@ -914,7 +913,7 @@ class Site:
         except sqlite3.OperationalError:
             return None
         total = self.db.execute(
-            "SELECT COUNT(DISTINCT sha256) FROM frames WHERE location NOT IN ('missing', 'duplicate') AND sha256 IS NOT NULL"
+            f"SELECT COUNT(DISTINCT sha256) FROM frames WHERE {counted()} AND sha256 IS NOT NULL"
         ).fetchone()[0] or 0
         return {"backed_up": min(done, total), "total": total, "percent": round(100.0 * min(done, total) / total, 1) if total else 0.0}
 
@@ -954,8 +953,8 @@ class Site:
         cumulative = []
         total = 0.0
         for r in self._query(
-            "SELECT night, SUM(exposure_s) AS secs FROM frames WHERE frame_type='light' AND is_master=0 "
-            "AND night IS NOT NULL AND location NOT IN ('missing', 'duplicate') GROUP BY night ORDER BY night"
+            f"SELECT night, SUM(exposure_s) AS secs FROM frames WHERE {integrates()} "
+            "AND night IS NOT NULL GROUP BY night ORDER BY night"
         ):
             total += r["secs"] or 0.0
             cumulative.append((r["night"], round(total, 3)))
@@ -1143,12 +1142,12 @@ def _check_out_dir(out: Path, default: Path, force: bool) -> None:
 
 
 def build(db: sqlite_utils.Database, settings: Settings, out: Path | None = None, *, thumbnails: bool = True,
-          full: bool = False, force: bool = False, progress: Progress | None = None,
+          full: bool = False, force: bool = False, progress: ProgressFn | None = None,
           lock_wait_s: float = 10.0) -> BuildResult:
     """Render the catalog as a static site in `out` (default: settings.site)."""
     out = Path(os.path.abspath(out or settings.site))
     _check_out_dir(out, settings.site, force)
-    from .lock import LockBusy, catalog_lock
+    from astrocat.lock import LockBusy, catalog_lock
 
     out.mkdir(parents=True, exist_ok=True)
     try:

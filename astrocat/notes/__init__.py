@@ -13,22 +13,22 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from . import notes_render as nr
-from .config import Settings
+from astrocat.catalog.counts import counted
+from astrocat.progress import ProgressFn
+from astrocat.clock import utc_now
+from astrocat.notes import render as nr
+from astrocat.config import Settings
 
 SESSIONS_DIR = "Imaging_Sessions"
 TARGETS_DIR = "Targets"
 PROCESSING_DIR = "Processing_Sessions"
 
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -79,11 +79,11 @@ def load_targets(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 
 def load_detail(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Frames per session, type, target, filter and exposure (one grouped query)."""
-    sql = """
+    sql = f"""
       SELECT session_id, frame_type, is_master, target, filter, exposure_s,
              COUNT(*) AS frames, SUM(COALESCE(exposure_s, 0)) AS seconds
       FROM frames
-      WHERE location NOT IN ('missing', 'duplicate') AND session_id IS NOT NULL
+      WHERE {counted()} AND session_id IS NOT NULL
       GROUP BY session_id, frame_type, is_master, target, filter, exposure_s
     """
     return list(db.query(sql))
@@ -256,9 +256,6 @@ def _write(path: Path, text: str, expected: tuple[int, int] | None) -> None:
         raise
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def _save_rows(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
     # ON CONFLICT DO UPDATE (not INSERT OR REPLACE) so the FTS triggers see updates
@@ -279,7 +276,7 @@ def write_notes(
     settings: Settings,
     recreate: bool = False,
     dry_run: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
 ) -> NotesResult:
     """Write or update every note under `settings.notes`; read the user's text back.
 
@@ -318,7 +315,7 @@ def write_notes(
         if note.id in deleted:
             result.skipped_deleted.append(note.path)
             if row and row.get("user_text"):
-                rows.append({**row, "user_text": None, "updated_at": _now()})
+                rows.append({**row, "user_text": None, "updated_at": utc_now()})
             continue
         if note.unreadable:
             result.left_alone.append(note.path)
@@ -354,7 +351,7 @@ def write_notes(
             note.kind, note.key, note.path, text
         ):
             rows.append({"id": note.id, "kind": note.kind, "key": note.key, "path": note.path,
-                         "user_text": text, "updated_at": _now()})
+                         "user_text": text, "updated_at": utc_now()})
     wanted = {n.id for n in notes}
     result.orphaned = sorted(r["path"] for i, r in recorded.items() if i not in wanted and r.get("path"))
     if not dry_run:

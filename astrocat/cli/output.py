@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from .units import human_bytes  # noqa: F401  (re-exported for the CLI)
+from astrocat.units import human_bytes  # noqa: F401  (re-exported for the CLI)
 
 # Piped output gets a wide table rather than rich's 80-column default.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)

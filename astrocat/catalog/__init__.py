@@ -1,0 +1,25 @@
+"""The SQLite catalog: opening and migrations (`db`), the catalog's tables (`schema`),
+writes (`frames`), the one rule of what counts (`counts`), derived summaries
+(`derived`) and reads (`queries`). Import what you need from here."""
+
+from astrocat.catalog.counts import counted, integrates, refresh_counted
+from astrocat.catalog.db import CatalogError, migrate, open_catalog, schema_version, sqlite_utils
+from astrocat.catalog.derived import refresh_derived, refresh_sessions, refresh_targets
+from astrocat.catalog.frames import (
+    forget_rejects, frame_values, known_files, mark_missing, record_rejects, session_ids_for_paths,
+    sha256s_for_paths,
+    upsert_frame_values, upsert_frames,
+)
+from astrocat.catalog.queries import (
+    FrameFilter, list_duplicates, list_frames, list_rejects, list_sessions, list_targets, list_values,
+    stats_equipment, stats_grouped, stats_summary,
+)
+from astrocat.catalog.schema import FRAME_FIELDS, rebuild_fts
+
+__all__ = [
+    "CatalogError", "FRAME_FIELDS", "FrameFilter", "counted", "forget_rejects", "frame_values", "integrates",
+    "known_files", "list_duplicates", "list_frames", "list_rejects", "list_sessions", "list_targets",
+    "list_values", "mark_missing", "migrate", "open_catalog", "rebuild_fts", "record_rejects", "refresh_counted",
+    "refresh_derived", "refresh_sessions", "refresh_targets", "schema_version", "session_ids_for_paths", "sha256s_for_paths",
+    "sqlite_utils", "stats_equipment", "stats_grouped", "stats_summary", "upsert_frame_values", "upsert_frames",
+]

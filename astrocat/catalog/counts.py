@@ -1,0 +1,78 @@
+"""What counts: the one definition of which frames make up totals.
+
+A frame counts when it is present (not `missing`), not a set-aside duplicate, and the
+primary copy of its content: of several present frames with the same sha256 (a filed
+frame and its copy on an external drive, or a copy waiting in quarantine) only one
+counts, the first by location (library, quarantine, processing, elsewhere), then by id.
+Integration also leaves out masters and stacks: it is the sum of light subs.
+
+`frames.counted` holds the verdict as a column (indexed, so Datasette's canned queries
+and facets use it too); `refresh_counted` keeps it true after every change of paths,
+locations or contents. Every query reads the SQL fragments below and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+# Locations whose frames never count.
+NOT_PRESENT = ("missing", "duplicate")
+# Which copy of the same content counts: lower first, then the lower id.
+LOCATION_RANK = {"library": 0, "quarantine": 1, "processing": 2}
+_RANK_SQL = ("CASE location " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in LOCATION_RANK.items())
+             + f" ELSE {len(LOCATION_RANK)} END")
+_ABSENT_SQL = "location IN (" + ", ".join(f"'{x}'" for x in NOT_PRESENT) + ")"
+
+
+def counted(alias: str = "") -> str:
+    """SQL: the frame counts toward frame, night, session and storage totals."""
+    a = f"{alias}." if alias else ""
+    return f"{a}counted = 1"
+
+
+def integrates(alias: str = "") -> str:
+    """SQL: the frame adds its exposure to integration totals (a counted light sub)."""
+    a = f"{alias}." if alias else ""
+    return f"{a}counted = 1 AND {a}frame_type = 'light' AND {a}is_master = 0"
+
+
+def refresh_counted(db: sqlite_utils.Database, sha256s: Iterable[str] | None = None) -> set[str]:
+    """Recompute `frames.counted` for these contents (all frames when None).
+
+    Frames that left the present locations are always swept. Returns the session ids
+    of frames whose verdict changed, so their session rows can be recomputed."""
+    want_sql = f"""
+        SELECT id, session_id, counted,
+               CASE WHEN {_ABSENT_SQL} THEN 0
+                    WHEN sha256 IS NULL THEN 1
+                    WHEN ROW_NUMBER() OVER (PARTITION BY sha256, ({_ABSENT_SQL})
+                                            ORDER BY {_RANK_SQL}, id) = 1 THEN 1
+                    ELSE 0 END AS want
+        FROM frames"""
+    changed: list[tuple[int, str | None, int]] = []
+    if sha256s is None:
+        rows = db.execute(want_sql).fetchall()
+    else:
+        shas = sorted({s for s in sha256s if s})
+        rows = []
+        for i in range(0, len(shas), 500):
+            chunk = shas[i : i + 500]
+            rows += db.execute(f"{want_sql} WHERE sha256 IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+        rows += db.execute(f"{want_sql} WHERE counted = 1 AND {_ABSENT_SQL}").fetchall()
+    for fid, sid, has, want in rows:
+        if has != want:
+            changed.append((fid, sid, want))
+    if changed:
+        db.conn.executemany("UPDATE frames SET counted = ? WHERE id = ?", [(w, f) for f, _, w in changed])
+    return {sid for _, sid, _ in changed if sid}
+
+
+
+def present(alias: str = "") -> str:
+    """SQL: the file is there and not set aside (every copy, counted or not)."""
+    a = f"{alias}." if alias else ""
+    return f"{a}location NOT IN (" + ", ".join(f"'{x}'" for x in NOT_PRESENT) + ")"

@@ -1,0 +1,97 @@
+"""Opening the catalog: SQLite in WAL mode through sqlite-utils, and its numbered migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from astrocat.clock import utc_now
+
+
+def _import_sqlite_utils() -> ModuleType:
+    """Import sqlite-utils without letting it import numpy and pandas.
+
+    sqlite-utils imports them, when installed, only to name column types for their
+    scalar types. astrocat never hands it numpy or pandas values (sqlite3 would store
+    a numpy number as raw bytes anyway), and numpy alone costs every astrocat command
+    ~0.1 s and a BLAS thread pool at start-up (docs/performance.md). They stay
+    importable: the block is lifted as soon as sqlite-utils is loaded."""
+    if "sqlite_utils" in sys.modules or "numpy" in sys.modules:
+        import sqlite_utils
+        return sqlite_utils
+    blocked = [m for m in ("numpy", "pandas") if m not in sys.modules]
+    for m in blocked:
+        sys.modules[m] = None  # type: ignore[assignment]  # `import m` raises ImportError
+    try:
+        import sqlite_utils
+    finally:
+        for m in blocked:
+            if sys.modules.get(m, 0) is None:
+                del sys.modules[m]
+    return sqlite_utils
+
+
+if TYPE_CHECKING:
+    import sqlite_utils
+else:
+    sqlite_utils = _import_sqlite_utils()
+
+
+class CatalogError(Exception):
+    """The catalog file cannot be opened or is not an astrocat catalog."""
+
+
+def open_catalog(path: str | Path, readonly: bool = False) -> sqlite_utils.Database:
+    """Open (creating if needed) the catalog in WAL mode and run pending migrations."""
+    path = Path(path)
+    if readonly:
+        if not path.exists():
+            raise CatalogError(f"{path}: no catalog yet; run `astrocat scan` first")
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        return sqlite_utils.Database(conn)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(str(path), timeout=30)
+        db = sqlite_utils.Database(conn)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        # INSERT OR REPLACE (sqlite-utils' replace=True) then fires DELETE triggers, which
+        # keeps the search index in step with rows it replaces.
+        db.execute("PRAGMA recursive_triggers=ON")
+        migrate(db)
+    except sqlite3.DatabaseError as exc:
+        raise CatalogError(f"{path}: not a usable catalog: {exc}") from None
+    return db
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    if not db["schema_version"].exists():
+        return 0
+    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return row[0] or 0
+
+
+def migrate(db: sqlite_utils.Database, migrations: list | None = None) -> int:
+    """Run the pending migrations (default: every feature's, in number order)."""
+    if migrations is None:
+        from astrocat.features import migrations as registered
+
+        migrations = registered()
+    if not db["schema_version"].exists():
+        db["schema_version"].create(
+            {"version": int, "name": str, "applied_at": str}, pk="version", if_not_exists=True
+        )
+    current = schema_version(db)
+    for number, name, fn in migrations:
+        if number <= current:
+            continue
+        with db.conn:
+            fn(db)
+            db["schema_version"].insert(
+                {"version": number, "name": name, "applied_at": utc_now()}
+            )
+    return schema_version(db)

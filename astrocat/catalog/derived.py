@@ -1,0 +1,128 @@
+"""The `sessions` and `targets` tables: summaries derived from the frames that count.
+
+`refresh_derived` is the one call every writer makes after changing frames (scan,
+organize, recovery, purge): it re-judges which copies count, recomputes the sessions
+those changes touch, repairs sessions left out of step by an interrupted run, and
+recomputes the targets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from astrocat.catalog.counts import counted, integrates, refresh_counted
+from astrocat.rules import sessions as sessions_rules
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+_SESSION_FRAME_COLS = [
+    "frame_type", "is_master", "target", "filter", "exposure_s", "date_obs", "night", "camera",
+    "telescope", "ccd_temp_c", "site_lat", "site_lon", "size",
+]
+
+
+def refresh_derived(db: sqlite_utils.Database, session_ids: Iterable[str] = (),
+                    sha256s: Iterable[str] | None = ()) -> None:
+    """Bring `frames.counted`, `sessions` and `targets` in step with the frames.
+
+    `session_ids`: sessions whose frames changed; `sha256s`: contents whose copies
+    changed (None: judge every frame again)."""
+    ids = set(session_ids) | refresh_counted(db, sha256s)
+    ids |= out_of_step_sessions(db)
+    refresh_sessions(db, ids)
+    refresh_targets(db)
+
+
+def out_of_step_sessions(db: sqlite_utils.Database) -> set[str]:
+    """Sessions with counted frames but no row, and rows without a counted frame."""
+    rows = db.execute(
+        f"SELECT DISTINCT session_id FROM frames WHERE {counted()} AND session_id IS NOT NULL "
+        "AND session_id NOT IN (SELECT id FROM sessions) "
+        "UNION SELECT id FROM sessions WHERE id NOT IN "
+        f"(SELECT session_id FROM frames WHERE {counted()} AND session_id IS NOT NULL)"
+    )
+    return {r[0] for r in rows}
+
+
+def refresh_sessions(db: sqlite_utils.Database, session_ids: Iterable[str] | None = None) -> int:
+    """Recompute the `sessions` rows for these ids (all when None) from their frames."""
+    cols = ", ".join(f'"{c}"' for c in _SESSION_FRAME_COLS)
+    where = f"{counted()} AND session_id IS NOT NULL"
+    ids = None if session_ids is None else sorted(set(session_ids))
+    if ids is not None:
+        if not ids:
+            return 0
+        db.conn.executemany("DELETE FROM sessions WHERE id = ?", [(i,) for i in ids])
+    else:
+        db.execute("DELETE FROM sessions")
+    groups: dict[str, list[dict[str, Any]]] = {}
+    batches = [ids[i : i + 500] for i in range(0, len(ids), 500)] if ids is not None else [None]
+    names = ["session_id"] + _SESSION_FRAME_COLS
+    for batch in batches:
+        sql = f"SELECT session_id, {cols} FROM frames WHERE {where}"
+        params: list[Any] = []
+        if batch is not None:
+            sql += f" AND session_id IN ({','.join('?' * len(batch))})"
+            params = list(batch)
+        for row in db.execute(sql, params):
+            rec = dict(zip(names, row))
+            groups.setdefault(rec["session_id"], []).append(rec)
+    rows = [sessions_rules.summarize(sid, frames) for sid, frames in groups.items()]
+    if rows:
+        db["sessions"].insert_all(rows, pk="id", replace=True)
+    return len(rows)
+
+
+def refresh_targets(db: sqlite_utils.Database) -> int:
+    """Recompute the `targets` table from the light subs that count (one grouped query).
+
+    Frames, integration, nights and sessions all come from the same frames, so a
+    master stack on another night adds neither a night nor a session."""
+    db.execute("DELETE FROM targets")
+    rows: dict[str, dict[str, Any]] = {}
+    q = f"""
+      SELECT target, filter, COUNT(*), SUM(exposure_s), MIN(night), MAX(night),
+             AVG(ra_deg), AVG(dec_deg)
+      FROM frames
+      WHERE {integrates()} AND target IS NOT NULL
+      GROUP BY target, filter
+    """
+    for target, flt, n, secs, first_n, last_n, ra, dec in db.execute(q):
+        t = rows.setdefault(
+            target,
+            {"name": target, "frames": 0, "integration_s": 0.0, "by_filter": {},
+             "first_night": first_n, "last_night": last_n, "ra_deg": ra, "dec_deg": dec},
+        )
+        t["frames"] += n
+        t["integration_s"] += secs or 0.0
+        t["by_filter"][flt or "(none)"] = round(secs or 0.0, 3)
+        t["first_night"] = min(filter(None, [t["first_night"], first_n]), default=None)
+        t["last_night"] = max(filter(None, [t["last_night"], last_n]), default=None)
+        if t["ra_deg"] is None:
+            t["ra_deg"], t["dec_deg"] = ra, dec
+    counts = {
+        r[0]: (r[1], r[2])
+        for r in db.execute(
+            "SELECT target, COUNT(DISTINCT session_id), COUNT(DISTINCT night) FROM frames "
+            f"WHERE {integrates()} AND target IS NOT NULL GROUP BY target"
+        )
+    }
+    out = []
+    for name, t in rows.items():
+        by_filter = t.pop("by_filter")
+        out.append(
+            {
+                **t,
+                "integration_s": round(t["integration_s"], 3),
+                "integration_by_filter": json.dumps(by_filter, sort_keys=True),
+                "filters": json.dumps(sorted(by_filter)),
+                "sessions": counts.get(name, (0, 0))[0],
+                "nights": counts.get(name, (0, 0))[1],
+            }
+        )
+    if out:
+        db["targets"].insert_all(out, pk="name", replace=True)
+    return len(out)

@@ -1,0 +1,160 @@
+"""The feature registry: what each feature adds to the house, in one table.
+
+A feature declares its catalog migrations, its CLI command group, its pipeline
+steps (`sync`, `demo` and `build` run one ordered pipeline), its site pages and
+navigation entry, its note kinds, its Datasette metadata fragment and its
+`verify database` checks. Everything is named by dotted path ("module:attribute")
+and imported only when used, so reading the registry costs nothing at start-up.
+
+A feature that is not built yet (`built=False`) has no page, no nav entry and no
+command on the site: nothing offers a command that does not run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+PIPELINES = ("sync", "demo", "build")
+
+
+@dataclass(frozen=True)
+class Step:
+    """A pipeline step: `run(ctx)` at `order` (lower first) in the named pipelines."""
+
+    name: str
+    order: int
+    run: str | Callable[..., None]  # "module:function", or the function itself
+    pipelines: frozenset[str] = frozenset(PIPELINES)
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    title: str
+    built: bool = True
+    migrations: tuple[tuple[int, str, str], ...] = ()  # (number, what it adds, "module:function")
+    cli: str | None = None  # "module:function" that adds the feature's commands to the typer app
+    commands: tuple[str, ...] = ()  # the `astrocat` subcommands it owns (the site offers only built ones)
+    steps: tuple[Step, ...] = ()
+    nav: tuple[tuple[str, str], ...] = ()  # (label, href) in the site's main navigation
+    pages: str | None = None  # "module:function" that renders the feature's site pages
+    note_kinds: tuple[str, ...] = ()
+    datasette: str | None = None  # "package:resource" Datasette metadata fragment
+    checks: tuple[str, ...] = ()  # "module:function" checks run by `verify database`
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature(
+        "catalog", "Catalog",
+        migrations=(
+            (1, "frames, rejects, sessions, targets", "astrocat.catalog.schema:_m1_initial"),
+            (4, "full-text search, month column, integration index", "astrocat.catalog.schema:_m4_search"),
+            (5, "frames.counted: the one rule of which frames count", "astrocat.catalog.schema:_m5_counted"),
+        ),
+        commands=("init", "list", "stats", "verify", "validate", "version"),
+        nav=(("Dashboard", "index.html"), ("Sessions", "sessions/index.html"), ("Targets", "targets/index.html"),
+             ("Files", "files.html"), ("Statistics", "stats.html")),
+        datasette="astrocat.datasette:metadata.yml",
+        checks=("astrocat.checks.verify:catalog_checks",),
+    ),
+    Feature(
+        "scan", "Scan",
+        commands=("scan",),
+        steps=(Step("scan", 20, "astrocat.ingest.scan:scan_step"),),
+    ),
+    Feature(
+        "organize", "Organize",
+        migrations=((3, "moves (organize journal)", "astrocat.library.schema:create_moves"),),
+        commands=("organize", "purge-duplicates"),
+        steps=(Step("recover", 10, "astrocat.library.steps:recover_step", frozenset({"sync", "demo"})),
+               Step("organize", 30, "astrocat.library.steps:organize_step", frozenset({"sync", "demo"}))),
+    ),
+    Feature(
+        "notes", "Obsidian notes",
+        migrations=((2, "notes", "astrocat.notes.schema:create_notes"),),
+        commands=("notes",),
+        steps=(Step("notes", 40, "astrocat.notes.steps:notes_step"),),
+        note_kinds=("session", "target"),
+    ),
+    Feature(
+        "demo", "Demo",
+        commands=("demo",),
+        steps=(Step("demo-note", 45, "astrocat.demo.steps:hand_written_note_step", frozenset({"demo"})),),
+    ),
+    Feature(
+        "site", "Static site",
+        commands=("build",),
+        steps=(Step("site", 50, "astrocat.site.steps:site_step"),),
+    ),
+    Feature("datasette", "Datasette", commands=("datasette",)),
+    Feature("sync", "Sync", commands=("sync",)),
+    Feature(
+        "processing", "Processing sessions", built=False,
+        commands=("processing", "calibration"),
+        nav=(("Processing", "processing/index.html"), ("Calibration", "calibration/index.html")),
+        note_kinds=("processing",),
+    ),
+    Feature(
+        "backup", "S3 backup", built=False,
+        commands=("backup",),
+        nav=(("Backups", "backups/index.html"),),
+    ),
+)
+
+
+def built() -> tuple[Feature, ...]:
+    return tuple(f for f in FEATURES if f.built)
+
+
+def resolve(ref: str) -> Any:
+    """The object a "module:attribute" reference names (anything else is returned as is)."""
+    if not isinstance(ref, str):
+        return ref
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def migrations() -> list[tuple[int, str, Callable[..., None]]]:
+    """Every built feature's migrations, in number order."""
+    found = sorted((n, what, ref) for f in built() for n, what, ref in f.migrations)
+    numbers = [n for n, _, _ in found]
+    if len(set(numbers)) != len(numbers):
+        raise RuntimeError(f"migration numbers used twice: {numbers}")
+    return [(n, what, resolve(ref)) for n, what, ref in found]
+
+
+def steps(pipeline: str) -> list[Step]:
+    """The steps of one pipeline, in order."""
+    if pipeline not in PIPELINES:
+        raise ValueError(pipeline)
+    return sorted((s for f in built() for s in f.steps if pipeline in s.pipelines), key=lambda s: s.order)
+
+
+def nav() -> list[tuple[str, str, str]]:
+    """(feature, label, href) for the site's navigation: built features only."""
+    return [(f.name, label, href) for f in built() for label, href in f.nav]
+
+
+def command_available(command_line: str) -> bool:
+    """True when an `astrocat SUBCOMMAND ...` line names a subcommand of a built feature."""
+    parts = command_line.split()
+    if len(parts) < 2 or parts[0] != "astrocat":
+        return False
+    return any(parts[1] in f.commands for f in built())
+
+
+def checks() -> list[Callable[..., Any]]:
+    return [resolve(ref) for f in built() for ref in f.checks]
+
+
+def note_kinds() -> list[str]:
+    return [k for f in built() for k in f.note_kinds]
+
+
+def latest_migration() -> int:
+    """The schema version this astrocat writes: the highest registered migration number."""
+    return max(n for f in built() for n, _, _ in f.migrations)

@@ -1,0 +1,21 @@
+"""The site's pipeline step: last, as it shows what the other steps produced."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from astrocat.site import build
+
+if TYPE_CHECKING:
+    from astrocat.pipeline import Run
+
+
+def site_step(ctx: Run) -> None:
+    opts = ctx.options
+    result = build(ctx.db, ctx.settings, opts.get("out"), thumbnails=opts.get("thumbnails", True),
+                   full=opts.get("full", False), force=opts.get("force", False), progress=ctx.progress)
+    ctx.report["site"] = result.as_dict()
+    ctx.results["site"] = result
+    if result.written:
+        ctx.echo(f"site: {len(result.written)} files updated, {result.thumbs_rendered} thumbnails rendered; "
+                 f"open {result.index}")

@@ -23,7 +23,8 @@ import httpx
 import pytest
 from datasette.app import Datasette
 
-from astrocat import catalog
+from astrocat import catalog, features
+from astrocat.catalog import frames as catalog_frames
 from astrocat.datasette import app as datasette_app
 from astrocat.config import load
 from astrocat.demo.fitswrite import write_fits
@@ -469,11 +470,12 @@ def test_scan_keeps_search_in_step(demo_copy):
 def test_migration_indexes_frames_already_cataloged(tmp_path, monkeypatch, demo_db):
     # a catalog written before search existed (migrations 1-2), holding the demo's frames
     old = tmp_path / "old.db"
-    monkeypatch.setattr(catalog, "MIGRATIONS", [m for m in catalog.MIGRATIONS if m[0] < 4])
+    early = [m for m in features.migrations() if m[0] < 4]
+    monkeypatch.setattr(features, "migrations", lambda: early)
     db = catalog.open_catalog(old)
-    rows = sql(demo_db, f"SELECT {', '.join(catalog._WRITE_COLS)} FROM frames")
+    rows = sql(demo_db, f"SELECT {', '.join(catalog_frames._WRITE_COLS)} FROM frames")
     with db.conn:
-        catalog.upsert_frames(db, [dict(zip(catalog._WRITE_COLS, r)) for r in rows])
+        catalog.upsert_frames(db, [dict(zip(catalog_frames._WRITE_COLS, r)) for r in rows])
     assert not db["frames_fts"].exists()
     db.conn.close()
     monkeypatch.undo()
@@ -496,14 +498,15 @@ def test_migration_indexes_frames_already_cataloged(tmp_path, monkeypatch, demo_
 
 def test_update_catalog_migrates_an_old_catalog_before_serving(tmp_path, monkeypatch):
     path = tmp_path / "catalog.db"
-    monkeypatch.setattr(catalog, "MIGRATIONS", [m for m in catalog.MIGRATIONS if m[0] < 4])
+    early = [m for m in features.migrations() if m[0] < 4]
+    monkeypatch.setattr(features, "migrations", lambda: early)
     catalog.open_catalog(path).conn.close()
     monkeypatch.undo()
     with pytest.raises(datasette_app.DatasetteError):
         datasette_app.prepare(path)  # no month column, no search tables yet
     datasette_app.update_catalog(path)
     assert datasette_app.prepare(path)[0] == "catalog"
-    assert sql(path, "SELECT MAX(version) FROM schema_version")[0][0] == max(m[0] for m in catalog.MIGRATIONS)
+    assert sql(path, "SELECT MAX(version) FROM schema_version")[0][0] == features.latest_migration()
 
 
 # --- links for the site ----------------------------------------------------------------------
@@ -569,7 +572,7 @@ def test_prepare_refuses_metadata_the_catalog_cannot_serve(library):
         db.execute("DROP INDEX idx_frames_month")
         db.execute("ALTER TABLE frames DROP COLUMN month")  # a catalog from another astrocat
     db.conn.close()
-    with pytest.raises(datasette_app.DatasetteError, match=r"datasette_metadata.yml: table frames: .*'month'"):
+    with pytest.raises(datasette_app.DatasetteError, match=r"metadata.yml: table frames: .*'month'"):
         datasette_app.prepare(library.catalog)
 
 

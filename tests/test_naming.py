@@ -137,7 +137,7 @@ def assert_safe(path: str) -> None:
         assert not part.startswith(".") and not (part.startswith("-") and not part[1:2].isdigit()), path
         assert not part.endswith((" ", ".")), path
         assert len(part.encode("utf-8")) <= 255, path
-        assert part.split(".", 1)[0].upper() not in naming._WINDOWS_RESERVED, path
+        assert part.split(".", 1)[0].upper() not in naming.WINDOWS_RESERVED, path
         assert not any(unicodedata.category(c)[0] == "C" for c in part), repr(part)
         assert not any(c in '<>:"|?*$`' for c in part), part
     root = "/library"

@@ -417,19 +417,3 @@ def test_user_text_survives_five_regenerations(first, changes, before, after, en
         # idempotent: the same data again changes nothing
         assert nr.merge(merged.text, content.frontmatter, content.owned_keys, content.block).text == merged.text
         text = merged.text
-
-
-# --- the user's text as HTML --------------------------------------------------------------
-
-
-def test_user_html_has_no_raw_html_and_no_private_comments():
-    text = ("Great night <script>alert(1)</script> **sharp**\n\n%% private: sold the mount %%\n\n"
-            "```\n%% kept in code %%\n```\n\nSee [[M31]] and [[2024-10-03_X|that night]].\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
-    html = nr.render_user_html(text, href=lambda n: "../targets/m31.html" if n == "M31" else None)
-    assert "<script>" not in html and "&lt;script&gt;" in html
-    assert "<strong>sharp</strong>" in html
-    assert "sold the mount" not in html and "%% kept in code %%" in html
-    assert '<a href="../targets/m31.html" class="wikilink">M31</a>' in html
-    assert "that night" in html and "[[" not in html
-    assert "<table>" in html
-    assert nr.render_user_html("") == "" and nr.render_user_html(None) == ""

@@ -46,4 +46,4 @@ def test_wheel_installed_into_a_target_folder_builds_the_demo_site_from_elsewher
     assert r.returncode == 0, r.stdout + r.stderr
     index = elsewhere / "demo" / "site" / "index.html"
     assert "M31" in index.read_text(encoding="utf-8")
-    assert (elsewhere / "demo" / "site" / "static" / "style.css").is_file()
+    assert (elsewhere / "demo" / "site" / "assets" / "style.css").is_file()

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from astrocat.catalog.counts import counted, integrates
+from astrocat.catalog.counts import counted, integrates, present
 from astrocat.catalog.schema import FRAME_FIELDS
 from astrocat.rules import normalize
 from astrocat.rules.normalize import Settings as NormalizeSettings
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 class FrameFilter:
     """The filters every listing, total and page offers; each maps to an indexed column.
 
-    Without a `location` it selects the frames that count (`astrocat.catalog.counts`);
-    with one, every frame cataloged there (`duplicate`, `missing`, ...)."""
+    Without a `location` it selects the frames that count (`astrocat.catalog.counts`),
+    or with `every_copy` every present file (checks that look at each file); with a
+    `location`, every frame cataloged there (`duplicate`, `missing`, ...)."""
 
     target: str | None = None
     filter: str | None = None
@@ -37,6 +38,7 @@ class FrameFilter:
     telescope: str | None = None
     session: str | None = None
     location: str | None = None
+    every_copy: bool = False  # every present copy of a content, not only the one that counts
 
     def normalized(self, ns: NormalizeSettings | None = None) -> FrameFilter:
         """This filter with its names read the way scan reads headers.
@@ -76,7 +78,7 @@ class FrameFilter:
             clauses.append(f"{a}night >= ? AND {a}night < ?")
             params += [f"{self.year:04d}-01-01", f"{self.year + 1:04d}-01-01"]
         if self.location is None:
-            clauses.append(counted(alias))
+            clauses.append(present(alias) if self.every_copy else counted(alias))
         return (" AND ".join(clauses) or "1=1"), params
 
 

@@ -7,6 +7,8 @@ carries them, which reads the pixel data. Files are only read, never written.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 import os
 import warnings
@@ -111,8 +113,9 @@ def validate(
     paths: list[str] | None = None,
     progress: ProgressFn | None = None,
 ) -> list[dict[str, Any]]:
-    """One result per cataloged frame matching the filter (and under `paths` when given)."""
-    where, params = flt.where()
+    """One result per cataloged file matching the filter (and under `paths` when given):
+    every present copy, since each file has its own header and checksums."""
+    where, params = replace(flt, every_copy=True).where()
     if paths:
         clauses = []
         for p in paths:

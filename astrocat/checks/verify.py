@@ -20,7 +20,7 @@ from astrocat import features
 from astrocat.progress import ProgressFn
 from astrocat import catalog
 from astrocat.config import Settings
-from astrocat.library import sha256_file
+from astrocat.hashing import sha256_file
 from astrocat.ingest.scan import walk
 
 HASH_THREADS = 4  # hashlib releases the GIL: overlap reading of several files

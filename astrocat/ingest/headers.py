@@ -20,6 +20,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from astrocat.hashing import sha256_file
+
 BLOCK = 2880
 CARD = 80
 CHUNK = 1 << 20  # hashing chunk: constant memory for any file size
@@ -321,10 +323,10 @@ def _read_extension_image(
         except HeaderError:
             break
         if ext.get("ZIMAGE") is True:
-            digest = _file_sha256(name) if want_hash else None
+            digest = sha256_file(name) if want_hash else None
             return ReadResult(_uncompressed_view(primary, ext), digest)
         if ext.get("XTENSION") == "IMAGE" and _has_image(ext.values):
-            digest = _file_sha256(name) if want_hash else None
+            digest = sha256_file(name) if want_hash else None
             return ReadResult(_merged_view(primary, ext), digest)
         offset += _header_length(used) + (ext.data_bytes or 0)
     naxis = primary.get("NAXIS")
@@ -351,7 +353,7 @@ def _check_primary(header: Header) -> None:
 
 def _read_compressed(name: str, want_hash: bool) -> ReadResult:
     opener = gzip.open if name.lower().endswith(".gz") else bz2.open
-    digest = _file_sha256(name) if want_hash else None
+    digest = sha256_file(name) if want_hash else None
     try:
         with opener(name, "rb") as f:
             header, _ = _read_fits_header(f)
@@ -409,16 +411,6 @@ def _merged_view(primary: Header, ext: Header) -> Header:
     return out
 
 
-def _file_sha256(name: str) -> str:
-    h = hashlib.sha256()
-    with open(name, "rb") as f:
-        _hash_rest(f, h)
-    return h.hexdigest()
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a whole file, streamed in 1 MiB chunks."""
-    return _file_sha256(os.fspath(path))
 
 
 # --- XISF ---------------------------------------------------------------------------
@@ -534,7 +526,7 @@ __all__ = [
     "ReadResult",
     "read_header",
     "is_candidate",
-    "file_sha256",
+    "sha256_file",
     "header_from_text",
     "parse_value",
 ]

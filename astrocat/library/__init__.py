@@ -25,7 +25,6 @@ protocol even within one filesystem.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import sqlite3
@@ -41,6 +40,7 @@ from typing import Any
 
 import sqlite_utils
 
+from astrocat.hashing import sha256_file
 from astrocat.catalog.counts import integrates
 from astrocat.progress import ProgressFn
 from astrocat.clock import utc_now
@@ -113,24 +113,6 @@ class _Hooks:
 
 # --- small file helpers ---------------------------------------------------------------
 
-
-
-def sha256_file(path: str | os.PathLike, drop_cache: bool = False) -> str:
-    """sha256 of a file; with drop_cache the page cache is dropped first, so the bytes
-    come from the disk rather than from memory (after an fsync)."""
-    h = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        if drop_cache and hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        with os.fdopen(fd, "rb", buffering=0, closefd=False) as f:
-            buf = bytearray(min(CHUNK, os.fstat(fd).st_size + 1))
-            view = memoryview(buf)
-            while n := f.readinto(buf):
-                h.update(view[:n])
-    finally:
-        os.close(fd)
-    return h.hexdigest()
 
 
 def fsync_dir(path: str | os.PathLike) -> None:

@@ -21,6 +21,8 @@ or out of order is not touched at all (the caller reports a warning).
 
 from __future__ import annotations
 
+from astrocat.rules.naming import note_stem
+
 import json
 import math
 import re
@@ -28,7 +30,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import date
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
@@ -220,26 +222,6 @@ def make_tag(*parts: str) -> str | None:
     if not re.search(r"[^\d/]", tag):
         tag = "_" + tag
     return tag
-
-
-_UNSAFE_NAME = re.compile(r'[/\\:*?"<>|#^\[\]\x00-\x1f\x7f]')
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
-
-
-def note_stem(name: str) -> str:
-    """A file name (without .md) safe on every OS and inside a [[wikilink]].
-
-    `/ \\ : * ? " < > |` and control characters cannot be in file names; `# ^ [ ] |`
-    would break a wikilink. All become '_'.
-    """
-    stem = _UNSAFE_NAME.sub("_", unicodedata.normalize("NFC", str(name))).strip().rstrip(". ")
-    if stem.startswith("."):
-        stem = "_" + stem[1:]
-    if not stem:
-        stem = "_"
-    if stem.split(".")[0].upper() in _WINDOWS_RESERVED:
-        stem += "_"
-    return stem[:150]
 
 
 def assign_paths(
@@ -875,65 +857,3 @@ def user_text(text: str) -> str | None:
 
 
 # --- the user's text as HTML (for the site) ------------------------------------------
-
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_COMMENT = re.compile(r"%%.*?%%", re.S)
-_WIKILINK = re.compile(r"!?\[\[([^\[\]|#^\n]*)(?:[#^][^\[\]|\n]*)?(?:\|([^\[\]\n]*))?\]\]")
-
-
-def strip_comments(text: str) -> str:
-    """Remove Obsidian %% comments %% (private: hidden in reading view), outside code fences."""
-    out: list[str] = []
-    chunk: list[str] = []
-    fence: str | None = None
-    for line in _LINES.findall(text):
-        m = _FENCE.match(line)
-        if fence is None:
-            if m:
-                out.append(_COMMENT.sub("", "".join(chunk)))
-                chunk = []
-                fence = m.group(1)[0] * len(m.group(1))
-                out.append(line)
-            else:
-                chunk.append(line)
-        else:
-            out.append(line)
-            if m and m.group(1).startswith(fence):
-                fence = None
-    out.append(_COMMENT.sub("", "".join(chunk)))
-    return "".join(out)
-
-
-def render_user_html(text: str | None, href: Callable[[str], str | None] | None = None) -> str:
-    """The user's Markdown as HTML for the site: raw HTML off, comments hidden.
-
-    [[wikilinks]] become links where `href(note name)` gives a URL, else plain text.
-    """
-    if not text:
-        return ""
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
-
-    def wikilink(state, silent):  # markdown-it inline rule: [[name|label]]
-        if not state.src.startswith("[[", state.pos) and not state.src.startswith("![[", state.pos):
-            return False
-        m = _WIKILINK.match(state.src, state.pos)
-        if not m:
-            return False
-        if not silent:
-            name = m.group(1).strip()
-            label = (m.group(2) or name).strip()
-            url = href(name) if href else None
-            if url:
-                tok = state.push("link_open", "a", 1)
-                tok.attrs = {"href": url, "class": "wikilink"}
-                state.push("text", "", 0).content = label
-                state.push("link_close", "a", -1)
-            else:
-                state.push("text", "", 0).content = label
-        state.pos = m.end()
-        return True
-
-    md.inline.ruler.before("link", "wikilink", wikilink)
-    return md.render(strip_comments(text))

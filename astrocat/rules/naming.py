@@ -44,7 +44,8 @@ MAX_VALUE_CHARS = 64  # one header value in a path
 MAX_COMPONENT_BYTES = 200  # one rendered path component, before seq and extension (limit 255)
 SEQ_WIDTH = 4
 
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
+# Device names Windows reserves in any folder, with or without an extension.
+WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
     f"{p}{n}" for p in ("COM", "LPT") for n in (*"0123456789", "¹", "²", "³")
 }
 # Punctuation kept in names; everything else that is not a letter or digit becomes "_".
@@ -90,7 +91,7 @@ def _safe(value: str, max_chars: int) -> str:
     s = s.strip("._ ").rstrip("-")
     s = re.sub(r"^-+(?!\d)", "", s)  # no option-like '-rf'; a sign stays: '-10C'
     s = s[:max_chars].rstrip("._- ")
-    if s.split(".", 1)[0].upper() in _WINDOWS_RESERVED:
+    if s.split(".", 1)[0].upper() in WINDOWS_RESERVED:
         s += "_"
     return s
 
@@ -293,7 +294,7 @@ def _render_component(part: str, values: Mapping[str, str]) -> str:
     budget = MAX_COMPONENT_BYTES - len(tail.encode("utf-8"))
     text = truncate_utf8(head, max(budget, 16)) + seq + tail
     base, dot, rest = text.partition(".")
-    if base.upper() in _WINDOWS_RESERVED:  # `CON`, `NUL.fits`: device names on Windows
+    if base.upper() in WINDOWS_RESERVED:  # `CON`, `NUL.fits`: device names on Windows
         text = base + "_" + dot + rest
     return text
 
@@ -361,3 +362,24 @@ def hold_calibration(frame: Mapping[str, Any], session_has_lights: bool, current
     # tonight (or a day ahead, for a site far east of the configured timezone); a camera
     # clock years off must not hold a frame for years
     return 0 <= ahead <= 1
+
+
+# --- note file names ---------------------------------------------------------------
+
+_UNSAFE_NAME = re.compile(r'[/\\:*?"<>|#^\[\]\x00-\x1f\x7f]')
+
+
+def note_stem(name: str) -> str:
+    """A file name (without .md) safe on every OS and inside a [[wikilink]].
+
+    `/ \\ : * ? " < > |` and control characters cannot be in file names; `# ^ [ ] |`
+    would break a wikilink. All become '_'.
+    """
+    stem = _UNSAFE_NAME.sub("_", unicodedata.normalize("NFC", str(name))).strip().rstrip(". ")
+    if stem.startswith("."):
+        stem = "_" + stem[1:]
+    if not stem:
+        stem = "_"
+    if stem.split(".")[0].upper() in WINDOWS_RESERVED:
+        stem += "_"
+    return stem[:150]

@@ -39,12 +39,14 @@ from urllib.parse import quote, urlsplit
 import sqlite_utils
 from markupsafe import Markup
 
+from astrocat.rules.naming import WINDOWS_RESERVED
 from astrocat.catalog.counts import counted, integrates
 from astrocat.progress import ProgressFn
 from astrocat import catalog
 from astrocat.rules import charts
 from astrocat.config import Settings
-from astrocat.notes.render import note_stem, strip_comments
+from astrocat import markdown
+from astrocat.rules.naming import note_stem
 from astrocat.resources import package_path
 from astrocat.units import human_bytes
 
@@ -95,10 +97,8 @@ PLACEHOLDERS = {
                 ["astrocat backup run --dry-run"]),
 }
 
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 _LOOPBACK_HOSTS = {"localhost", "::1"}
 _SHA_NAME = re.compile(r"^[0-9a-f]{64}$")
-_WIKILINK_TEXT = re.compile(r"!?\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
 
 
 # --- small pure helpers ------------------------------------------------------------
@@ -108,7 +108,7 @@ _WIKILINK_TEXT = re.compile(r"!?\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
 def slug(name: str) -> str:
     """A file-name-safe, stable slug; a short hash keeps slugs of different names apart."""
     s = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:80] or "item"
-    if s != name or s.upper() in _WINDOWS_RESERVED:
+    if s != name or s.upper() in WINDOWS_RESERVED:
         s += "-" + hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:6]
     return s
 
@@ -228,28 +228,9 @@ def js_data(payload: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-@functools.lru_cache(maxsize=1)
-def _markdown():
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": False})
-
-    def image(self, tokens, idx, options, env):  # noqa: ANN001 - markdown-it's renderer signature
-        token = tokens[idx]
-        src = token.attrGet("src") or ""
-        if re.match(r"^[a-z][a-z0-9+.-]*:", src, re.I) or src.startswith("//"):
-            # an image from outside the site would be fetched: show it as a link instead
-            alt = self.renderInlineAsText(token.children or [], options, env)
-            return f'<a href="{charts.esc(src)}" rel="noopener noreferrer">{charts.esc(alt or src)}</a>'
-        return self.image(tokens, idx, options, env)
-
-    md.add_render_rule("image", image)
-    return md
-
-
 def render_markdown(text: str) -> Markup:
-    """CommonMark with raw HTML off; images from outside the site become plain links."""
-    return Markup(_markdown().render(text or ""))
+    """The user's Markdown as safe HTML (astrocat.markdown)."""
+    return Markup(markdown.render(text))
 
 
 def _digest(*parts: Any) -> str:
@@ -488,7 +469,7 @@ class Site:
         row = self.notes.get((kind, key))
         path = self.s.notes / row["path"] if row and row.get("path") else default_path
         # %% comments %% are private in Obsidian; [[links]] point into the vault, not the site
-        text = _WIKILINK_TEXT.sub(lambda m: m.group(2) or m.group(1), strip_comments((row or {}).get("user_text") or ""))
+        text = (row or {}).get("user_text") or ""
         return {
             "html": render_markdown(text) if text.strip() else None,
             "path": str(path),

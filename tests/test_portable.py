@@ -165,3 +165,63 @@ def test_a_lock_whose_holder_died_is_free_at_once(tmp_path: Path) -> None:
     assert time.monotonic() - t < 1
     assert (tmp_path / "catalog.db.lock").exists()  # where it always was
     assert not (tmp_path / "catalog.db.lock.holder").exists()  # a clean release leaves no note
+
+
+# --- the local timezone ------------------------------------------------------------------------
+
+
+def test_init_writes_the_zone_named_by_tz(tmp_path: Path) -> None:
+    r = run_cli("init", str(tmp_path / "astro"), env={"TZ": "Europe/Brussels"})
+    assert r.returncode == 0, r.stderr
+    assert 'timezone = "Europe/Brussels"' in (tmp_path / "astro" / "astrocat.toml").read_text()
+    assert "timezone    Europe/Brussels (this computer's;" in r.stdout + r.stderr
+
+
+def test_init_names_the_zone_of_a_zone_file(tmp_path: Path) -> None:
+    """TZ may name a zone file rather than a zone (as /etc/localtime does): the zone's
+    name is read from its path, not replaced by UTC."""
+    import tzdata
+
+    zone_file = tmp_path / "zones" / "Pacific" / "Chatham"
+    zone_file.parent.mkdir(parents=True)
+    zone_file.write_bytes((Path(tzdata.__file__).parent / "zoneinfo" / "Pacific" / "Chatham").read_bytes())
+    r = run_cli("init", str(tmp_path / "astro"), env={"TZ": f":{zone_file}"})
+    assert r.returncode == 0, r.stderr
+    assert 'timezone = "Pacific/Chatham"' in (tmp_path / "astro" / "astrocat.toml").read_text()
+
+
+def test_utc_only_when_no_zone_can_be_found(monkeypatch) -> None:
+    import tzlocal
+    from zoneinfo import ZoneInfoNotFoundError
+
+    from astrocat.config import system_timezone
+
+    monkeypatch.delenv("TZ", raising=False)
+    monkeypatch.setattr(tzlocal, "get_localzone_name", lambda: "America/Denver")
+    assert system_timezone() == "America/Denver"
+    monkeypatch.setenv("TZ", "Mars/Olympus")  # not a zone: the system's setting is used instead
+    assert system_timezone() == "America/Denver"
+
+    def conflicting() -> str:
+        raise ZoneInfoNotFoundError("Multiple conflicting time zone configurations found")
+
+    monkeypatch.setattr(tzlocal, "get_localzone_name", conflicting)
+    assert system_timezone() == "UTC"
+    monkeypatch.setattr(tzlocal, "get_localzone_name", lambda: None)
+    assert system_timezone() == "UTC"
+
+
+def test_commands_load_tzlocal_and_filelock_only_when_they_need_them(library) -> None:
+    """`-X importtime` lists every module a process imports."""
+    def imported(*args: str, cwd: Path) -> set[str]:
+        r = subprocess.run([sys.executable, "-X", "importtime", "-m", "astrocat", *args], cwd=cwd, capture_output=True,
+                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+
+    listing = imported("list", "files", cwd=library.base_dir)  # the config names its zone; no lock
+    assert "astrocat.cli" in listing and not {"tzlocal", "filelock"} & listing
+    assert "filelock" in imported("scan", "-q", cwd=library.base_dir)
+    cfg = library.config_path
+    cfg.write_text(cfg.read_text().replace('timezone = "UTC"', 'timezone = ""'))
+    assert "tzlocal" in imported("list", "files", cwd=library.base_dir)  # "this computer's zone"

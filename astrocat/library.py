@@ -172,7 +172,9 @@ def _place(src: str, dst: str) -> str:
     except FileExistsError:
         raise Collision(dst) from None
     except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EXDEV):
+        # EINVAL: Windows' answer on FAT/exFAT (ERROR_INVALID_FUNCTION)
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EXDEV,
+                             errno.EINVAL):
             raise
     # no hard links here (FAT, exFAT, some network shares): we hold the catalog lock, so
     # checking first then renaming races only with programs writing into the library

@@ -128,24 +128,35 @@ _ALLOWED = {
 
 
 def system_timezone() -> str:
-    """The system's IANA timezone name, or 'UTC' when it cannot be told."""
+    """The system's IANA timezone name, or 'UTC' when it cannot be told.
+
+    TZ first when it names a zone; then tzlocal, which reads the system's setting
+    (/etc/localtime and friends, or the Windows zone mapped to its IANA name)."""
     tz = os.environ.get("TZ", "").lstrip(":")
     if tz and _valid_tz(tz):
         return tz
+    name = _tzlocal_name()
+    return name if name and _valid_tz(name) else "UTC"
+
+
+def _tzlocal_name() -> str | None:
+    # imported here: only commands that need the local zone pay for it
+    import logging
+    import warnings
+
     try:
-        link = os.readlink("/etc/localtime")
-        name = link.split("zoneinfo/", 1)[1]
-        if _valid_tz(name):
-            return name
-    except (OSError, IndexError):
-        pass
-    try:
-        name = Path("/etc/timezone").read_text().strip()
-        if _valid_tz(name):
-            return name
-    except OSError:
-        pass
-    return "UTC"
+        import tzlocal
+
+        # tzlocal logs and warns about odd system setups (a stale /etc/timezone); keep
+        # that off the user's terminal, the answer is checked below anyway
+        log = logging.getLogger("tzlocal")
+        if not log.handlers:
+            log.addHandler(logging.NullHandler())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return tzlocal.get_localzone_name()
+    except Exception:  # a best guess: conflicting settings, unreadable files, no registry key
+        return None
 
 
 def _valid_tz(name: str) -> bool:

@@ -1,15 +1,16 @@
-"""One writer at a time: an advisory lock file beside the catalog.
+"""One writer at a time: a lock file beside the catalog.
 
-The kernel drops a flock when its process dies, so a `kill -9` never leaves a
-stale lock behind.
+filelock takes the operating system's lock (flock on POSIX, LockFileEx on Windows),
+which the OS drops when its process dies, so a `kill -9` never leaves a stale lock
+behind. Who holds it is written to a separate `<lock>.holder` file, only to be shown
+to a process that finds the lock busy: filelock opens and, on Windows, locks the
+lock file itself, so it cannot carry that note.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
@@ -29,31 +30,43 @@ def catalog_lock(catalog: Path, command: str, wait_s: float | None = None) -> It
         except ValueError:
             wait_s = 10.0
     lock_path = Path(str(catalog) + ".lock")
+    holder_path = Path(str(lock_path) + ".holder")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + wait_s
+    filelock = _filelock()
+    # a negative timeout means "forever" to filelock; here it means "one try"
+    lock = filelock.FileLock(lock_path, timeout=max(wait_s, 0.0))
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = _holder(lock_path)
-                    raise LockBusy(
-                        f"{lock_path}: another astrocat process is writing this catalog"
-                        f"{f' ({holder})' if holder else ''}; waited {wait_s:g} s, try again later"
-                    ) from None
-                time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} {command}".encode())
+        lock.acquire(poll_interval=0.1)
+    except filelock.Timeout:
+        holder = _holder(holder_path)
+        raise LockBusy(
+            f"{lock_path}: another astrocat process is writing this catalog"
+            f"{f' ({holder})' if holder else ''}; waited {wait_s:g} s, try again later"
+        ) from None
+    try:
+        with suppress(OSError):  # the note is only information; the lock is what counts
+            holder_path.write_text(f"pid {os.getpid()} {command}", encoding="utf-8")
         yield
     finally:
-        os.close(fd)  # closing releases the flock
+        with suppress(OSError):
+            holder_path.unlink()
+        lock.release()
 
 
-def _holder(lock_path: Path) -> str:
+def _filelock():
+    """filelock, imported on first use. Where neither fcntl nor msvcrt exists it falls
+    back to a lock file whose existence is the lock, and warns about that at import:
+    astrocat still works there, so the warning would only be noise on every command."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="only soft file lock is available")
+        import filelock
+    return filelock
+
+
+def _holder(holder_path: Path) -> str:
     try:
-        return lock_path.read_text().strip()[:100]
+        return holder_path.read_text(encoding="utf-8", errors="replace").strip()[:100]
     except OSError:
         return ""

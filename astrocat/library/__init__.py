@@ -25,13 +25,14 @@ protocol even within one filesystem.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
 import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -55,6 +56,8 @@ STEPS = ("journaled", "linked", "copied", "verified", "placed", "filed", "source
 BATCH_FILES = 50  # journal rows per transaction; also bounds the work a crash leaves
 BATCH_BYTES = 1 << 30
 CHUNK = 8 << 20
+# O_BINARY: without it Windows opens in text mode and would rewrite line ends and stop at ^Z
+_OPEN_FLAGS = getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 FREE_SPACE_MARGIN = 1 << 20
 WORKERS = 3  # moves in flight at once (hashing and fsync wait on the disk, not the CPU)
 GROUP_S = 0.1  # at most this long between catalog commits of placed files
@@ -151,7 +154,9 @@ def _place(src: str, dst: str) -> str:
     except FileExistsError:
         raise Collision(dst) from None
     except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EXDEV):
+        # EINVAL: Windows' answer on FAT/exFAT (ERROR_INVALID_FUNCTION)
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EXDEV,
+                             errno.EINVAL):
             raise
     # no hard links here (FAT, exFAT, some network shares): we hold the catalog lock, so
     # checking first then renaming races only with programs writing into the library
@@ -436,12 +441,33 @@ def tmp_name(dst_catalog_path: str, move_id: int) -> str:
 _NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV}
 
 
+def _positioned_reader(fd: int) -> Callable[[memoryview, int], int]:
+    """read_at(view, offset) -> bytes read into view. preadv reads straight into the
+    buffer; pread (no preadv: older macOS) copies once; Windows has neither, so seek
+    and read there."""
+    if hasattr(os, "preadv"):
+        return lambda view, offset: os.preadv(fd, [view], offset)
+    if hasattr(os, "pread"):
+        def pread(view: memoryview, offset: int) -> int:
+            data = os.pread(fd, len(view), offset)
+            view[: len(data)] = data
+            return len(data)
+        return pread
+    f = io.FileIO(fd, "rb", closefd=False)
+
+    def seek_read(view: memoryview, offset: int) -> int:
+        f.seek(offset)
+        return f.readinto(view) or 0
+    return seek_read
+
+
 def _copy_bytes(src_fd: int, dst_fd: int, hooks: _Hooks) -> int:
     """Copy everything from src_fd to dst_fd (kernel sendfile, else read/write)."""
     total = 0
     use_sendfile = hasattr(os, "sendfile")
     buf = bytearray(CHUNK)
     view = memoryview(buf)
+    read_at = _positioned_reader(src_fd)
     while True:
         want = CHUNK * 4
         if hooks.fail_after is not None:
@@ -462,7 +488,7 @@ def _copy_bytes(src_fd: int, dst_fd: int, hooks: _Hooks) -> int:
             total += n
             continue
         try:
-            n = os.preadv(src_fd, [view[:want]], total)
+            n = read_at(view[:want], total)
         except OSError as exc:
             raise SourceError(f"read error: {_describe(exc)}") from None
         if n == 0:
@@ -479,7 +505,7 @@ def _copy_bytes(src_fd: int, dst_fd: int, hooks: _Hooks) -> int:
 def _copy_to_tmp(src: str, tmp: str, hooks: _Hooks) -> os.stat_result:
     """Copy src to tmp (new file), keep its times, fsync. Returns the source's stat."""
     try:
-        sfd = os.open(src, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        sfd = os.open(src, os.O_RDONLY | _OPEN_FLAGS)
     except FileNotFoundError:
         raise SourceError("the file is gone since it was scanned; run `astrocat scan`") from None
     except OSError as exc:
@@ -487,15 +513,18 @@ def _copy_to_tmp(src: str, tmp: str, hooks: _Hooks) -> os.stat_result:
     try:
         st = os.fstat(sfd)
         try:
-            dfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+            dfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o644)
         except OSError as exc:
             raise DestinationError(f"cannot create {tmp}: {_describe(exc)}") from exc
         try:
             _copy_bytes(sfd, dfd, hooks)
-            try:
-                os.fchmod(dfd, stat.S_IMODE(st.st_mode))  # a read-only frame stays read-only
-            except OSError:
-                pass  # FAT/exFAT and some shares have no permissions to keep
+            # a read-only frame stays read-only. Windows (no fchmod) has only a read-only
+            # flag, which would also stop the temporary copy from being removed on failure.
+            if hasattr(os, "fchmod"):
+                try:
+                    os.fchmod(dfd, stat.S_IMODE(st.st_mode))
+                except OSError:
+                    pass  # FAT/exFAT and some shares have no permissions to keep
             os.utime(dfd if os.utime in os.supports_fd else tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
             try:
                 os.fsync(dfd)

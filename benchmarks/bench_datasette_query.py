@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from astrocat import catalog
+from astrocat import catalog  # noqa: E402
 from astrocat.datasette import app as datasette_app  # noqa: E402
 
 QUERY = "integration_by_target_filter"

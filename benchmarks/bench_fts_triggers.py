@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from astrocat import catalog
+from astrocat import catalog  # noqa: E402
 from astrocat import demo  # noqa: E402
 from astrocat.config import load, write_default  # noqa: E402
 from astrocat.ingest import scan as scan_mod  # noqa: E402

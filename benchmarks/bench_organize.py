@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from astrocat import catalog
+from astrocat import catalog  # noqa: E402
 from astrocat import library  # noqa: E402
 from astrocat.config import load, write_default  # noqa: E402
 from astrocat.demo.fitswrite import write_fits  # noqa: E402

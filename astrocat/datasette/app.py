@@ -21,11 +21,11 @@ from typing import Any, Callable
 from urllib.parse import urlencode, urlsplit
 
 import yaml
-from datasette.utils import tilde_encode
 
 
 from astrocat import features
 from astrocat.config import Settings
+from astrocat.links import frames_url, query_url, session_frames_url, table_url  # noqa: F401 (re-exported)
 from astrocat.resources import package_path
 
 METADATA_PATH = package_path("astrocat.datasette", "metadata.yml")
@@ -180,35 +180,6 @@ def _fts_tables(conn: sqlite3.Connection) -> list[str]:
 # --- links for the site -------------------------------------------------------------------
 
 _FACETS = ("frame_type", "target", "filter", "camera", "telescope", "night", "month")
-
-
-def table_url(base_url: str, db_name: str, table: str, filters: dict[str, Any] | None = None,
-              search: str | None = None, facets: tuple[str, ...] = ()) -> str:
-    """A Datasette table page with column=value filters, a search and extra facets. Pure."""
-    args: list[tuple[str, str]] = [(k, str(v)) for k, v in (filters or {}).items() if v is not None]
-    if search:
-        args.append(("_search", search))
-    args += [("_facet", f) for f in facets]
-    query = f"?{urlencode(args)}" if args else ""
-    return f"{base_url.rstrip('/')}/{tilde_encode(db_name)}/{tilde_encode(table)}{query}"
-
-
-def frames_url(base_url: str, db_name: str, **filters: Any) -> str:
-    """The frames table filtered like the site's explorer (target=, filter=, night=, ...),
-    the whole header JSON hidden. Pure."""
-    url = table_url(base_url, db_name, "frames", filters)
-    return url + ("&" if "?" in url else "?") + "_nocol=header_json"
-
-
-def session_frames_url(base_url: str, db_name: str, session_id: str) -> str:
-    """A session's frames (the table's facets then count its types, filters, targets). Pure."""
-    return frames_url(base_url, db_name, session_id=session_id)
-
-
-def query_url(base_url: str, db_name: str, query: str, **params: Any) -> str:
-    """A canned query with its parameters filled in. Pure."""
-    args = {k: str(v) for k, v in params.items() if v is not None}
-    return f"{base_url.rstrip('/')}/{tilde_encode(db_name)}/{tilde_encode(query)}" + (f"?{urlencode(args)}" if args else "")
 
 
 # --- the server ------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import yaml
 

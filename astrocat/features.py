@@ -43,7 +43,8 @@ class Feature:
     pages: str | None = None  # "module:function" that renders the feature's site pages
     note_kinds: tuple[str, ...] = ()
     datasette: str | None = None  # "package:resource" Datasette metadata fragment
-    checks: tuple[str, ...] = ()  # "module:function" checks run by `verify database`
+    # ((names it reports), "module:function") run by `verify database`
+    checks: tuple[tuple[tuple[str, ...], str], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -59,7 +60,8 @@ FEATURES: tuple[Feature, ...] = (
         nav=(("Dashboard", "index.html"), ("Sessions", "sessions/index.html"), ("Targets", "targets/index.html"),
              ("Files", "files.html"), ("Statistics", "stats.html")),
         datasette="astrocat.datasette:metadata.yml",
-        checks=("astrocat.checks.verify:catalog_checks",),
+        checks=((("paths_exist", "location", "sha256", "one_row_per_path"), "astrocat.checks.verify:check_files"),
+                (("sessions", "counted"), "astrocat.checks.verify:check_sessions")),
     ),
     Feature(
         "scan", "Scan",
@@ -70,6 +72,7 @@ FEATURES: tuple[Feature, ...] = (
         "organize", "Organize",
         migrations=((3, "moves (organize journal)", "astrocat.library.schema:create_moves"),),
         commands=("organize", "purge-duplicates"),
+        checks=((("journal",), "astrocat.checks.verify:check_journal"),),
         steps=(Step("recover", 10, "astrocat.library.steps:recover_step", frozenset({"sync", "demo"})),
                Step("organize", 30, "astrocat.library.steps:organize_step", frozenset({"sync", "demo"}))),
     ),
@@ -147,8 +150,9 @@ def command_available(command_line: str) -> bool:
     return any(parts[1] in f.commands for f in built())
 
 
-def checks() -> list[Callable[..., Any]]:
-    return [resolve(ref) for f in built() for ref in f.checks]
+def checks() -> list[tuple[tuple[str, ...], Callable[..., Any]]]:
+    """((names), check(db, settings, add)) of every built feature, for `verify database`."""
+    return [(names, resolve(ref)) for f in built() for names, ref in f.checks]
 
 
 def note_kinds() -> list[str]:

@@ -40,12 +40,8 @@ def integrates(alias: str = "") -> str:
     return f"{a}counted = 1 AND {a}frame_type = 'light' AND {a}is_master = 0"
 
 
-def refresh_counted(db: sqlite_utils.Database, sha256s: Iterable[str] | None = None) -> set[str]:
-    """Recompute `frames.counted` for these contents (all frames when None).
-
-    Frames that left the present locations are always swept. Returns the session ids
-    of frames whose verdict changed, so their session rows can be recomputed."""
-    want_sql = f"""
+def _verdicts_sql() -> str:
+    return f"""
         SELECT id, session_id, counted,
                CASE WHEN {_ABSENT_SQL} THEN 0
                     WHEN sha256 IS NULL THEN 1
@@ -53,6 +49,19 @@ def refresh_counted(db: sqlite_utils.Database, sha256s: Iterable[str] | None = N
                                             ORDER BY {_RANK_SQL}, id) = 1 THEN 1
                     ELSE 0 END AS want
         FROM frames"""
+
+
+def counted_out_of_step(db: sqlite_utils.Database) -> int:
+    """How many frames' `counted` disagrees with the rule (0 in a healthy catalog)."""
+    return db.execute(f"SELECT COUNT(*) FROM ({_verdicts_sql()}) WHERE counted != want").fetchone()[0]
+
+
+def refresh_counted(db: sqlite_utils.Database, sha256s: Iterable[str] | None = None) -> set[str]:
+    """Recompute `frames.counted` for these contents (all frames when None).
+
+    Frames that left the present locations are always swept. Returns the session ids
+    of frames whose verdict changed, so their session rows can be recomputed."""
+    want_sql = _verdicts_sql()
     changed: list[tuple[int, str | None, int]] = []
     if sha256s is None:
         rows = db.execute(want_sql).fetchall()

@@ -66,7 +66,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         "scan", "Scan",
         commands=("scan",),
-        steps=(Step("scan", 20, "astrocat.ingest.scan:scan_step"),),
+        steps=(Step("scan", 20, "astrocat.ingest.scan:scan_step", frozenset({"sync", "demo"})),),
     ),
     Feature(
         "organize", "Organize",

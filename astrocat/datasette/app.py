@@ -62,8 +62,7 @@ def database_name(catalog_path: str | Path) -> str:
     return Path(catalog_path).stem
 
 
-def load_metadata(db_name: str = TEMPLATE_DB, path: Path = METADATA_PATH) -> dict[str, Any]:
-    """datasette_metadata.yml with its database key renamed to db_name."""
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -72,7 +71,48 @@ def load_metadata(db_name: str = TEMPLATE_DB, path: Path = METADATA_PATH) -> dic
         raise DatasetteError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise DatasetteError(f"{path}: expected a mapping of Datasette metadata")
-    return for_database(data, db_name)
+    return data
+
+
+def fragment_paths() -> list[Path]:
+    """The Datasette metadata fragment of every built feature, in registry order."""
+    out = []
+    for f in features.built():
+        if f.datasette:
+            package, _, name = f.datasette.partition(":")
+            out.append(package_path(package, name))
+    return out
+
+
+def merge_fragments(fragments: list[dict[str, Any]]) -> dict[str, Any]:
+    """One metadata document: top-level keys from the first fragment that has them;
+    tables and canned queries of the template database from all of them. Pure."""
+    out: dict[str, Any] = {}
+    tables: dict[str, Any] = {}
+    queries: dict[str, Any] = {}
+    for frag in fragments:
+        for key, value in frag.items():
+            if key != "databases":
+                out.setdefault(key, value)
+        db = (frag.get("databases") or {}).get(TEMPLATE_DB) or {}
+        for key, value in db.items():
+            if key == "tables":
+                tables.update(value or {})
+            elif key == "queries":
+                queries.update(value or {})
+            else:
+                out.setdefault("databases", {}).setdefault(TEMPLATE_DB, {}).setdefault(key, value)
+    entry = out.setdefault("databases", {}).setdefault(TEMPLATE_DB, {})
+    if tables:
+        entry["tables"] = tables
+    if queries:
+        entry["queries"] = queries
+    return out
+
+
+def load_metadata(db_name: str = TEMPLATE_DB, paths: list[Path] | None = None) -> dict[str, Any]:
+    """The built features' metadata fragments, merged, with the database keyed db_name."""
+    return for_database(merge_fragments([_read_yaml(p) for p in (paths or fragment_paths())]), db_name)
 
 
 def for_database(metadata: dict[str, Any], db_name: str) -> dict[str, Any]:

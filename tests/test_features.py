@@ -1,0 +1,69 @@
+"""The feature registry: one place says what each feature adds, and only built features show."""
+
+from __future__ import annotations
+
+import pytest
+
+from astrocat import features
+from astrocat.datasette import app as datasette_app
+
+
+def test_pipelines_run_the_registered_steps_in_order() -> None:
+    assert [s.name for s in features.steps("sync")] == ["recover", "scan", "organize", "notes", "site"]
+    assert [s.name for s in features.steps("demo")] == ["recover", "scan", "organize", "notes", "demo-note", "site"]
+    assert [s.name for s in features.steps("build")] == ["notes", "site"]
+    with pytest.raises(ValueError):
+        features.steps("backup")
+
+
+def test_every_step_and_check_reference_resolves_to_a_function() -> None:
+    for f in features.built():
+        for step in f.steps:
+            assert callable(features.resolve(step.run)), step
+    for names, check in features.checks():
+        assert names and callable(check)
+
+
+def test_migrations_are_unique_ordered_and_cover_the_schema() -> None:
+    numbers = [n for n, _, _ in features.migrations()]
+    assert numbers == sorted(set(numbers)) == [1, 2, 3, 4, 5]
+    assert features.latest_migration() == 5
+
+
+def test_migration_numbers_used_twice_are_refused(monkeypatch) -> None:
+    clash = features.Feature("clash", "Clash", migrations=((3, "again", "astrocat.catalog.schema:_m1_initial"),))
+    monkeypatch.setattr(features, "FEATURES", features.FEATURES + (clash,))
+    with pytest.raises(RuntimeError, match="used twice"):
+        features.migrations()
+
+
+def test_unbuilt_features_offer_no_nav_entry_and_no_command() -> None:
+    hrefs = [href for _, _, href in features.nav()]
+    assert hrefs == ["index.html", "sessions/index.html", "targets/index.html", "files.html", "stats.html"]
+    assert features.command_available("astrocat list files --session X")
+    assert features.command_available("astrocat build --open")
+    assert not features.command_available("astrocat processing create --target M31")
+    assert not features.command_available("astrocat backup run --dry-run")
+    assert not features.command_available("rm -rf /")
+    assert "processing" not in features.note_kinds()
+
+
+def test_a_feature_once_built_shows_its_nav_and_commands(monkeypatch) -> None:
+    built = tuple(features.Feature(**{**f.__dict__, "built": True}) if f.name == "backup" else f
+                  for f in features.FEATURES)
+    monkeypatch.setattr(features, "FEATURES", built)
+    assert ("backup", "Backups", "backups/index.html") in features.nav()
+    assert features.command_available("astrocat backup upload --dry-run")
+
+
+def test_datasette_metadata_fragments_merge_tables_and_queries() -> None:
+    base = {"title": "astrocat", "databases": {"catalog": {"tables": {"frames": {"label_column": "path"}},
+                                                           "queries": {"a": {"sql": "select 1"}}}}}
+    extra = {"title": "ignored", "databases": {"catalog": {"tables": {"backups": {"description": "b"}},
+                                                            "queries": {"b": {"sql": "select 2"}}}}}
+    merged = datasette_app.merge_fragments([base, extra])
+    assert merged["title"] == "astrocat"
+    assert merged["databases"]["catalog"]["tables"] == {"frames": {"label_column": "path"},
+                                                        "backups": {"description": "b"}}
+    assert sorted(merged["databases"]["catalog"]["queries"]) == ["a", "b"]
+    assert [p.name for p in datasette_app.fragment_paths()] == ["metadata.yml"]

@@ -3,7 +3,9 @@ writes (`frames`), the one rule of what counts (`counts`), derived summaries
 (`derived`) and reads (`queries`). Import what you need from here."""
 
 from astrocat.catalog.counts import counted, counted_out_of_step, integrates, present, refresh_counted
-from astrocat.catalog.db import CatalogError, migrate, open_catalog, schema_version, sqlite_utils
+from astrocat.catalog.db import (
+    CatalogBusy, CatalogError, CatalogFull, describe, migrate, open_catalog, schema_version, sqlite_utils,
+)
 from astrocat.catalog.derived import refresh_derived, refresh_sessions, refresh_targets
 from astrocat.catalog.frames import (
     forget_rejects, frame_values, known_files, mark_missing, record_rejects, session_ids_for_paths,
@@ -17,7 +19,7 @@ from astrocat.catalog.queries import (
 from astrocat.catalog.schema import FRAME_FIELDS, rebuild_fts
 
 __all__ = [
-    "CatalogError", "FRAME_FIELDS", "FrameFilter", "counted", "counted_out_of_step", "present", "forget_rejects", "frame_values", "integrates",
+    "CatalogBusy", "CatalogError", "CatalogFull", "FRAME_FIELDS", "describe", "FrameFilter", "counted", "counted_out_of_step", "present", "forget_rejects", "frame_values", "integrates",
     "known_files", "list_duplicates", "list_frames", "list_rejects", "list_sessions", "list_targets",
     "list_values", "mark_missing", "migrate", "open_catalog", "rebuild_fts", "record_rejects", "refresh_counted",
     "refresh_derived", "refresh_sessions", "refresh_targets", "schema_version", "session_ids_for_paths", "sha256s_for_paths",

@@ -40,21 +40,72 @@ else:
     sqlite_utils = _import_sqlite_utils()
 
 
+# How long a write waits for another SQLite client (not astrocat: astrocat processes
+# take the catalog lock first) before giving up with CatalogBusy.
+BUSY_TIMEOUT_S = 10.0
+FULL_MARGIN_BYTES = 1 << 20
+
+
 class CatalogError(Exception):
-    """The catalog file cannot be opened or is not an astrocat catalog."""
+    """The catalog file cannot be opened or used; the message names it and says why."""
+
+
+class CatalogBusy(CatalogError):
+    """Another program holds a lock on the catalog file."""
+
+
+class CatalogFull(CatalogError):
+    """The disk holding the catalog is full; the catalog itself is unchanged."""
+
+
+def describe(path: str | Path, exc: sqlite3.Error) -> CatalogError:
+    """The one-line error a user sees for an SQLite failure on the catalog at `path`."""
+    reason = str(exc) or type(exc).__name__
+    low = reason.lower()
+    if "locked" in low or "busy" in low:
+        return CatalogBusy(f"{path}: another program is using the catalog ({reason}); close it and run again")
+    if "full" in low or ("disk i/o" in low and _disk_is_full(Path(path))):
+        return CatalogFull(f"{path}: the disk holding the catalog is full; the catalog is unchanged: "
+                           "free some space and run again")
+    if "not a database" in low:
+        return CatalogError(f"{path}: not an SQLite database (damaged, or another kind of file); "
+                            "restore the catalog from a backup, or move it away and rescan")
+    if "malformed" in low or "corrupt" in low:
+        return CatalogError(f"{path}: the catalog is damaged ({reason}); `astrocat verify database` "
+                            "shows where; restore it from a backup, or move it away and rescan")
+    return CatalogError(f"{path}: not a usable catalog ({reason})")
+
+
+def _disk_is_full(path: Path) -> bool:
+    import shutil
+
+    try:
+        return shutil.disk_usage(path.parent).free < FULL_MARGIN_BYTES
+    except OSError:
+        return False
 
 
 def open_catalog(path: str | Path, readonly: bool = False) -> sqlite_utils.Database:
-    """Open (creating if needed) the catalog in WAL mode and run pending migrations."""
+    """Open (creating if needed) the catalog in WAL mode and run pending migrations.
+
+    Raises CatalogError (CatalogBusy, CatalogFull) with a one-line message."""
     path = Path(path)
     if readonly:
         if not path.exists():
             raise CatalogError(f"{path}: no catalog yet; run `astrocat scan` first")
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        return sqlite_utils.Database(conn)
-    path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+            db = sqlite_utils.Database(conn)
+            _refuse_newer(db, path)
+        except sqlite3.Error as exc:
+            raise describe(path, exc) from None
+        return db
     try:
-        conn = sqlite3.connect(str(path), timeout=30)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CatalogError(f"{path.parent}: cannot create the catalog's folder ({exc.strerror or exc})") from None
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S)
         db = sqlite_utils.Database(conn)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -62,10 +113,21 @@ def open_catalog(path: str | Path, readonly: bool = False) -> sqlite_utils.Datab
         # INSERT OR REPLACE (sqlite-utils' replace=True) then fires DELETE triggers, which
         # keeps the search index in step with rows it replaces.
         db.execute("PRAGMA recursive_triggers=ON")
+        _refuse_newer(db, path)
         migrate(db)
-    except sqlite3.DatabaseError as exc:
-        raise CatalogError(f"{path}: not a usable catalog: {exc}") from None
+    except sqlite3.Error as exc:
+        raise describe(path, exc) from None
     return db
+
+
+def _refuse_newer(db: sqlite_utils.Database, path: Path) -> None:
+    from astrocat.features import latest_migration
+
+    version, known = schema_version(db), latest_migration()
+    if version > known:
+        db.conn.close()
+        raise CatalogError(f"{path}: this catalog was written by a newer astrocat (schema {version}; this "
+                           f"astrocat knows schema {known}): upgrade astrocat to use it")
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

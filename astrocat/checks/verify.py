@@ -92,36 +92,44 @@ def verify_files(
 
 
 def verify_database(db: sqlite_utils.Database, settings: Settings) -> dict[str, Any]:
-    """SQLite integrity, foreign keys, and the catalog's own invariants."""
+    """SQLite integrity, foreign keys, and the catalog's own invariants.
+
+    A check that cannot run (the file is too damaged) is reported as `not run`, never `ok`."""
     problems: list[dict[str, str]] = []
+    ran: list[str] = []
     try:
-        return _verify_database(db, settings, problems)
+        frames = _verify_database(db, settings, problems, ran)
     except sqlite3.DatabaseError as exc:
         problems.append({"check": "integrity", "detail": f"the catalog file is damaged: {exc}"})
-        return _db_report(settings, 0, problems)
+        frames = 0
+    return _db_report(settings, frames, problems, ran)
 
 
 Add = Callable[[str, str], None]
 
 
-def _verify_database(db: sqlite_utils.Database, settings: Settings, problems: list[dict[str, str]]) -> dict[str, Any]:
+def _verify_database(db: sqlite_utils.Database, settings: Settings, problems: list[dict[str, str]],
+                     ran: list[str]) -> int:
     def add(check: str, detail: str) -> None:
         problems.append({"check": check, "detail": detail})
 
     integrity = [r[0] for r in db.execute("PRAGMA integrity_check")]
-    fk = list(db.execute("PRAGMA foreign_key_check"))
     if integrity != ["ok"]:
         for line in integrity[:50]:
             add("integrity", line)
-    for table, rowid, parent, _fk in fk:
+    ran.append("integrity")
+    for table, rowid, parent, _fk in db.execute("PRAGMA foreign_key_check"):
         add("foreign_keys", f"{table} row {rowid} points to a missing {parent} row")
+    ran.append("foreign_keys")
     latest = features.latest_migration()
     version = catalog.schema_version(db)
     if version != latest:
         add("schema", f"catalog schema version {version}, this astrocat expects {latest}")
-    for _names, check in features.checks():
+    ran.append("schema")
+    for names, check in features.checks():
         check(db, settings, add)
-    return _db_report(settings, db.execute("SELECT COUNT(*) FROM frames").fetchone()[0], problems)
+        ran.extend(names)
+    return db.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
 
 
 # --- the catalog's own checks (registered in astrocat.features) ---------------------------
@@ -179,12 +187,12 @@ def check_names() -> list[str]:
     return ["integrity", "foreign_keys", "schema"] + [n for names, _ in features.checks() for n in names]
 
 
-def _db_report(settings: Settings, frames: int, problems: list[dict[str, str]]) -> dict[str, Any]:
+def _db_report(settings: Settings, frames: int, problems: list[dict[str, str]], ran: list[str]) -> dict[str, Any]:
     failed = {p["check"] for p in problems}
     return {
         "catalog": str(settings.catalog),
         "frames": frames,
-        "checks": {c: ("failed" if c in failed else "ok") for c in check_names()},
+        "checks": {c: ("failed" if c in failed else "ok" if c in ran else "not run") for c in check_names()},
         "problems": problems,
-        "clean": not problems,
+        "clean": not problems and set(ran) >= set(check_names()),
     }

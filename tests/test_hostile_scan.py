@@ -396,11 +396,14 @@ def test_corrupt_compressed_files_give_a_short_reason(tmp_path: Path, name: str,
     assert reason_of(write(tmp_path / name, blob)) == reason
 
 
-def test_read_errors_are_errno_names_not_messages(tmp_path: Path, library) -> None:
-    gone = Entry(str(tmp_path / "gone.fits"), 100, time.time() - 600)
+def test_read_errors_are_short_sentences_or_errno_names(tmp_path: Path, library) -> None:
+    old = time.time() - 600
+    gone = Entry(str(tmp_path / "gone.fits"), 100, old)  # deleted between the walk and the read
     assert read_entry(gone, library) == (None, "file vanished during the scan")
-    folder = Entry(str(tmp_path), 100, time.time() - 600)  # a folder where a file was: EISDIR
+    folder = Entry(str(tmp_path), 100, old)  # replaced by a folder
     assert read_entry(folder, library) == (None, "not a regular file (directory)")
+    long_name = Entry(str(tmp_path / ("x" * 300 + ".fits")), 100, old)  # the OS refuses the name
+    assert read_entry(long_name, library) == (None, "read error (ENAMETOOLONG)")
 
 
 def _mutants(folder: Path, src: Path) -> list[Path]:

@@ -6,6 +6,7 @@ folder or a parent. Relative paths in the file are relative to the file's folder
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ CONFIG_NAME = "astrocat.toml"
 # Where organize sets aside quarantine frames whose content is already in the library.
 DUPLICATES_DIR = "_duplicates"
 DEFAULT_PATTERN = "{year}/{night}_{target}/{frame_type}/{target}_{filter}_{exposure}_{seq}"
+# Seconds since its last change before scan reads a file: the capture program may still be writing it.
+DEFAULT_SETTLE_S = 30.0
 
 
 class ConfigError(Exception):
@@ -38,6 +41,7 @@ class Settings:
     timezone: str | None = None
     naming_pattern: str = DEFAULT_PATTERN
     datasette_url: str = "http://127.0.0.1:8001"
+    settle_s: float = DEFAULT_SETTLE_S
     camera_aliases: dict[str, str] = field(default_factory=dict)
     telescope_aliases: dict[str, str] = field(default_factory=dict)
     filter_aliases: dict[str, str] = field(default_factory=dict)
@@ -99,6 +103,11 @@ timezone = "{timezone}"
 #         {{telescope}} {{gain}} {{temp}} {{binning}} {{session}} {{seq}}
 naming_pattern = "{pattern}"
 
+[scan]
+# Files changed less than this many seconds ago are left for the next run: the capture
+# program may still be writing them. 0 reads every file at once.
+settle_s = 30
+
 [datasette]
 url = "http://127.0.0.1:8001"
 
@@ -122,6 +131,7 @@ _ALLOWED = {
     "paths": set(_PATH_KEYS),
     "observatory": {"timezone"},
     "library": {"naming_pattern"},
+    "scan": {"settle_s"},
     "datasette": {"url"},
     "aliases": {"camera", "telescope", "filter", "target"},
 }
@@ -258,6 +268,10 @@ def from_dict(data: dict[str, Any], path: Path) -> Settings:
         raise ConfigError(f"{path}: observatory.timezone {tz!r} is not an IANA timezone name")
     lib = _table(data, "library", path)
     pattern = _str(lib.get("naming_pattern", DEFAULT_PATTERN), "library.naming_pattern", path)
+    scan = _table(data, "scan", path)
+    settle = scan.get("settle_s", DEFAULT_SETTLE_S)
+    if isinstance(settle, bool) or not isinstance(settle, (int, float)) or not math.isfinite(settle) or settle < 0:
+        raise ConfigError(f"{path}: scan.settle_s must be a number of seconds, 0 or more, got {settle!r}")
     ds = _table(data, "datasette", path)
     url = _str(ds.get("url", "http://127.0.0.1:8001"), "datasette.url", path)
     aliases = _table(data, "aliases", path)
@@ -276,6 +290,7 @@ def from_dict(data: dict[str, Any], path: Path) -> Settings:
         timezone=tz,
         naming_pattern=pattern,
         datasette_url=url.rstrip("/"),
+        settle_s=float(settle),
         camera_aliases=alias_maps["camera"],
         telescope_aliases=alias_maps["telescope"],
         filter_aliases=alias_maps["filter"],

@@ -51,6 +51,8 @@ def small_frames(folder: Path, n: int, start: int = 0) -> None:
 
 def new_library(where: Path, library_dir: Path | None = None):
     cfg = write_default(where, timezone="UTC")
+    # the frames are written just before each scan: read them at once
+    cfg.write_text(cfg.read_text().replace("settle_s = 30", "settle_s = 0"))
     if library_dir is not None:
         text = cfg.read_text().replace('library = "library"', f'library = "{library_dir}"')
         cfg.write_text(text)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+import time
 from pathlib import Path
 
 import pytest
@@ -81,11 +83,31 @@ def cli():
 
 @pytest.fixture
 def library(tmp_path: Path):
-    """A fresh `astrocat init` library (UTC timezone) and its Settings."""
+    """A fresh `astrocat init` library (UTC timezone) and its Settings.
+
+    With `[scan] settle_s = 0`: tests write frames and scan them at once, where a
+    library left at the default would leave them for the next run (tests of that
+    rule set settle_s themselves)."""
     from astrocat.config import load, write_default
 
     cfg = write_default(tmp_path / "lib", timezone="UTC")
+    set_settle(cfg, 0)
     return load(cfg)
+
+
+def set_settle(config: Path, seconds: float) -> None:
+    """Set `[scan] settle_s` in an astrocat.toml written by `astrocat init`."""
+    text = config.read_text(encoding="utf-8")
+    assert len(re.findall(r"(?m)^settle_s = ", text)) == 1, "no settle_s line to change"
+    config.write_text(re.sub(r"(?m)^settle_s = .*$", f"settle_s = {seconds}", text), encoding="utf-8")
+
+
+def backdate(*paths: Path, seconds: float = 3600) -> None:
+    """Give files the mtime of a capture that ended `seconds` ago: past `[scan] settle_s`,
+    so a scan right after writing them reads them (as a capture program's files would be)."""
+    t = time.time() - seconds
+    for p in paths:
+        os.utime(p, (t, t))
 
 
 @pytest.fixture(scope="session")

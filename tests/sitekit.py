@@ -10,6 +10,7 @@ import numpy as np
 from astrocat import catalog
 from astrocat.config import Settings
 from astrocat.demo.fitswrite import star_field, write_fits
+from conftest import backdate
 
 HOSTILE = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']
 HOSTILE_NOTE = (
@@ -38,6 +39,7 @@ def write_hostile_frames(settings: Settings) -> list[Path]:
         write_fits(p, [("IMAGETYP", "DARK", ""), ("EXPTIME", 60.0, ""), ("INSTRUME", bad, ""),
                        ("DATE-OBS", f"2024-09-0{n + 1}T23:00:00", "")], star_field(rng))
         paths.append(p)
+    backdate(*paths)  # captured long ago: a library at the default [scan] settle_s reads them
     return paths
 
 

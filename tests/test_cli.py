@@ -55,8 +55,10 @@ def test_timezones_work_without_a_system_database(cli, tmp_path):
     r = cli("init", str(tmp_path / "other"), env={**env, "TZ": "America/Denver"})
     assert r.returncode == 0, r.stderr
     assert "timezone    America/Denver (this computer's;" in r.stdout + r.stderr
+    from conftest import set_settle
     from organize_util import write_frame
 
+    set_settle(tmp_path / "astro" / "astrocat.toml", 0)  # the frame is written just before the scan
     # 04:15 UTC is 18:15 local in Chatham's summer (UTC+13:45): the night of that local day
     write_frame(tmp_path / "astro" / "quarantine" / "m42.fits", **{"DATE-OBS": "2024-01-10T04:15:00"})
     r = cli("scan", "-q", cwd=tmp_path / "astro", env=env)

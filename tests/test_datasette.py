@@ -23,12 +23,13 @@ import httpx
 import pytest
 from datasette.app import Datasette
 
-from astrocat import catalog, features
+from astrocat import catalog
+from astrocat import features
 from astrocat.catalog import frames as catalog_frames
 from astrocat.datasette import app as datasette_app
 from astrocat.config import load
 from astrocat.demo.fitswrite import write_fits
-from conftest import ROOT, run_cli
+from conftest import ROOT, backdate, run_cli
 
 FACETS = ["frame_type", "target", "filter", "camera", "telescope", "night", "month"]
 FTS_COLUMNS = ["target", "object", "filter", "camera", "telescope", "path"]
@@ -287,6 +288,7 @@ def test_duplicates_and_rejects_after_a_real_rescan(demo_copy):
     (q / "copies").mkdir()
     shutil.copy2(original, q / "copies" / "again.fits")
     (q / "broken.fits").write_bytes(b"this is not a FITS file at all" * 100)
+    backdate(q / "broken.fits")  # past the demo library's [scan] settle_s
     r = run_cli("scan", cwd=demo_copy)
     assert r.returncode == 1, r.stdout + r.stderr  # 1: some files were rejected
     db = demo_copy / "catalog.db"
@@ -457,6 +459,7 @@ def test_scan_keeps_search_in_step(demo_copy):
         cards.append(("OBJECT", "Veil Nebula", ""))
     (settings.quarantine / "new").mkdir()
     write_fits(settings.quarantine / "new" / "veil_001.fits", cards, data)
+    backdate(settings.quarantine / "new" / "veil_001.fits")  # past the demo library's [scan] settle_s
     r = run_cli("scan", "--json", cwd=demo_copy)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["new"] == 1

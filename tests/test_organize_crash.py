@@ -29,7 +29,7 @@ from astrocat.config import load
 from astrocat.library import recover
 from astrocat.lock import catalog_lock
 from astrocat.ingest.scan import scan
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, set_settle
 from organize_util import all_files, other_filesystem, set_paths, set_pattern, sha256, write_frames
 
 N_FILES = 240
@@ -130,6 +130,7 @@ def test_sigkill_at_any_moment_never_loses_or_duplicates_a_frame(tmp_path: Path)
         library = other / "library"
         library.mkdir()
         set_paths(base / "astrocat.toml", library=str(library))
+        set_settle(base / "astrocat.toml", 0)  # frames are written just before each scan
         quarantine = base / "quarantine"
         originals = set(write_frames(quarantine / "NINA" / "2024-11-01", N_FILES // 2).values())
         originals |= set(write_frames(quarantine / "ASIAIR" / "Light", N_FILES // 2, start=1000, FILTER="Ha").values())

@@ -18,6 +18,7 @@ from astrocat import catalog
 from astrocat.demo.fitswrite import write_fits
 from astrocat.ingest.headers import HeaderError, header_from_text, read_header
 from astrocat.ingest.scan import POOL_MIN_FILES, PathForms, scan
+from conftest import backdate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,7 @@ def test_scan_with_worker_processes_equals_scan_in_one_process(demo_copy: Path, 
     (bad / "notes.fits").write_text("not a FITS file\n")
     a_frame = next((demo_copy / "library").rglob("*.fits"))  # the demo filed every frame
     (bad / "truncated.fits").write_bytes(a_frame.read_bytes()[:4000])
+    backdate(*bad.iterdir())  # the demo library reads only files settled for settle_s
     n_files = sum(1 for root in ("quarantine", "library") for _ in (demo_copy / root).rglob("*.fit*"))
     assert n_files >= POOL_MIN_FILES  # else both runs would read in one process
 

@@ -16,7 +16,7 @@ from astropy.io import fits
 from astrocat import catalog
 from astrocat import site
 from astrocat.config import load
-from conftest import run_cli
+from conftest import backdate, run_cli
 from sitekit import HOSTILE, build_hostile_site, external_urls, html_pages, site_files, write_hostile_frames
 
 
@@ -196,6 +196,7 @@ def _add_frame_to_session(lib: Path, sid: str) -> Path:
         dest = lib / "quarantine" / "extra" / "extra_frame.fits"
         dest.parent.mkdir(parents=True)
         hdul.writeto(dest)
+    backdate(dest)  # past the demo library's [scan] settle_s
     return dest
 
 

@@ -144,7 +144,8 @@ def scan(
     """Read new and changed files' headers into the catalog. Never modifies a file.
 
     Unchanged files (same size and mtime) are not opened, unless `--full`. Unreadable or non-FITS files
-    are recorded in `rejects` with the reason and the run goes on.
+    are recorded in `rejects` with the reason and the run goes on. Files changed less than
+    `[scan] settle_s` seconds ago (default 30) may still be being written: they are left for the next run.
 
     Exit code: 0 when nothing was rejected, 1 when some files were (see
     `astrocat list rejects`), 2 for usage or config errors, 3 when another astrocat
@@ -173,6 +174,9 @@ def scan(
             f"{result.changed} changed, {result.unchanged} unchanged, {result.missing} missing, "
             f"{result.duplicates} duplicates, {result.rejected} rejected"
         )
+        if result.waiting:
+            n = result.waiting
+            output.info(f"{n} file{'s' if n != 1 else ''} still being written, left for the next run")
         for r in result.rejects[:20]:
             output.info(f"  rejected {r['path']}: {r['reason']}")
         if len(result.rejects) > 20:
@@ -940,6 +944,7 @@ def sync(
     output.info(
         f"sync: {sc['new']} new, {sc['changed']} changed, {sc['missing']} missing, {sc['rejected']} rejected; "
         f"organized {org['moved']}, {len(org['duplicates'])} duplicates, {len(org['held'])} held; "
+        + (f"{sc['waiting']} still being written; " if sc["waiting"] else "")
         + (f"recovered {rec['finished'] + rec['rolled_back']} moves; " if rec["finished"] or rec["rolled_back"] else "")
         + (f"steps: {', '.join(report['steps'])}; " if report["steps"] else "")
         + f"{report['elapsed_s']:.2f} s"

@@ -12,11 +12,15 @@ with a one-line reason that the scanner records in `rejects`.
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import hashlib
+import math
 import os
 import re
+import stat
 import struct
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -25,7 +29,16 @@ from astrocat.hashing import sha256_file
 BLOCK = 2880
 CARD = 80
 CHUNK = 1 << 20  # hashing chunk: constant memory for any file size
-MAX_HEADER_BYTES = 64 * BLOCK * 36  # a header longer than ~6.6 MB is not a FITS header
+# A header past 10 MB is not a real header; the limit bounds the memory one file may take.
+MAX_HEADER_BLOCKS = 3640
+MAX_HEADER_BYTES = MAX_HEADER_BLOCKS * BLOCK  # 10,483,200 bytes
+MAX_HEADER_CARDS = MAX_HEADER_BYTES // CARD  # 131,040
+# Header values that size loops and data are bounded: FITS allows at most 999 axes,
+# and a data size past 8 PiB (2**53 bytes, also the limit of an exact float and far
+# below seek's) is a corrupt header, not a frame.
+MAX_NAXIS = 999
+MAX_DATA_BYTES = 1 << 53
+BITPIX_VALUES = (8, 16, 32, 64, -32, -64)
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
 COMPRESSED_SUFFIXES = (".gz", ".fz", ".bz2")
@@ -34,6 +47,44 @@ XISF_SUFFIX = ".xisf"
 
 class HeaderError(Exception):
     """The file cannot be read as an image header; the message is the reason."""
+
+
+class ImplausibleHeader(HeaderError):
+    """A header whose size or structural values no real file has: the reason, wherever in the file."""
+
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+)
+
+
+def not_regular_reason(mode: int) -> str | None:
+    """None for a regular file, else why it is not read, e.g. 'not a regular file (FIFO)'."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _NOT_REGULAR if test(mode)), None)
+    return f"not a regular file ({kind})" if kind else "not a regular file"
+
+
+def _open_regular(name: str) -> BinaryIO:
+    """Open a regular file for reading; anything else is refused without blocking.
+
+    Opening a FIFO waits for a writer, and opening a device can act on it (a tape
+    rewinds): the type is checked before the open, and again after it (the path may
+    have been replaced in between), the open itself made non-blocking."""
+    reason = not_regular_reason(os.stat(name).st_mode)
+    if reason:
+        raise HeaderError(reason)
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        reason = not_regular_reason(os.fstat(fd).st_mode)
+        if reason:
+            raise HeaderError(reason)
+        return os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 @dataclass
@@ -195,21 +246,58 @@ def parse_cards(block: bytes, header: Header) -> bool:
 _SPECIAL_KEYS = frozenset({"END", "COMMENT", "HISTORY", "CONTINUE", "HIERARCH"})
 
 
+_NAXIS_RULE = "FITS allows a whole number from 0 to 999"
+_LENGTH_RULE = "must be a whole number from 0 to 2^53"
+_BITPIX_RULE = "FITS allows 8, 16, 32, 64, -32, -64"
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 20 else text[:17] + "..."
+
+
+def _whole(values: dict[str, Any], key: str, default: int, high: int, rule: str) -> int:
+    """The header's whole number for `key` in 0..high (blank: default), else ImplausibleHeader."""
+    value = values.get(key)
+    if value is None:
+        return default
+    n: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        n = int(value)  # '2.' or '2E0': sloppy, but a whole number
+    if n is None or not 0 <= n <= high:
+        raise ImplausibleHeader(f"bad {key} value {_show(value)} ({rule})")
+    return n
+
+
+def _bitpix(values: dict[str, Any], key: str, default: int | None) -> int | None:
+    value = values.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or value not in BITPIX_VALUES:
+        raise ImplausibleHeader(f"bad {key} value {_show(value)} ({_BITPIX_RULE})")
+    return int(value)
+
+
 def data_size(values: dict[str, Any]) -> int:
-    """Bytes of data after a header, padded to whole blocks (FITS standard 4.4.1)."""
-    try:
-        naxis = int(values.get("NAXIS", 0) or 0)
-        if naxis == 0:
-            return 0
-        bitpix = abs(int(values.get("BITPIX", 8)))
-        n = 1
-        for i in range(1, naxis + 1):
-            n *= int(values.get(f"NAXIS{i}", 0) or 0)
-        gcount = int(values.get("GCOUNT", 1) or 1)
-        pcount = int(values.get("PCOUNT", 0) or 0)
-    except (TypeError, ValueError) as exc:
-        raise HeaderError(f"bad NAXIS/BITPIX values: {exc}") from None
-    size = bitpix // 8 * gcount * (pcount + n)
+    """Bytes of data after a header, padded to whole blocks (FITS standard 4.4.1).
+
+    Raises ImplausibleHeader for values outside what FITS allows: every loop and
+    size here is bounded by them."""
+    bitpix = _bitpix(values, "BITPIX", 8)
+    naxis = _whole(values, "NAXIS", 0, MAX_NAXIS, _NAXIS_RULE)
+    if naxis == 0:
+        return 0
+    axes = [_whole(values, f"NAXIS{i}", 0, MAX_DATA_BYTES, _LENGTH_RULE) for i in range(1, naxis + 1)]
+    if values.get("GROUPS") is True and axes[0] == 0:
+        axes = axes[1:]  # random groups: NAXIS1 = 0 is not a dimension (FITS 6)
+    pcount = _whole(values, "PCOUNT", 0, MAX_DATA_BYTES, _LENGTH_RULE)
+    gcount = _whole(values, "GCOUNT", 1, MAX_DATA_BYTES, _LENGTH_RULE) or 1
+    n = math.prod(axes)  # at most 999 factors below 2**53: a cheap exact product
+    size = abs(bitpix or 8) // 8 * gcount * (pcount + n)
+    if size > MAX_DATA_BYTES:
+        raise ImplausibleHeader("data size in the header is implausible (more than 8 PB)")
     return -(-size // BLOCK) * BLOCK
 
 
@@ -226,20 +314,27 @@ def _read_fits_header(stream: BinaryIO, first: bytes = b"") -> tuple[Header, byt
             if not more:
                 if pos == 0 and len(consumed) == 0:
                     raise HeaderError("empty file")
+                _check_start(consumed)  # a short text file is not FITS, not a truncated FITS
                 raise HeaderError("header truncated: no END card")
             consumed += more
         block = bytes(consumed[pos : pos + BLOCK])
         if pos == 0:
-            if not block.startswith(b"SIMPLE  =") and not block.startswith(b"XTENSION="):
-                raise HeaderError("not a FITS file: no SIMPLE card at the start")
+            _check_start(block)
         if parse_cards(block, header):
             pos += BLOCK
             break
         pos += BLOCK
-        if pos > MAX_HEADER_BYTES:
-            raise HeaderError("header truncated: no END card")
+        if pos >= MAX_HEADER_BYTES:
+            raise ImplausibleHeader(f"header larger than {MAX_HEADER_CARDS:,} cards ({MAX_HEADER_BYTES // 10**6} MB)")
     header.data_bytes = data_size(header.values)
     return header, bytes(consumed)
+
+
+def _check_start(data: bytes | bytearray) -> None:
+    """A FITS HDU starts with a SIMPLE or XTENSION card; fewer bytes must start one of them."""
+    head = bytes(data[:9])
+    if not (b"SIMPLE  =".startswith(head) or b"XTENSION=".startswith(head)):
+        raise HeaderError("not a FITS file: no SIMPLE card at the start")
 
 
 @dataclass
@@ -283,7 +378,7 @@ def _hash_rest(f: BinaryIO, h: "hashlib._Hash") -> int:
 
 
 def _read_plain(name: str, want_hash: bool) -> ReadResult:
-    with open(name, "rb", buffering=0) as f:  # whole-block reads: no need for a buffer
+    with _open_regular(name) as f:  # unbuffered: whole-block reads need no buffer
         size_on_disk = os.fstat(f.fileno()).st_size
         first = f.read(min(CHUNK, max(size_on_disk, BLOCK)))
         header, consumed = _read_fits_header(f, first)
@@ -316,10 +411,15 @@ def _read_extension_image(
 ) -> ReadResult:
     """The primary HDU holds no image: look for a (tile-compressed) image extension."""
     offset = _header_length(consumed) + (primary.data_bytes or 0)
+    size_on_disk = os.fstat(f.fileno()).st_size
     for _ in range(8):  # the image is normally the first extension
+        if offset >= size_on_disk:
+            break
         f.seek(offset)
         try:
             ext, used = _read_fits_header(f)
+        except ImplausibleHeader:
+            raise  # the true reason, not "no image"
         except HeaderError:
             break
         if ext.get("ZIMAGE") is True:
@@ -352,13 +452,24 @@ def _check_primary(header: Header) -> None:
 
 
 def _read_compressed(name: str, want_hash: bool) -> ReadResult:
-    opener = gzip.open if name.lower().endswith(".gz") else bz2.open
-    digest = sha256_file(name) if want_hash else None
-    try:
-        with opener(name, "rb") as f:
-            header, _ = _read_fits_header(f)
-    except (OSError, EOFError, ValueError) as exc:
-        raise HeaderError(f"corrupt compressed file: {exc}") from None
+    is_gzip = name.lower().endswith(".gz")
+    opener, magic, kind = (gzip.open, b"\x1f\x8b", "gzip") if is_gzip else (bz2.open, b"BZh", "bzip2")
+    with _open_regular(name) as raw:
+        digest = sha256_file(name) if want_hash else None
+        if raw.read(len(magic)) != magic:
+            raise HeaderError(f"corrupt compressed file: not {kind} data")
+        raw.seek(0)
+        try:
+            with opener(raw, "rb") as f:
+                header, _ = _read_fits_header(f)
+        except EOFError:
+            raise HeaderError("corrupt compressed file: ends early") from None
+        except OSError as exc:
+            if exc.errno:  # a real read error, for the caller to report
+                raise
+            raise HeaderError("corrupt compressed file: bad compressed data") from None
+        except (zlib.error, ValueError):
+            raise HeaderError("corrupt compressed file: bad compressed data") from None
     if not _has_image(header.values):
         raise HeaderError("no image in the primary HDU of this compressed file")
     _check_primary(header)
@@ -381,11 +492,11 @@ def _uncompressed_view(primary: Header, ext: Header) -> Header:
     """The header as the uncompressed image would have it (FITS tiled image convention)."""
     out = Header(format="fits.fz")
     out.add("SIMPLE", True)
-    out.add("BITPIX", ext.get("ZBITPIX"))
-    naxis = ext.get("ZNAXIS", 0)
+    out.add("BITPIX", _bitpix(ext.values, "ZBITPIX", None))
+    naxis = _whole(ext.values, "ZNAXIS", 0, MAX_NAXIS, _NAXIS_RULE)
     out.add("NAXIS", naxis)
-    for i in range(1, int(naxis or 0) + 1):
-        out.add(f"NAXIS{i}", ext.get(f"ZNAXIS{i}"))
+    for i in range(1, naxis + 1):
+        out.add(f"NAXIS{i}", _whole(ext.values, f"ZNAXIS{i}", 0, MAX_DATA_BYTES, _LENGTH_RULE))
     for key, val in primary.values.items():
         if key not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND") and not key.startswith("NAXIS"):
             out.add(key, val, primary.comments.get(key, ""))
@@ -441,7 +552,7 @@ _XISF_PROPERTY_KEYS: dict[str, tuple[str, float | None]] = {
 
 
 def _read_xisf(name: str, want_hash: bool) -> ReadResult:
-    with open(name, "rb") as f:
+    with _open_regular(name) as f:
         head = f.read(16)
         if len(head) < 16 or head[:8] != b"XISF0100":
             raise HeaderError("not an XISF file: bad signature")
@@ -459,9 +570,10 @@ def _read_xisf(name: str, want_hash: bool) -> ReadResult:
     import xml.etree.ElementTree as ET  # only XISF files need it: not at start-up
 
     try:
-        root = ET.fromstring(xml_bytes.rstrip(b"\0"))
+        root = ET.fromstring(_xisf_text(xml_bytes))
     except ET.ParseError as exc:
-        raise HeaderError(f"XISF header is not valid XML: {exc}") from None
+        line = exc.position[0] if getattr(exc, "position", None) else 1
+        raise HeaderError(f"XISF header is not valid XML (line {line})") from None
     header = Header(format="xisf")
     image = root.find(f"{_XISF_NS}Image")
     if image is None:
@@ -482,7 +594,7 @@ def _read_xisf(name: str, want_hash: bool) -> ReadResult:
                 val = val[1:-1].replace("''", "'").rstrip()
             header.add(key, val, comment)
     geometry = image.get("geometry", "")
-    parts = [p for p in geometry.split(":") if p.isdigit()]
+    parts = [p for p in geometry.split(":") if _GEOMETRY_PART(p)]
     if len(parts) >= 2:
         header.add("NAXIS1", int(parts[0]))
         header.add("NAXIS2", int(parts[1]))
@@ -509,6 +621,38 @@ def _read_xisf(name: str, want_hash: bool) -> ReadResult:
     return ReadResult(header, digest)
 
 
+_GEOMETRY_PART = re.compile(r"[0-9]{1,9}").fullmatch  # ASCII digits, a bounded number
+_XML_DECLARATION = re.compile(rb"\s*<\?xml\b[^>]*?\?>").match
+_XML_ENCODING = re.compile(rb"""\bencoding\s*=\s*(['"])([A-Za-z0-9._\-]{1,40})\1""").search
+
+
+def _xisf_text(xml_bytes: bytes) -> str:
+    """The XISF header as text, decoded by the encoding its XML declaration names.
+
+    Python's XML parser knows only the canonical spellings ('UTF-8', not MountWizzard4's
+    'utf8'); Python's codec names cover what programs write, so the text is decoded here
+    and the parser is given it without the declaration (blanked, to keep line numbers)."""
+    data = xml_bytes.rstrip(b"\0")
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    encoding = "utf-8"
+    declaration = _XML_DECLARATION(data)
+    if declaration:
+        named = _XML_ENCODING(declaration.group(0))
+        if named:
+            try:
+                encoding = codecs.lookup(named.group(2).decode("ascii")).name
+            except LookupError:
+                raise HeaderError("XISF header declares an unknown encoding") from None
+        data = re.sub(rb"[^\n]", b" ", declaration.group(0)) + data[declaration.end():]
+    try:
+        return data.decode(encoding)
+    except LookupError:  # a codec that is not a text encoding (base64, rot13)
+        raise HeaderError("XISF header declares an unknown encoding") from None
+    except UnicodeError:
+        raise HeaderError(f"XISF header is not valid {encoding.upper()} text") from None
+
+
 def header_from_text(text: str) -> Header:
     """Parse header text of 80-character cards (one per line, or packed)."""
     lines = text.splitlines()
@@ -523,6 +667,8 @@ def header_from_text(text: str) -> Header:
 __all__ = [
     "Header",
     "HeaderError",
+    "ImplausibleHeader",
+    "not_regular_reason",
     "ReadResult",
     "read_header",
     "is_candidate",

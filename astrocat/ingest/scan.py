@@ -2,11 +2,14 @@
 
 A scan never modifies, moves or deletes a file. A file whose size and mtime are
 unchanged since the last scan is not opened, which makes a rescan of an
-unchanged 10,000-frame library a matter of `stat` calls.
+unchanged 10,000-frame library a matter of `stat` calls. A file modified less
+than `[scan] settle_s` seconds ago may still be being written: it is left for
+the next run. FIFOs, sockets and devices are recorded as rejects, never opened.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -23,7 +26,7 @@ from astrocat.progress import ProgressFn
 from astrocat.clock import utc_now
 from astrocat import catalog
 from astrocat.config import DUPLICATES_DIR, Settings
-from astrocat.ingest.headers import HeaderError, is_candidate, read_header
+from astrocat.ingest.headers import HeaderError, is_candidate, not_regular_reason, read_header
 from astrocat.rules.normalize import Settings as NormalizeSettings
 from astrocat.rules.normalize import normalize
 from astrocat.rules.sessions import session_id
@@ -46,6 +49,7 @@ class ScanResult:
     missing: int = 0
     duplicates: int = 0
     rejected: int = 0
+    waiting: int = 0  # modified too recently: left for the next run
     seen: int = 0
     elapsed_s: float = 0.0
     rejects: list[dict[str, str]] = field(default_factory=list)
@@ -55,7 +59,7 @@ class ScanResult:
         return {
             "new": self.new, "changed": self.changed, "unchanged": self.unchanged,
             "missing": self.missing, "duplicates": self.duplicates, "rejected": self.rejected,
-            "files_seen": self.seen, "elapsed_s": round(self.elapsed_s, 3),
+            "waiting": self.waiting, "files_seen": self.seen, "elapsed_s": round(self.elapsed_s, 3),
             "rejects": self.rejects, "duplicate_paths": self.duplicate_paths,
         }
 
@@ -69,8 +73,12 @@ class Entry:
 
 
 def walk(roots: Iterable[Path]) -> Iterator[Entry]:
-    """Yield candidate files under roots; symlinks are reported, never followed."""
+    """Yield candidate files under roots; symlinks are reported, never followed.
+
+    A FIFO, socket or device with a candidate name (or given as a root) comes with
+    its reject reason: it is never opened, as opening a FIFO blocks."""
     stack = [os.path.abspath(r) for r in roots]
+    explicit = set(stack)
     seen_dirs: set[tuple[int, int]] = set()
     while stack:
         top = stack.pop()
@@ -81,6 +89,10 @@ def walk(roots: Iterable[Path]) -> Iterator[Entry]:
         if stat.S_ISREG(st.st_mode):
             if is_candidate(os.path.basename(top)):
                 yield Entry(top, st.st_size, st.st_mtime)
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            if top in explicit or is_candidate(os.path.basename(top)):
+                yield Entry(top, 0, 0.0, reason=not_regular_reason(st.st_mode))
             continue
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:
@@ -107,11 +119,25 @@ def walk(roots: Iterable[Path]) -> Iterator[Entry]:
                         continue
                     st = de.stat(follow_symlinks=False)
                 except OSError as exc:
-                    yield Entry(de.path, 0, 0.0, reason=f"cannot stat: {exc.strerror or exc}")
+                    yield Entry(de.path, 0, 0.0, reason=os_error_reason(exc, "cannot stat"))
                     continue
                 if stat.S_ISREG(st.st_mode):
                     yield Entry(de.path, st.st_size, st.st_mtime)
+                else:
+                    yield Entry(de.path, 0, 0.0, reason=not_regular_reason(st.st_mode))
         stack.extend(sorted(subdirs, reverse=True))
+
+
+def os_error_reason(exc: OSError, action: str) -> str:
+    """A reject reason for an OSError: a short sentence, the errno name as the detail."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.ENOENT:
+        return "file vanished during the scan"
+    if exc.errno == errno.EISDIR:
+        return "not a regular file (directory)"
+    name = errno.errorcode.get(exc.errno or 0)
+    return f"{action} ({name})" if name else action
 
 
 def _symlink_reason(path: str) -> str:
@@ -178,18 +204,16 @@ def _read(
     try:
         result = read_header(entry.path, want_hash=True)
     except HeaderError as exc:
-        return None, str(exc)
-    except PermissionError:
-        return None, "permission denied"
+        return None, str(exc)  # already a short sentence
     except OSError as exc:
-        return None, f"read error: {exc.strerror or exc}"
-    except Exception as exc:  # a scan never stops for one bad file
-        return None, f"unreadable header: {type(exc).__name__}: {exc}"
+        return None, os_error_reason(exc, "read error")
+    except Exception as exc:  # a scan never stops for one bad file; the reason stays one short line
+        return None, f"unreadable header ({type(exc).__name__})"
     header = result.header
     try:
         fields, problems = normalize(header.values, rel, nsettings, header.comments, header.history)
     except Exception as exc:  # normalisation bugs must not lose the file either
-        fields, problems = {"frame_type": "unknown"}, [f"normalisation failed: {exc}"]
+        fields, problems = {"frame_type": "unknown"}, [f"normalisation failed ({type(exc).__name__})"]
     problems = header.problems + [f"duplicate keyword {k}: {len(v)} values, first kept" for k, v in header.duplicates.items()] + problems
     row = {
         **fields,
@@ -307,7 +331,10 @@ def scan(
 ) -> ScanResult:
     """Scan roots (default: quarantine and library) into the catalog.
 
-    `full` re-reads files whose size and mtime are unchanged (after alias changes)."""
+    `full` re-reads files whose size and mtime are unchanged (after alias changes).
+    Files modified within `settings.settle_s` seconds of now (either way: a clock a
+    little ahead) are counted as waiting and left alone; one dated further in the
+    future is read, as waiting for it would never end."""
     started = time.perf_counter()
     roots = roots or [settings.quarantine, settings.library]
     result = ScanResult()
@@ -317,6 +344,7 @@ def scan(
     forms = PathForms(settings)
     seen_rel: set[str] = set()
     todo: list[tuple[Entry, str, str | None]] = []
+    now, settle = time.time(), settings.settle_s
     for e in entries:
         rel = forms.rel(e.path)
         seen_rel.add(rel)
@@ -326,6 +354,9 @@ def scan(
             continue
         if prev and prev[2] == "reject" and e.reason:
             result.unchanged += 1  # a link or unstatable entry already on record
+            continue
+        if settle > 0 and not e.reason and abs(now - e.mtime) < settle:
+            result.waiting += 1  # maybe still being written: neither read nor marked missing
             continue
         todo.append((e, rel, prev[2] if prev else None))
 

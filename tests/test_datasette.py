@@ -669,7 +669,7 @@ def test_astrocat_datasette_without_a_catalog(library, tmp_path):
     assert r.returncode == 4 and "no catalog yet" in r.stderr
     library.catalog.write_bytes(b"not a database, just bytes" * 200)
     r = run_cli("datasette", cwd=library.base_dir)
-    assert r.returncode == 4 and "not a usable catalog" in r.stderr
+    assert r.returncode == 4 and "not an SQLite database" in r.stderr
 
 
 def test_demo_suggests_datasette(tmp_path):

@@ -14,7 +14,8 @@ from pathlib import Path
 import yaml
 
 from astrocat import catalog
-from astrocat.notes import render as nr
+from astrocat.notes.content import PROPERTY_TYPES
+from astrocat.notes.merge import BEGIN, END, split_note
 from astrocat.demo.steps import DEMO_NOTE
 
 from conftest import run_cli
@@ -37,7 +38,7 @@ def vault_problems(folder: Path) -> list[str]:
     types_seen: dict[str, set[str]] = {}
     for path in files:
         text = path.read_text(encoding="utf-8")
-        parts = nr.split_note(text)
+        parts = split_note(text)
         if parts.fm_inner is None:
             problems.append(f"{path}: no frontmatter")
             continue
@@ -50,7 +51,7 @@ def vault_problems(folder: Path) -> list[str]:
             problems.append(f"{path}: frontmatter is not a mapping")
             continue
         for key, value in fm.items():
-            declared = nr.PROPERTY_TYPES.get(key)
+            declared = PROPERTY_TYPES.get(key)
             if declared is None:
                 problems.append(f"{path}: undeclared property {key!r}")
                 continue
@@ -144,10 +145,10 @@ def test_catalog_changes_show_and_user_edits_survive(demo_copy):
     # the user edits: a property of their own, a tag, text above the block, an own section
     text = text.replace("night: 2024-10-03\n", "night: 2024-10-03\nseeing: 3\nrig_notes: \"new focuser\"\n", 1)
     text = text.replace("  - astrocat/session\n", "  - astrocat/session\n  - best-night\n", 1)
-    text = text.replace("---\n" + nr.BEGIN, "---\n> [!tip] Best M31 night this year\n\n" + nr.BEGIN, 1)
+    text = text.replace("---\n" + BEGIN, "---\n> [!tip] Best M31 night this year\n\n" + BEGIN, 1)
     text += "\n## Processing ideas\n\n```\n%% not a marker %%\n---\n```\ntrailing spaces   \n"
     path.write_text(text, encoding="utf-8")
-    parts = nr.split_note(text)
+    parts = split_note(text)
     outside_before = parts.text[parts.body_start:parts.begin[0]]
     outside_after = parts.text[parts.end[1]:]
     # the catalog changes: the R frames of that night went missing
@@ -161,7 +162,7 @@ def test_catalog_changes_show_and_user_edits_survive(demo_copy):
     assert code == 0, out["warnings"]
     assert f"Imaging_Sessions/2024/{sid}.md" in out["updated"] and "Targets/M31.md" in out["updated"]
     new = path.read_text(encoding="utf-8")
-    p2 = nr.split_note(new)
+    p2 = split_note(new)
     assert p2.text[p2.body_start:p2.begin[0]] == outside_before
     assert p2.text[p2.end[1]:] == outside_after
     block = p2.text[p2.begin[1]:p2.end[0]]
@@ -199,7 +200,7 @@ def test_deleted_note_stays_deleted_until_recreate(demo_copy):
 
 def test_note_without_markers_is_left_alone_with_a_warning(demo_copy):
     path = session_note_path(demo_copy)
-    text = path.read_text(encoding="utf-8").replace(nr.BEGIN + "\n", "").replace(nr.END + "\n", "")
+    text = path.read_text(encoding="utf-8").replace(BEGIN + "\n", "").replace(END + "\n", "")
     path.write_bytes(text.encode("utf-8"))
     os.utime(path, (1_000_000_000, 1_000_000_000))
     db = catalog.open_catalog(demo_copy / "catalog.db")

@@ -173,7 +173,10 @@ def test_session_note_says_what_the_catalog_says():
     assert fm["integration_h"] == 1.5 and fm["filters"] == ["Ha", "L"] and fm["ccd_temp_c"] == -10.0
     assert "target/M31" in fm["tags"] and "filter/Ha" in fm["tags"] and all(valid_tag(t) for t in fm["tags"])
     assert set(fm) <= set(PROPERTY_TYPES) and set(fm) <= c.owned_keys
-    assert "| [[M31]] | Ha | 10 | 300 s | 0.83 h |" in c.block
+    # integration in the unit that reads best: 10 x 300 s = 50 min, 20 x 120 s = 40 min, 5400 s = 1.50 h
+    assert "| [[M31]] | Ha | 10 | 300 s | 50 min |" in c.block
+    assert "| [[M31]] | L | 20 | 120 s | 40 min |" in c.block
+    assert "| Light frames | 30 · 1.50 h |" in c.block
     assert "| **Total** |  | **30** |  | **1.50 h** |" in c.block
     assert "| Dark |  | 10 | 300 s |" in c.block
     assert BEGIN not in c.block and END not in c.block
@@ -204,7 +207,19 @@ def test_target_note_sums_and_links_sessions():
     assert fm["sessions"] == [f"[[{SESSION['id']}]]"] and fm["first_night"] == date(2024, 10, 3)
     assert f"| [[{SESSION['id']}]] | 2024-10-03 | Ha, L | 30 | 1.50 h |" in c.block
     assert "| **Total** | **30** | **1.50 h** |" in c.block
-    assert "RA 00h 42m 44s · Dec +41° 16′ 08″" in c.block
+    # 10.6847° / 15 = 0h 42m 44.33s; 41.269° = 41° 16′ 08.4″
+    assert "RA 00h 42m 44.3s · Dec +41° 16′ 08″" in c.block
+
+
+def test_target_note_short_integration_and_southern_declination():
+    target = {"name": "M42", "frames": 3, "integration_s": 45.0, "filters": '["L"]', "nights": 1,
+              "first_night": "2024-12-01", "last_night": "2024-12-01", "ra_deg": 83.8221, "dec_deg": -5.3911}
+    detail = [{"session_id": "s1", "filter": "L", "exposure_s": 15.0, "frames": 3, "seconds": 45.0}]
+    c = target_note(target, detail, [{"id": "s1", "night": "2024-12-01"}], {})
+    assert "| Integration | 45 s in 3 light frames |" in c.block
+    assert "| s1 | 2024-12-01 | L | 3 | 45 s |" in c.block
+    # 83.8221° / 15 = 5h 35m 17.3s; -5.3911° = −5° 23′ 28″ (a true minus sign)
+    assert "RA 05h 35m 17.3s · Dec \u221205° 23′ 28″" in c.block
 
 
 def test_processing_note_links_both_ways():

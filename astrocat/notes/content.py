@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any, Iterable, Mapping, Sequence
 
 from astrocat.notes.yaml import Link, make_tag
+from astrocat.units import dec_dms, hours, ra_hms
 
 # The Obsidian property type of every frontmatter key astrocat writes: one type per
 # name across the whole vault (Obsidian keeps one type per property name).
@@ -99,8 +100,9 @@ def _secs(exposure: float | None) -> str:
     return f"{exposure:g} s"
 
 
-def hours(seconds: float | None) -> str:
-    return f"{(seconds or 0.0) / 3600.0:.2f} h"
+def _integration_h(seconds: float | None) -> float | int | None:
+    """The `integration_h` property: a number of hours (the tables show units.hours)."""
+    return _num((seconds or 0.0) / 3600.0)
 
 
 def _num(x: Any, digits: int = 3) -> float | int | None:
@@ -200,7 +202,7 @@ def session_note(
         "filters": filters,
         "camera": session.get("camera"),
         "telescope": session.get("telescope"),
-        "integration_h": _num((session.get("integration_s") or 0.0) / 3600.0),
+        "integration_h": _integration_h(session.get("integration_s")),
         "lights": int(session.get("lights") or 0),
         "darks": int(session.get("darks") or 0),
         "flats": int(session.get("flats") or 0),
@@ -298,7 +300,7 @@ def target_note(
     fm: dict[str, Any] = {
         "kind": "target",
         "target": name,
-        "integration_h": _num((target.get("integration_s") or 0.0) / 3600.0),
+        "integration_h": _integration_h(target.get("integration_s")),
         "lights": int(target.get("frames") or 0),
         "nights": int(target.get("nights") or 0),
         "first_night": _date(target.get("first_night")),
@@ -317,7 +319,7 @@ def target_note(
         ("Nights", f"{int(target.get('nights') or 0)}: {md_text(target.get('first_night'))} to {md_text(target.get('last_night'))}"),
     ]
     if target.get("ra_deg") is not None and target.get("dec_deg") is not None:
-        facts.append(("Coordinates", f"RA {_ra_hms(target['ra_deg'])} · Dec {_dec_dms(target['dec_deg'])}"))
+        facts.append(("Coordinates", f"RA {ra_hms(target['ra_deg'])} · Dec {dec_dms(target['dec_deg'])}"))
     if proc_ids:
         facts.append(("Processing", ", ".join(_link(stems, "processing", p) for p in proc_ids)))
     out.append(_table(["Target", md_text(name)], ["---", "---"], facts))
@@ -360,7 +362,7 @@ def processing_note(proc: Mapping[str, Any], stems: Mapping[str, str]) -> NoteCo
         "targets": [_prop_link(stems, "target", t) for t in targets],
         "sessions": [_prop_link(stems, "session", s) for s in sessions],
         "filters": filters,
-        "integration_h": _num((proc.get("integration_s") or 0.0) / 3600.0) if proc.get("integration_s") is not None else None,
+        "integration_h": _integration_h(proc["integration_s"]) if proc.get("integration_s") is not None else None,
         "tags": _unique([t for t in ["astrocat/processing", *(make_tag("target", t) for t in targets),
                                      *(make_tag("filter", f) for f in filters)] if t]),
     }
@@ -390,18 +392,3 @@ def _utc(text: str | None) -> str:
     if not text:
         return ""
     return str(text).replace("T", " ")[:16]
-
-
-def _ra_hms(deg: float) -> str:
-    total = round((deg % 360.0) / 15.0 * 3600.0)
-    h, rem = divmod(total, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h % 24:02d}h {m:02d}m {s:02d}s"
-
-
-def _dec_dms(deg: float) -> str:
-    sign = "-" if deg < 0 else "+"
-    total = round(abs(deg) * 3600.0)
-    d, rem = divmod(total, 3600)
-    m, s = divmod(rem, 60)
-    return f"{sign}{d:02d}° {m:02d}′ {s:02d}″"

@@ -286,6 +286,7 @@ def write_notes(
     warning. `dry_run` reads everything and writes nothing (files or catalog).
     """
     started = time.perf_counter()
+    now = utc_now()  # one timestamp for every row of this run
     root = settings.notes
     result = NotesResult(notes_folder=str(root), dry_run=dry_run)
     recorded = {r["id"]: r for r in db.query("SELECT * FROM notes")}
@@ -316,7 +317,7 @@ def write_notes(
         if note.id in deleted:
             result.skipped_deleted.append(note.path)
             if row and row.get("user_text"):
-                rows.append({**row, "user_text": None, "updated_at": utc_now()})
+                rows.append({**row, "user_text": None, "updated_at": now})
             continue
         if note.unreadable:
             result.left_alone.append(note.path)
@@ -352,7 +353,7 @@ def write_notes(
             note.kind, note.key, note.path, text
         ):
             rows.append({"id": note.id, "kind": note.kind, "key": note.key, "path": note.path,
-                         "user_text": text, "updated_at": utc_now()})
+                         "user_text": text, "updated_at": now})
     wanted = {n.id for n in notes}
     result.orphaned = sorted(r["path"] for i, r in recorded.items() if i not in wanted and r.get("path"))
     if not dry_run:

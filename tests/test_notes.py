@@ -13,10 +13,15 @@ from pathlib import Path
 
 import yaml
 
-from astrocat import catalog
+import pytest
+
+from astrocat import catalog, features
+from astrocat.config import load
+from astrocat.demo.steps import DEMO_NOTE
+from astrocat.notes import write_notes
 from astrocat.notes.content import PROPERTY_TYPES
 from astrocat.notes.merge import BEGIN, END, split_note
-from astrocat.demo.steps import DEMO_NOTE
+from astrocat.notes.write import NOTE_KINDS
 
 from conftest import run_cli
 
@@ -262,23 +267,58 @@ def test_missing_notes_folder_is_written_again(demo_copy):
     assert len(out["created"]) == count and vault_problems(folder) == []
 
 
-def test_processing_sessions_get_notes_and_links(demo_copy):
-    s = session_note_path(demo_copy).stem
-    db = sqlite3.connect(demo_copy / "catalog.db")
+def add_processing_session(lib: Path) -> str:
+    """A `processing_sessions` table as the processing feature will create it, with one row."""
+    s = session_note_path(lib).stem
+    db = sqlite3.connect(lib / "catalog.db")
     db.execute("CREATE TABLE processing_sessions (id TEXT PRIMARY KEY, name TEXT, targets TEXT, session_ids TEXT, "
                "created_at TEXT, status TEXT, path TEXT)")
     db.execute("INSERT INTO processing_sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
                ["2024-12-01_M31_LRGB", "M31 LRGB", '["M31"]', json.dumps([s]), "2024-12-01T20:00:00Z", "open",
                 "processing/2024-12-01_M31_LRGB"])
     db.commit()
+    db.close()
+    return s
+
+
+def test_no_processing_notes_until_the_processing_feature_is_built(demo_copy):
+    assert "processing" not in features.note_kinds()  # when it is built, this test gives way to the next
+    add_processing_session(demo_copy)
     code, out = notes_json(demo_copy)
-    assert code == 0 and "Processing_Sessions/2024-12-01_M31_LRGB.md" in out["created"]
+    assert code == 0 and out["written"] == 0
+    folder = demo_copy / "notes"
+    assert not (folder / "Processing_Sessions").exists()
+    assert "2024-12-01_M31_LRGB" not in (folder / "Targets" / "M31.md").read_text(encoding="utf-8")
+    assert "2024-12-01_M31_LRGB" not in session_note_path(demo_copy).read_text(encoding="utf-8")
+
+
+def test_processing_sessions_get_notes_and_links(demo_copy):
+    """The processing note kind, switched on as the registry will once the feature is built."""
+    s = add_processing_session(demo_copy)
+    settings = load(demo_copy / "astrocat.toml")
+    db = catalog.open_catalog(settings.catalog)
+    try:
+        out = write_notes(db, settings, kinds=("session", "target", "processing"))
+    finally:
+        db.conn.close()
+    assert out.warnings == [] and "Processing_Sessions/2024-12-01_M31_LRGB.md" in out.created
     folder = demo_copy / "notes"
     proc = (folder / "Processing_Sessions" / "2024-12-01_M31_LRGB.md").read_text(encoding="utf-8")
     assert f"[[{s}]]" in proc and "[[M31]]" in proc and "created: 2024-12-01" in proc
     assert "[[2024-12-01_M31_LRGB]]" in (folder / "Targets" / "M31.md").read_text(encoding="utf-8")
     assert '  - "[[2024-12-01_M31_LRGB]]"' in session_note_path(demo_copy).read_text(encoding="utf-8")
     assert vault_problems(folder) == []
+
+
+def test_every_registered_note_kind_can_be_written(library):
+    registered = {k for f in features.FEATURES for k in f.note_kinds}
+    assert registered and registered <= set(NOTE_KINDS)
+    db = catalog.open_catalog(library.catalog)
+    try:
+        with pytest.raises(ValueError, match="no such note kind: calibration"):
+            write_notes(db, library, kinds=("session", "calibration"))
+    finally:
+        db.conn.close()
 
 
 def test_notes_folder_that_is_a_file_is_a_usage_error(library):

@@ -15,10 +15,11 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import sqlite_utils
 
+from astrocat import features
 from astrocat.catalog.counts import counted
 from astrocat.clock import utc_now
 from astrocat.config import Settings
@@ -31,6 +32,20 @@ from astrocat.rules.naming import note_stem
 SESSIONS_DIR = "Imaging_Sessions"
 TARGETS_DIR = "Targets"
 PROCESSING_DIR = "Processing_Sessions"
+
+# Every kind of note this writer can produce. Which are written is the registry's
+# call (features.note_kinds(): the kinds of built features), so the processing
+# feature's notes appear when that feature is built, not before.
+NOTE_KINDS = ("session", "target", "processing")
+
+
+def note_kinds(kinds: Iterable[str] | None = None) -> frozenset[str]:
+    """The kinds to write: `kinds`, or the built features' note kinds by default."""
+    chosen = frozenset(features.note_kinds() if kinds is None else kinds)
+    unknown = chosen - set(NOTE_KINDS)
+    if unknown:
+        raise ValueError(f"no such note kind: {', '.join(sorted(unknown))} (known: {', '.join(NOTE_KINDS)})")
+    return chosen
 
 
 @dataclass
@@ -94,7 +109,8 @@ def load_detail(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 def load_processing_sessions(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Processing sessions for notes; none until the processing feature creates its table.
 
-    The extension point: each dict needs `id` and may carry name, created,
+    Read only when the `processing` note kind is on (once that feature is built).
+    Each dict has `id` and may carry name, created,
     status, targets, session_ids, filters, integration_s, path (see
     content.processing_note). Columns the table lacks are simply absent.
     """
@@ -151,24 +167,32 @@ class _Note:
     unreadable: str | None = None
 
 
-def _plan(db: sqlite_utils.Database, recorded: dict[str, dict[str, Any]]):
+def _plan(db: sqlite_utils.Database, recorded: dict[str, dict[str, Any]], kinds: Iterable[str] | None = None):
+    """The catalog rows the notes need, and the notes to write (of the enabled kinds only).
+
+    Sessions and targets are loaded whatever the kinds: a target note lists its
+    sessions' nights even when session notes are off.
+    """
+    kinds = note_kinds(kinds)
     sessions = load_sessions(db)
     targets = load_targets(db)
-    procs = load_processing_sessions(db)
+    procs = load_processing_sessions(db) if "processing" in kinds else []
     wanted: list[tuple[str, str, str]] = []
-    kinds: dict[str, tuple[str, str]] = {}
-    for s in sessions:
-        year = (s.get("night") or "unknown")[:4]
-        wanted.append((f"session:{s['id']}", f"{SESSIONS_DIR}/{note_stem(year)}", s["id"]))
-        kinds[f"session:{s['id']}"] = ("session", s["id"])
+    keys: dict[str, tuple[str, str]] = {}
+    if "session" in kinds:
+        for s in sessions:
+            year = (s.get("night") or "unknown")[:4]
+            wanted.append((f"session:{s['id']}", f"{SESSIONS_DIR}/{note_stem(year)}", s["id"]))
+            keys[f"session:{s['id']}"] = ("session", s["id"])
     for p in procs:
         wanted.append((f"processing:{p['id']}", PROCESSING_DIR, p["id"]))
-        kinds[f"processing:{p['id']}"] = ("processing", p["id"])
-    for t in targets:
-        wanted.append((f"target:{t['name']}", TARGETS_DIR, t["name"]))
-        kinds[f"target:{t['name']}"] = ("target", t["name"])
+        keys[f"processing:{p['id']}"] = ("processing", p["id"])
+    if "target" in kinds:
+        for t in targets:
+            wanted.append((f"target:{t['name']}", TARGETS_DIR, t["name"]))
+            keys[f"target:{t['name']}"] = ("target", t["name"])
     paths = assign_paths(wanted, {i: r["path"] for i, r in recorded.items() if r.get("path")})
-    notes = [_Note(i, *kinds[i], paths[i]) for i, _f, _n in wanted]
+    notes = [_Note(i, *keys[i], paths[i]) for i, _f, _n in wanted]
     return sessions, targets, procs, notes
 
 
@@ -278,19 +302,22 @@ def write_notes(
     recreate: bool = False,
     dry_run: bool = False,
     progress: ProgressFn | None = None,
+    *,
+    kinds: Iterable[str] | None = None,
 ) -> NotesResult:
     """Write or update every note under `settings.notes`; read the user's text back.
 
     Unchanged notes are not written (their mtime stays). Notes the user deleted are
     skipped unless `recreate`. Notes whose markers are broken are left alone with a
     warning. `dry_run` reads everything and writes nothing (files or catalog).
+    `kinds` defaults to the note kinds of the built features (see NOTE_KINDS).
     """
     started = time.perf_counter()
     now = utc_now()  # one timestamp for every row of this run
     root = settings.notes
     result = NotesResult(notes_folder=str(root), dry_run=dry_run)
     recorded = {r["id"]: r for r in db.query("SELECT * FROM notes")}
-    sessions, targets, procs, notes = _plan(db, recorded)
+    sessions, targets, procs, notes = _plan(db, recorded, kinds)
     fresh_folder = not root.exists()
     if fresh_folder and recorded:
         result.warnings.append(

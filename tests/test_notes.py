@@ -1,4 +1,6 @@
-"""`astrocat notes` on a real catalog (the demo library), run as a real process."""
+"""`astrocat notes` on a real catalog: the demo library (built once by a real `astrocat demo`
+process), with the notes command run in-process (invoke_cli): no signal, lock or start-up is
+under test here."""
 
 from __future__ import annotations
 
@@ -23,14 +25,14 @@ from astrocat.notes.content import PROPERTY_TYPES
 from astrocat.notes.merge import BEGIN, END, split_note
 from astrocat.notes.write import NOTE_KINDS
 
-from conftest import run_cli
+from conftest import invoke_cli
 
 WIKILINK = re.compile(r"\[\[([^\[\]|#^]+)(?:[#^][^\[\]|]*)?(?:\\?\|[^\[\]]*)?\]\]")
 PY_TYPES = {"text": (str,), "number": (int, float), "date": (date,), "list": (list,), "checkbox": (bool,)}
 
 
 def notes_json(cwd: Path, *args: str) -> tuple[int, dict]:
-    r = run_cli("notes", "--json", *args, cwd=cwd)
+    r = invoke_cli("notes", "--json", *args, cwd=cwd)
     assert r.returncode in (0, 1), r.stdout + r.stderr
     return r.returncode, json.loads(r.stdout)
 
@@ -196,7 +198,7 @@ def test_deleted_note_stays_deleted_until_recreate(demo_copy):
     code, out = notes_json(demo_copy)
     assert out["skipped_deleted"] == ["Targets/M42.md"] and out["written"] == 0 and not m42.exists()
 
-    r = run_cli("notes", "--recreate", cwd=demo_copy)
+    r = invoke_cli("notes", "--recreate", cwd=demo_copy)
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stdout and m42.is_file()
     assert "[[M42]]" in (folder / "Imaging_Sessions" / "2024" / "2024-11-02_ASI294MC_Evostar72ED.md").read_text(encoding="utf-8")
@@ -213,7 +215,7 @@ def test_note_without_markers_is_left_alone_with_a_warning(demo_copy):
     catalog.refresh_derived(db, [path.stem], sha256s=None)
     db.conn.commit()
     db.conn.close()
-    r = run_cli("notes", cwd=demo_copy)
+    r = invoke_cli("notes", cwd=demo_copy)
     assert r.returncode == 1
     assert path.name in r.stdout and "markers were removed" in r.stdout
     assert path.read_bytes() == text.encode("utf-8") and path.stat().st_mtime_ns == 1_000_000_000 * 10**9
@@ -324,7 +326,7 @@ def test_every_registered_note_kind_can_be_written(library):
 def test_notes_folder_that_is_a_file_is_a_usage_error(library):
     library.notes.rmdir() if library.notes.is_dir() else None
     library.notes.write_text("oops")
-    r = run_cli("notes", cwd=library.base_dir)
+    r = invoke_cli("notes", cwd=library.base_dir)
     assert r.returncode == 2 and "notes folder is a file" in r.stderr
 
 

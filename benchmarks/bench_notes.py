@@ -26,8 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from astrocat import catalog
-from astrocat import notes
-from astrocat.notes import render as nr  # noqa: E402
+from astrocat.notes import write as notes  # noqa: E402  (write_notes and its planning steps)
+from astrocat.notes.merge import new_note  # noqa: E402
+from astrocat.notes.paths import stem_of  # noqa: E402
 from astrocat.config import load, write_default  # noqa: E402
 
 RIGS = [("ZWO ASI2600MM Pro", "Esprit 100"), ("ZWO ASI533MC Pro", "RedCat 51"), ("QHY268M", "FSQ-106"),
@@ -76,13 +77,13 @@ def naive_peer(db, settings, folder: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
     recorded = {r["id"]: r for r in db.query("SELECT * FROM notes")}
     sessions, targets, procs, plan = notes._plan(db, recorded)
-    stems = {n.id: nr.stem_of(n.path) for n in plan}
+    stems = {n.id: stem_of(n.path) for n in plan}
     contents = notes._contents(sessions, targets, procs, notes.load_detail(db), stems)
     for n in plan:
         c = contents[n.id]
         path = folder / n.path
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(nr.new_note(c.frontmatter, c.block), encoding="utf-8")
+        path.write_text(new_note(c.frontmatter, c.block), encoding="utf-8")
     return time.perf_counter() - t0, len(plan)
 
 

@@ -1,4 +1,6 @@
-"""`astrocat notes` on a real catalog (the demo library), run as a real process."""
+"""`astrocat notes` on a real catalog: the demo library (built once by a real `astrocat demo`
+process), with the notes command run in-process (invoke_cli): no signal, lock or start-up is
+under test here."""
 
 from __future__ import annotations
 
@@ -13,18 +15,24 @@ from pathlib import Path
 
 import yaml
 
-from astrocat import catalog
-from astrocat.notes import render as nr
-from astrocat.demo.steps import DEMO_NOTE
+import pytest
 
-from conftest import run_cli
+from astrocat import catalog, features
+from astrocat.config import load
+from astrocat.demo.steps import DEMO_NOTE
+from astrocat.notes import write_notes
+from astrocat.notes.content import PROPERTY_TYPES
+from astrocat.notes.merge import BEGIN, END, split_note
+from astrocat.notes.write import NOTE_KINDS
+
+from conftest import invoke_cli
 
 WIKILINK = re.compile(r"\[\[([^\[\]|#^]+)(?:[#^][^\[\]|]*)?(?:\\?\|[^\[\]]*)?\]\]")
 PY_TYPES = {"text": (str,), "number": (int, float), "date": (date,), "list": (list,), "checkbox": (bool,)}
 
 
 def notes_json(cwd: Path, *args: str) -> tuple[int, dict]:
-    r = run_cli("notes", "--json", *args, cwd=cwd)
+    r = invoke_cli("notes", "--json", *args, cwd=cwd)
     assert r.returncode in (0, 1), r.stdout + r.stderr
     return r.returncode, json.loads(r.stdout)
 
@@ -37,7 +45,7 @@ def vault_problems(folder: Path) -> list[str]:
     types_seen: dict[str, set[str]] = {}
     for path in files:
         text = path.read_text(encoding="utf-8")
-        parts = nr.split_note(text)
+        parts = split_note(text)
         if parts.fm_inner is None:
             problems.append(f"{path}: no frontmatter")
             continue
@@ -50,7 +58,7 @@ def vault_problems(folder: Path) -> list[str]:
             problems.append(f"{path}: frontmatter is not a mapping")
             continue
         for key, value in fm.items():
-            declared = nr.PROPERTY_TYPES.get(key)
+            declared = PROPERTY_TYPES.get(key)
             if declared is None:
                 problems.append(f"{path}: undeclared property {key!r}")
                 continue
@@ -144,10 +152,10 @@ def test_catalog_changes_show_and_user_edits_survive(demo_copy):
     # the user edits: a property of their own, a tag, text above the block, an own section
     text = text.replace("night: 2024-10-03\n", "night: 2024-10-03\nseeing: 3\nrig_notes: \"new focuser\"\n", 1)
     text = text.replace("  - astrocat/session\n", "  - astrocat/session\n  - best-night\n", 1)
-    text = text.replace("---\n" + nr.BEGIN, "---\n> [!tip] Best M31 night this year\n\n" + nr.BEGIN, 1)
+    text = text.replace("---\n" + BEGIN, "---\n> [!tip] Best M31 night this year\n\n" + BEGIN, 1)
     text += "\n## Processing ideas\n\n```\n%% not a marker %%\n---\n```\ntrailing spaces   \n"
     path.write_text(text, encoding="utf-8")
-    parts = nr.split_note(text)
+    parts = split_note(text)
     outside_before = parts.text[parts.body_start:parts.begin[0]]
     outside_after = parts.text[parts.end[1]:]
     # the catalog changes: the R frames of that night went missing
@@ -161,7 +169,7 @@ def test_catalog_changes_show_and_user_edits_survive(demo_copy):
     assert code == 0, out["warnings"]
     assert f"Imaging_Sessions/2024/{sid}.md" in out["updated"] and "Targets/M31.md" in out["updated"]
     new = path.read_text(encoding="utf-8")
-    p2 = nr.split_note(new)
+    p2 = split_note(new)
     assert p2.text[p2.body_start:p2.begin[0]] == outside_before
     assert p2.text[p2.end[1]:] == outside_after
     block = p2.text[p2.begin[1]:p2.end[0]]
@@ -190,7 +198,7 @@ def test_deleted_note_stays_deleted_until_recreate(demo_copy):
     code, out = notes_json(demo_copy)
     assert out["skipped_deleted"] == ["Targets/M42.md"] and out["written"] == 0 and not m42.exists()
 
-    r = run_cli("notes", "--recreate", cwd=demo_copy)
+    r = invoke_cli("notes", "--recreate", cwd=demo_copy)
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stdout and m42.is_file()
     assert "[[M42]]" in (folder / "Imaging_Sessions" / "2024" / "2024-11-02_ASI294MC_Evostar72ED.md").read_text(encoding="utf-8")
@@ -199,7 +207,7 @@ def test_deleted_note_stays_deleted_until_recreate(demo_copy):
 
 def test_note_without_markers_is_left_alone_with_a_warning(demo_copy):
     path = session_note_path(demo_copy)
-    text = path.read_text(encoding="utf-8").replace(nr.BEGIN + "\n", "").replace(nr.END + "\n", "")
+    text = path.read_text(encoding="utf-8").replace(BEGIN + "\n", "").replace(END + "\n", "")
     path.write_bytes(text.encode("utf-8"))
     os.utime(path, (1_000_000_000, 1_000_000_000))
     db = catalog.open_catalog(demo_copy / "catalog.db")
@@ -207,7 +215,7 @@ def test_note_without_markers_is_left_alone_with_a_warning(demo_copy):
     catalog.refresh_derived(db, [path.stem], sha256s=None)
     db.conn.commit()
     db.conn.close()
-    r = run_cli("notes", cwd=demo_copy)
+    r = invoke_cli("notes", cwd=demo_copy)
     assert r.returncode == 1
     assert path.name in r.stdout and "markers were removed" in r.stdout
     assert path.read_bytes() == text.encode("utf-8") and path.stat().st_mtime_ns == 1_000_000_000 * 10**9
@@ -261,17 +269,41 @@ def test_missing_notes_folder_is_written_again(demo_copy):
     assert len(out["created"]) == count and vault_problems(folder) == []
 
 
-def test_processing_sessions_get_notes_and_links(demo_copy):
-    s = session_note_path(demo_copy).stem
-    db = sqlite3.connect(demo_copy / "catalog.db")
+def add_processing_session(lib: Path) -> str:
+    """A `processing_sessions` table as the processing feature will create it, with one row."""
+    s = session_note_path(lib).stem
+    db = sqlite3.connect(lib / "catalog.db")
     db.execute("CREATE TABLE processing_sessions (id TEXT PRIMARY KEY, name TEXT, targets TEXT, session_ids TEXT, "
                "created_at TEXT, status TEXT, path TEXT)")
     db.execute("INSERT INTO processing_sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
                ["2024-12-01_M31_LRGB", "M31 LRGB", '["M31"]', json.dumps([s]), "2024-12-01T20:00:00Z", "open",
                 "processing/2024-12-01_M31_LRGB"])
     db.commit()
+    db.close()
+    return s
+
+
+def test_no_processing_notes_until_the_processing_feature_is_built(demo_copy):
+    assert "processing" not in features.note_kinds()  # when it is built, this test gives way to the next
+    add_processing_session(demo_copy)
     code, out = notes_json(demo_copy)
-    assert code == 0 and "Processing_Sessions/2024-12-01_M31_LRGB.md" in out["created"]
+    assert code == 0 and out["written"] == 0
+    folder = demo_copy / "notes"
+    assert not (folder / "Processing_Sessions").exists()
+    assert "2024-12-01_M31_LRGB" not in (folder / "Targets" / "M31.md").read_text(encoding="utf-8")
+    assert "2024-12-01_M31_LRGB" not in session_note_path(demo_copy).read_text(encoding="utf-8")
+
+
+def test_processing_sessions_get_notes_and_links(demo_copy):
+    """The processing note kind, switched on as the registry will once the feature is built."""
+    s = add_processing_session(demo_copy)
+    settings = load(demo_copy / "astrocat.toml")
+    db = catalog.open_catalog(settings.catalog)
+    try:
+        out = write_notes(db, settings, kinds=("session", "target", "processing"))
+    finally:
+        db.conn.close()
+    assert out.warnings == [] and "Processing_Sessions/2024-12-01_M31_LRGB.md" in out.created
     folder = demo_copy / "notes"
     proc = (folder / "Processing_Sessions" / "2024-12-01_M31_LRGB.md").read_text(encoding="utf-8")
     assert f"[[{s}]]" in proc and "[[M31]]" in proc and "created: 2024-12-01" in proc
@@ -280,10 +312,21 @@ def test_processing_sessions_get_notes_and_links(demo_copy):
     assert vault_problems(folder) == []
 
 
+def test_every_registered_note_kind_can_be_written(library):
+    registered = {k for f in features.FEATURES for k in f.note_kinds}
+    assert registered and registered <= set(NOTE_KINDS)
+    db = catalog.open_catalog(library.catalog)
+    try:
+        with pytest.raises(ValueError, match="no such note kind: calibration"):
+            write_notes(db, library, kinds=("session", "calibration"))
+    finally:
+        db.conn.close()
+
+
 def test_notes_folder_that_is_a_file_is_a_usage_error(library):
     library.notes.rmdir() if library.notes.is_dir() else None
     library.notes.write_text("oops")
-    r = run_cli("notes", cwd=library.base_dir)
+    r = invoke_cli("notes", cwd=library.base_dir)
     assert r.returncode == 2 and "notes folder is a file" in r.stderr
 
 

@@ -6,6 +6,7 @@ import html
 import json
 import os
 import re
+import shlex
 from urllib.parse import quote
 import sqlite3
 from pathlib import Path
@@ -160,6 +161,173 @@ def test_explorer_chunks_hold_every_present_frame(demo_dir):
         rows += c["rows"]
     assert rows == total
     assert set(meta["options"]["type"]) == {r[0] for r in db.execute("SELECT DISTINCT frame_type FROM frames")}
+
+
+# --- features: only built ones show ----------------------------------------------------------
+
+
+def offered_commands(out: Path) -> set[str]:
+    """Every command a page of the site offers to copy (the note paths' buttons aside)."""
+    found = set()
+    for page in html_pages(out):
+        for attrs in re.findall(r"<button ([^>]*)>", page.read_text(encoding="utf-8")):
+            copy = re.search(r'data-copy="([^"]*)"', attrs)
+            if not copy:
+                continue
+            value = html.unescape(copy.group(1))
+            label = html.unescape(re.search(r'aria-label="([^"]*)"', attrs).group(1))
+            if label == "Copy the note's path":
+                assert value.endswith(".md"), (page, value)
+                continue
+            assert label == f"Copy command: {value}", (page, attrs)
+            found.add(value)
+    return found
+
+
+def test_no_page_nav_or_command_of_an_unbuilt_feature(demo_dir):
+    out = demo_dir / "site"
+    pages = html_pages(out)
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "astrocat processing" not in text and "astrocat backup" not in text, page
+        nav = text.split('<nav aria-label="Main">', 1)[1].split("</nav>", 1)[0]
+        hrefs = [h.lstrip("./") for h in re.findall(r'href="([^"]+)"', nav)]
+        assert hrefs == ["index.html", "sessions/index.html", "targets/index.html", "files.html", "stats.html"], page
+    for folder in ("processing", "calibration", "backups"):
+        assert not (out / folder).exists()
+    assert not any(re.search(r'href="[^"]*(processing|calibration|backups)/', p.read_text()) for p in pages)
+
+
+def test_every_offered_command_is_a_real_astrocat_command(demo_dir):
+    import typer
+
+    from astrocat.cli import app
+
+    commands = offered_commands(demo_dir / "site")
+    root = typer.main.get_command(app)
+    shapes: dict[tuple, list[str]] = {}
+    for line in sorted(commands):
+        args = shlex.split(line)
+        assert args[0] == "astrocat", line
+        args = args[1:]
+        node, depth = root, 0
+        # typer's own click: a group is what has subcommands
+        while hasattr(node, "commands") and depth < len(args) and args[depth] in node.commands:
+            node, depth = node.commands[args[depth]], depth + 1
+        assert depth and not hasattr(node, "commands"), f"not a command: {line}"
+        shapes.setdefault((tuple(args[:depth]), tuple(a for a in args[depth:] if a.startswith("-"))), args)
+    assert {path for path, _ in shapes} == {("scan",), ("organize",), ("build",), ("datasette",), ("list", "files"),
+                                            ("notes",), ("stats", "by-filter")}
+    # --help after the options: click still rejects an unknown option or a missing value first
+    for args in shapes.values():
+        r = invoke_cli(*args, "--help")
+        assert r.returncode == 0 and "Usage:" in r.stdout, (args, r.stdout + r.stderr)
+    assert invoke_cli("list", "files", "--no-such-option", "x", "--help").returncode == 2
+
+
+def test_pages_an_older_build_wrote_for_a_feature_not_built_are_removed(demo_copy):
+    out = demo_copy / "site"
+    build_json(demo_copy)
+    # what an earlier astrocat left: a placeholder page, listed in the manifest
+    manifest = json.loads((out / ".astrocat-site.json").read_text())
+    (out / "backups").mkdir()
+    (out / "backups" / "index.html").write_text("<p>astrocat backup run --dry-run</p>")
+    manifest["files"]["backups/index.html"] = {"in": "0" * 64, "out": "0" * 64}
+    (out / ".astrocat-site.json").write_text(json.dumps(manifest))
+    result = build_json(demo_copy)
+    assert result["removed_files"] == ["backups/index.html"]
+    assert not (out / "backups" / "index.html").exists()
+    assert "backups/index.html" not in json.loads((out / ".astrocat-site.json").read_text())["files"]
+
+
+# --- Datasette links and counts ----------------------------------------------------------------
+
+
+def test_datasette_links_work_for_a_catalog_with_dots_in_its_name(demo_dir, tmp_path):
+    import asyncio
+
+    from datasette.app import Datasette
+
+    from astrocat.datasette import app as datasette_app
+
+    s = load(demo_dir / "astrocat.toml")
+    s.catalog = tmp_path / "astro.v2.db"
+    src = sqlite3.connect(demo_dir / "catalog.db")
+    dest = sqlite3.connect(s.catalog)
+    src.backup(dest)
+    src.close()
+    db = catalog.open_catalog(s.catalog, readonly=True)
+    site.build(db, s, tmp_path / "www", thumbnails=False)
+    db.conn.close()
+    base = s.datasette_url.rstrip("/")
+    links: dict[str, str] = {}
+    for page in html_pages(tmp_path / "www"):
+        for href in re.findall(r'href="(http[^"]+)"', page.read_text(encoding="utf-8")):
+            href = html.unescape(href)
+            assert href.startswith(base + "/astro~2Ev2/"), (page, href)
+            links[href] = page.relative_to(tmp_path / "www").as_posix()
+    sid = "2024-10-03_ASI2600MM_Esprit100"
+    session_link = next(h for h, p in links.items() if p == site.session_href(sid))
+    target_link = next(h for h, p in links.items() if p == site.target_href("M31"))
+    query_link = next(h for h in links if "/integration_by_target_filter" in h)
+    assert len({h for h, p in links.items() if p.startswith("sessions/") and p != "sessions/index.html"}) > 5
+
+    async def get(path: str) -> dict:
+        ds = Datasette([str(s.catalog)], metadata=datasette_app.load_metadata("astro.v2"),
+                       settings=datasette_app.SETTINGS)
+        await ds.invoke_startup()
+        page = await ds.client.get(path)  # the link itself, as the browser opens it
+        assert page.status_code == 200, (path, page.text[:300])
+        where, _, query = path.partition("?")
+        r = await ds.client.get(f"{where}.json?{query}&_shape=objects&_size=max")
+        assert r.status_code == 200, path
+        return r.json()
+
+    cat = sqlite3.connect(s.catalog)
+    data = asyncio.run(get(session_link[len(base):]))
+    assert {r["session_id"] for r in data["rows"]} == {sid}
+    assert data["filtered_table_rows_count"] == len(data["rows"]) == cat.execute("SELECT COUNT(*) FROM frames WHERE session_id=?", [sid]).fetchone()[0] > 0
+    data = asyncio.run(get(target_link[len(base):]))
+    assert {(r["target"], r["frame_type"]) for r in data["rows"]} == {("M31", "light")}
+    assert data["filtered_table_rows_count"] == cat.execute(
+        "SELECT COUNT(*) FROM frames WHERE target='M31' AND frame_type='light'").fetchone()[0] > 0
+    rows = asyncio.run(get(query_link[len(base):]))["rows"]
+    assert {r["target"] for r in rows} == {r[0] for r in cat.execute(
+        "SELECT DISTINCT target FROM frames WHERE frame_type='light' AND target IS NOT NULL")}
+    cat.close()
+
+
+def explorer_data(out: Path) -> tuple[dict, list[dict]]:
+    """The explorer's meta and every row, its dictionary references resolved."""
+    meta = json.loads(re.search(r"AstrocatFiles\.meta\((.*)\);", (out / "data" / "files-meta.js").read_text()).group(1))
+    rows = []
+    for c in meta["chunks"]:
+        chunk = json.loads(re.search(r"AstrocatFiles\.chunk\((.*)\);", (out / c["file"]).read_text()).group(1))
+        for row in chunk["rows"]:
+            rows.append({col: (chunk["dicts"][i][v] if chunk["dicts"][i] is not None and v is not None else v)
+                         for i, (col, v) in enumerate(zip(chunk["columns"], row))})
+    return meta, rows
+
+
+def test_explorer_offers_no_value_seen_only_on_a_set_aside_duplicate(demo_copy):
+    build_json(demo_copy)
+    meta, rows = explorer_data(demo_copy / "site")
+    db = catalog.open_catalog(demo_copy / "catalog.db")
+    fid, path, sid = db.execute("SELECT id, path, session_id FROM frames WHERE frame_type='light' AND filter='Ha' "
+                                "ORDER BY id LIMIT 1").fetchone()
+    name = path.rsplit("/", 1)[1]
+    assert "Ha" in meta["options"]["filter"] and any(r["name"] == name and r["filter"] == "Ha" for r in rows)
+    with db.conn:
+        db.execute("UPDATE frames SET location='duplicate', filter='OnlyOnADuplicate' WHERE id=?", [fid])
+        catalog.refresh_derived(db, [sid], sha256s=None)
+    assert db.execute("SELECT counted FROM frames WHERE id=?", [fid]).fetchone()[0] == 0
+    db.conn.close()
+    result = build_json(demo_copy)
+    assert "data/files-meta.js" in result["written_files"]
+    after, rows_after = explorer_data(demo_copy / "site")
+    assert "OnlyOnADuplicate" not in after["options"]["filter"]
+    assert not any(r["filter"] == "OnlyOnADuplicate" or r["name"] == name for r in rows_after)
+    assert after["total"] == meta["total"] - 1 == len(rows_after)
 
 
 # --- incremental builds -----------------------------------------------------------------------

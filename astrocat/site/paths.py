@@ -38,9 +38,9 @@ def target_href(name: str) -> str:
     return f"targets/{slug(name)}.html"
 
 
-def explorer_href(**prefilter: str) -> str:
-    """The file explorer opened pre-filtered: `files.html#session=ID` (one key)."""
-    return FILES + "".join(f"#{k}={quote(v, safe='')}" for k, v in prefilter.items())
+def explorer_href(key: str, value: str) -> str:
+    """The file explorer opened pre-filtered: `files.html#session=ID`, `#target=NAME`."""
+    return f"{FILES}#{key}={quote(value, safe='')}"
 
 
 def note_file_name(name: str) -> str:

@@ -80,6 +80,7 @@ def write_pages(site: Site, sessions: list[dict[str, Any]], keys: dict[str | Non
 
 def _page(site: Site, s: dict[str, Any], key: str, frames: list[dict[str, Any]]) -> str | None:
     """One session's page; returns its first preview's href."""
+    # the frames here all count: of them, light subs are what catalog.counts.integrates() selects
     lights = [f for f in frames if f["frame_type"] == "light" and not f["is_master"]]
     by_filter = defaultdict(list)
     for f in lights:
@@ -135,7 +136,7 @@ def _page(site: Site, s: dict[str, Any], key: str, frames: list[dict[str, Any]])
         targets=[{"name": t, "href": target_href(t)} for t in s["targets"]],
         note=note, filter_chart=Markup(filter_chart) if filter_chart else None,
         datasette=site.datasette.session(sid),
-        files_href=explorer_href(session=sid),
+        files_href=explorer_href("session", sid),
         # processing sessions that use these frames, once that feature is built
         processing=[] if "processing" in site.built else None,
         commands=actions([

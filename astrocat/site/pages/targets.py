@@ -86,7 +86,7 @@ def write_pages(site: Site, targets: list[dict[str, Any]]) -> dict[str, str | No
             title=name, section=TARGETS, t=t, filters=filters, rows=per_night, sessions=sess, chart=Markup(chart),
             thumb=thumb, note=site.note_for("target", name, site.s.notes / "Targets" / note_file_name(name)),
             datasette=site.datasette.frames(target=name, frame_type="light"),
-            files_href=explorer_href(target=name),
+            files_href=explorer_href("target", name),
             commands=actions([
                 ("How many hours per filter", command("target_stats", target=name)),
                 ("List the light frames", command("target_files", target=name)),

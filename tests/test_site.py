@@ -6,6 +6,7 @@ import html
 import json
 import os
 import re
+import shlex
 from urllib.parse import quote
 import sqlite3
 from pathlib import Path
@@ -15,13 +16,14 @@ from astropy.io import fits
 
 from astrocat import catalog
 from astrocat import site
+from astrocat import units
 from astrocat.config import load
-from conftest import backdate, run_cli
+from conftest import backdate, invoke_cli
 from sitekit import HOSTILE, build_hostile_site, external_urls, html_pages, site_files, write_hostile_frames
 
 
 def build_json(lib: Path, *args: str) -> dict:
-    r = run_cli("build", "--json", *args, cwd=lib)
+    r = invoke_cli("build", "--json", *args, cwd=lib)
     assert r.returncode == 0, r.stdout + r.stderr
     return json.loads(r.stdout)
 
@@ -60,11 +62,13 @@ def test_js_data_cannot_close_a_script():
 
 def test_helpers_month_range_evenly_and_coordinates():
     assert site.month_range("2023-11", "2024-02") == ["2023-11", "2023-12", "2024-01", "2024-02"]
-    assert site.evenly(list(range(10)), 3) == [0, 4, 9] or site.evenly(list(range(10)), 3) == [0, 5, 9]
+    assert site.evenly(list(range(10)), 3) == [0, 4, 9]  # round(4.5) is 4: half to even
+    assert site.evenly(list(range(10)), 4) == [0, 3, 6, 9]
     assert site.evenly([1, 2], 5) == [1, 2]
-    assert site.ra_hms(10.6847) == "00h 42m 44.3s"
-    assert site.dec_dms(41.269) == "+41° 16′ 08″"
-    assert site.dec_dms(-5.3911).startswith("−05° 23′")
+    # the target pages' coordinates (the filters `ra` and `dec` are astrocat.units)
+    assert units.ra_hms(10.6847) == "00h 42m 44.3s"
+    assert units.dec_dms(41.269) == "+41° 16′ 08″"
+    assert units.dec_dms(-5.3911).startswith("−05° 23′")
     assert site.note_file_name('a/b:c*?"<>|#^[x]') == "a_b_c_______^_x_.md".replace("^", "_")
 
 
@@ -78,8 +82,7 @@ def test_demo_builds_the_site_and_prints_its_path(demo_dir):
     db = sqlite3.connect(demo_dir / "catalog.db")
     sessions = [r[0] for r in db.execute("SELECT id FROM sessions")]
     targets = [r[0] for r in db.execute("SELECT name FROM targets")]
-    assert {"index.html", "files.html", "stats.html", "sessions/index.html", "targets/index.html",
-            "processing/index.html", "calibration/index.html", "backups/index.html"} <= names
+    assert {"index.html", "files.html", "stats.html", "sessions/index.html", "targets/index.html"} <= names
     for sid in sessions:
         assert site.session_href(sid) in names
     for t in targets:
@@ -160,6 +163,173 @@ def test_explorer_chunks_hold_every_present_frame(demo_dir):
     assert set(meta["options"]["type"]) == {r[0] for r in db.execute("SELECT DISTINCT frame_type FROM frames")}
 
 
+# --- features: only built ones show ----------------------------------------------------------
+
+
+def offered_commands(out: Path) -> set[str]:
+    """Every command a page of the site offers to copy (the note paths' buttons aside)."""
+    found = set()
+    for page in html_pages(out):
+        for attrs in re.findall(r"<button ([^>]*)>", page.read_text(encoding="utf-8")):
+            copy = re.search(r'data-copy="([^"]*)"', attrs)
+            if not copy:
+                continue
+            value = html.unescape(copy.group(1))
+            label = html.unescape(re.search(r'aria-label="([^"]*)"', attrs).group(1))
+            if label == "Copy the note's path":
+                assert value.endswith(".md"), (page, value)
+                continue
+            assert label == f"Copy command: {value}", (page, attrs)
+            found.add(value)
+    return found
+
+
+def test_no_page_nav_or_command_of_an_unbuilt_feature(demo_dir):
+    out = demo_dir / "site"
+    pages = html_pages(out)
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "astrocat processing" not in text and "astrocat backup" not in text, page
+        nav = text.split('<nav aria-label="Main">', 1)[1].split("</nav>", 1)[0]
+        hrefs = [h.lstrip("./") for h in re.findall(r'href="([^"]+)"', nav)]
+        assert hrefs == ["index.html", "sessions/index.html", "targets/index.html", "files.html", "stats.html"], page
+    for folder in ("processing", "calibration", "backups"):
+        assert not (out / folder).exists()
+    assert not any(re.search(r'href="[^"]*(processing|calibration|backups)/', p.read_text()) for p in pages)
+
+
+def test_every_offered_command_is_a_real_astrocat_command(demo_dir):
+    import typer
+
+    from astrocat.cli import app
+
+    commands = offered_commands(demo_dir / "site")
+    root = typer.main.get_command(app)
+    shapes: dict[tuple, list[str]] = {}
+    for line in sorted(commands):
+        args = shlex.split(line)
+        assert args[0] == "astrocat", line
+        args = args[1:]
+        node, depth = root, 0
+        # typer's own click: a group is what has subcommands
+        while hasattr(node, "commands") and depth < len(args) and args[depth] in node.commands:
+            node, depth = node.commands[args[depth]], depth + 1
+        assert depth and not hasattr(node, "commands"), f"not a command: {line}"
+        shapes.setdefault((tuple(args[:depth]), tuple(a for a in args[depth:] if a.startswith("-"))), args)
+    assert {path for path, _ in shapes} == {("scan",), ("organize",), ("build",), ("datasette",), ("list", "files"),
+                                            ("notes",), ("stats", "by-filter")}
+    # --help after the options: click still rejects an unknown option or a missing value first
+    for args in shapes.values():
+        r = invoke_cli(*args, "--help")
+        assert r.returncode == 0 and "Usage:" in r.stdout, (args, r.stdout + r.stderr)
+    assert invoke_cli("list", "files", "--no-such-option", "x", "--help").returncode == 2
+
+
+def test_pages_an_older_build_wrote_for_a_feature_not_built_are_removed(demo_copy):
+    out = demo_copy / "site"
+    build_json(demo_copy)
+    # what an earlier astrocat left: a placeholder page, listed in the manifest
+    manifest = json.loads((out / ".astrocat-site.json").read_text())
+    (out / "backups").mkdir()
+    (out / "backups" / "index.html").write_text("<p>astrocat backup run --dry-run</p>")
+    manifest["files"]["backups/index.html"] = {"in": "0" * 64, "out": "0" * 64}
+    (out / ".astrocat-site.json").write_text(json.dumps(manifest))
+    result = build_json(demo_copy)
+    assert result["removed_files"] == ["backups/index.html"]
+    assert not (out / "backups" / "index.html").exists()
+    assert "backups/index.html" not in json.loads((out / ".astrocat-site.json").read_text())["files"]
+
+
+# --- Datasette links and counts ----------------------------------------------------------------
+
+
+def test_datasette_links_work_for_a_catalog_with_dots_in_its_name(demo_dir, tmp_path):
+    import asyncio
+
+    from datasette.app import Datasette
+
+    from astrocat.datasette import app as datasette_app
+
+    s = load(demo_dir / "astrocat.toml")
+    s.catalog = tmp_path / "astro.v2.db"
+    src = sqlite3.connect(demo_dir / "catalog.db")
+    dest = sqlite3.connect(s.catalog)
+    src.backup(dest)
+    src.close()
+    db = catalog.open_catalog(s.catalog, readonly=True)
+    site.build(db, s, tmp_path / "www", thumbnails=False)
+    db.conn.close()
+    base = s.datasette_url.rstrip("/")
+    links: dict[str, str] = {}
+    for page in html_pages(tmp_path / "www"):
+        for href in re.findall(r'href="(http[^"]+)"', page.read_text(encoding="utf-8")):
+            href = html.unescape(href)
+            assert href.startswith(base + "/astro~2Ev2/"), (page, href)
+            links[href] = page.relative_to(tmp_path / "www").as_posix()
+    sid = "2024-10-03_ASI2600MM_Esprit100"
+    session_link = next(h for h, p in links.items() if p == site.session_href(sid))
+    target_link = next(h for h, p in links.items() if p == site.target_href("M31"))
+    query_link = next(h for h in links if "/integration_by_target_filter" in h)
+    assert len({h for h, p in links.items() if p.startswith("sessions/") and p != "sessions/index.html"}) > 5
+
+    async def get(path: str) -> dict:
+        ds = Datasette([str(s.catalog)], metadata=datasette_app.load_metadata("astro.v2"),
+                       settings=datasette_app.SETTINGS)
+        await ds.invoke_startup()
+        page = await ds.client.get(path)  # the link itself, as the browser opens it
+        assert page.status_code == 200, (path, page.text[:300])
+        where, _, query = path.partition("?")
+        r = await ds.client.get(f"{where}.json?{query}&_shape=objects&_size=max")
+        assert r.status_code == 200, path
+        return r.json()
+
+    cat = sqlite3.connect(s.catalog)
+    data = asyncio.run(get(session_link[len(base):]))
+    assert {r["session_id"] for r in data["rows"]} == {sid}
+    assert data["filtered_table_rows_count"] == len(data["rows"]) == cat.execute("SELECT COUNT(*) FROM frames WHERE session_id=?", [sid]).fetchone()[0] > 0
+    data = asyncio.run(get(target_link[len(base):]))
+    assert {(r["target"], r["frame_type"]) for r in data["rows"]} == {("M31", "light")}
+    assert data["filtered_table_rows_count"] == cat.execute(
+        "SELECT COUNT(*) FROM frames WHERE target='M31' AND frame_type='light'").fetchone()[0] > 0
+    rows = asyncio.run(get(query_link[len(base):]))["rows"]
+    assert {r["target"] for r in rows} == {r[0] for r in cat.execute(
+        "SELECT DISTINCT target FROM frames WHERE frame_type='light' AND target IS NOT NULL")}
+    cat.close()
+
+
+def explorer_data(out: Path) -> tuple[dict, list[dict]]:
+    """The explorer's meta and every row, its dictionary references resolved."""
+    meta = json.loads(re.search(r"AstrocatFiles\.meta\((.*)\);", (out / "data" / "files-meta.js").read_text()).group(1))
+    rows = []
+    for c in meta["chunks"]:
+        chunk = json.loads(re.search(r"AstrocatFiles\.chunk\((.*)\);", (out / c["file"]).read_text()).group(1))
+        for row in chunk["rows"]:
+            rows.append({col: (chunk["dicts"][i][v] if chunk["dicts"][i] is not None and v is not None else v)
+                         for i, (col, v) in enumerate(zip(chunk["columns"], row))})
+    return meta, rows
+
+
+def test_explorer_offers_no_value_seen_only_on_a_set_aside_duplicate(demo_copy):
+    build_json(demo_copy)
+    meta, rows = explorer_data(demo_copy / "site")
+    db = catalog.open_catalog(demo_copy / "catalog.db")
+    fid, path, sid = db.execute("SELECT id, path, session_id FROM frames WHERE frame_type='light' AND filter='Ha' "
+                                "ORDER BY id LIMIT 1").fetchone()
+    name = path.rsplit("/", 1)[1]
+    assert "Ha" in meta["options"]["filter"] and any(r["name"] == name and r["filter"] == "Ha" for r in rows)
+    with db.conn:
+        db.execute("UPDATE frames SET location='duplicate', filter='OnlyOnADuplicate' WHERE id=?", [fid])
+        catalog.refresh_derived(db, [sid], sha256s=None)
+    assert db.execute("SELECT counted FROM frames WHERE id=?", [fid]).fetchone()[0] == 0
+    db.conn.close()
+    result = build_json(demo_copy)
+    assert "data/files-meta.js" in result["written_files"]
+    after, rows_after = explorer_data(demo_copy / "site")
+    assert "OnlyOnADuplicate" not in after["options"]["filter"]
+    assert not any(r["filter"] == "OnlyOnADuplicate" or r["name"] == name for r in rows_after)
+    assert after["total"] == meta["total"] - 1 == len(rows_after)
+
+
 # --- incremental builds -----------------------------------------------------------------------
 
 
@@ -205,7 +375,7 @@ def test_a_change_to_one_session_rewrites_only_the_pages_that_show_it(demo_copy)
     thumbs_before = {p.stem for p in (demo_copy / "site" / "thumbs").glob("*.png")}
     sid = "2024-11-09_ASI1600MM_530mm"  # Ekos, M33; night in 2024-11
     _add_frame_to_session(demo_copy, sid)
-    r = run_cli("scan", "--json", cwd=demo_copy)
+    r = invoke_cli("scan", "--json", cwd=demo_copy)
     assert r.returncode == 0 and json.loads(r.stdout)["new"] == 1
     db = sqlite3.connect(demo_copy / "catalog.db")
     assert db.execute("SELECT COUNT(*) FROM frames WHERE session_id=? AND exposure_s=77", [sid]).fetchone()[0] == 1
@@ -247,7 +417,7 @@ def test_removed_session_page_is_deleted_and_only_manifest_files(demo_copy):
     for (path,) in db.execute("SELECT path FROM frames WHERE session_id=?", [sid]).fetchall():
         os.unlink(demo_copy / path)
     db.close()
-    assert run_cli("scan", cwd=demo_copy).returncode == 0
+    assert invoke_cli("scan", cwd=demo_copy).returncode == 0
     result = build_json(demo_copy)
     assert site.session_href(sid) in result["removed_files"]
     assert not (demo_copy / "site" / site.session_href(sid)).exists()
@@ -303,27 +473,27 @@ def test_cli_build_out_json_and_bad_folders(demo_dir, tmp_path):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "taxes.pdf").write_text("x")
-    r = run_cli("build", "--out", str(busy), cwd=demo_dir)
+    r = invoke_cli("build", "--out", str(busy), cwd=demo_dir)
     assert r.returncode == 2 and "not empty" in r.stderr and str(busy) in r.stderr.replace("\n", "")
     assert sorted(p.name for p in busy.iterdir()) == ["taxes.pdf"]
-    r = run_cli("build", "--out", str(busy / "taxes.pdf"), cwd=demo_dir)
+    r = invoke_cli("build", "--out", str(busy / "taxes.pdf"), cwd=demo_dir)
     assert r.returncode == 2 and "not a folder" in r.stderr
-    r = run_cli("build", "--out", str(busy), "--force", "--no-thumbnails", "--quiet", cwd=demo_dir)
+    r = invoke_cli("build", "--out", str(busy), "--force", "--no-thumbnails", "--quiet", cwd=demo_dir)
     assert r.returncode == 0 and (busy / "index.html").exists() and (busy / "taxes.pdf").exists()
     assert "open " in r.stdout and "index.html" in r.stdout
 
 
 def test_cli_build_without_catalog(tmp_path):
-    r = run_cli("init", str(tmp_path / "lib"), "--timezone", "UTC")
+    r = invoke_cli("init", str(tmp_path / "lib"), "--timezone", "UTC")
     assert r.returncode == 0
     (tmp_path / "lib" / "catalog.db").unlink()
-    r = run_cli("build", cwd=tmp_path / "lib")
+    r = invoke_cli("build", cwd=tmp_path / "lib")
     assert r.returncode == 4 and "astrocat scan" in r.stderr
 
 
 def test_cli_build_empty_catalog(library):
     catalog.open_catalog(library.catalog).conn.close()
-    r = run_cli("build", "--json", cwd=library.base_dir)
+    r = invoke_cli("build", "--json", cwd=library.base_dir)
     assert r.returncode == 0, r.stderr
     page = (library.site / "index.html").read_text()
     assert "No frames yet" in page
@@ -332,19 +502,19 @@ def test_cli_build_empty_catalog(library):
 
 def test_cli_build_reports_thumbnail_failures(library):
     write_hostile_frames(library)
-    assert run_cli("scan", cwd=library.base_dir).returncode == 0
+    assert invoke_cli("scan", cwd=library.base_dir).returncode == 0
     db = sqlite3.connect(library.catalog)
     victims = [library.abs(r[0]) for r in db.execute("SELECT path FROM frames WHERE frame_type='light'")]
     db.close()
     # cut every light frame short after the scan: the catalog still has their hashes
     for p in victims:
         p.write_bytes(p.read_bytes()[:3000])
-    r = run_cli("build", cwd=library.base_dir)
+    r = invoke_cli("build", cwd=library.base_dir)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "no thumbnail:" in r.stdout and str(victims[0].parent) in r.stdout.replace("\n", "")
     assert (library.site / "index.html").is_file()  # the site is built all the same
     # known failures are reported again, not retried
-    r = run_cli("build", "--json", cwd=library.base_dir)
+    r = invoke_cli("build", "--json", cwd=library.base_dir)
     data = json.loads(r.stdout)
     assert r.returncode == 1 and data["thumbnails_rendered"] == 0 and data["thumbnail_failures"]
     assert data["written"] == 0

@@ -57,7 +57,14 @@ def test_single_series_bar_chart_has_no_legend_and_labels_ticks():
     assert "chart-legend" not in svg
     t = texts(svg)
     assert {"a", "b", "c"} <= set(t)
-    assert "1.5" in t or "1.6" in t or "2" in t  # y ticks in hours
+    # 1.5 h tallest: ticks every half hour, each read in its own unit
+    assert [x for x in t if x not in ("T", "hours", "a", "b", "c")] == ["0 h", "30 min", "1.00 h", "1.50 h"]
+
+
+def test_small_integration_ticks_are_not_all_zero():
+    t = texts(charts.bar_chart(["a"], [("x", [40])], title="T", y_label="hours"))
+    ticks = [x for x in t if x not in ("T", "hours", "a")]
+    assert ticks == ["0 h", "9 s", "18 s", "27 s", "36 s", "45 s"]
 
 
 def test_empty_charts_say_so():
@@ -90,7 +97,7 @@ def test_hbar_values_and_order():
     rects = [r for r in dom.getElementsByTagName("rect") if r.getAttribute("class") == "chart-bar-rect"]
     w = [float(r.getAttribute("width")) for r in rects]
     assert w[0] == pytest.approx(2 * w[1], rel=0.01)
-    assert "2.0 h" in texts(svg) and "1.0 h" in texts(svg)
+    assert "2.00 h" in texts(svg) and "1.00 h" in texts(svg)
 
 
 def test_line_chart_x_is_proportional_to_time():
@@ -101,7 +108,7 @@ def test_line_chart_x_is_proportional_to_time():
     # three distinct x positions; the gap of 10 days is half the gap of 20 days
     assert len(xs) == 3
     assert (xs[1] - xs[0]) * 2 == pytest.approx(xs[2] - xs[1], rel=0.02)
-    assert "2.5 h" in texts(svg)  # the last value is labelled
+    assert "2.50 h" in texts(svg)  # the last value is labelled
 
 
 def test_sky_map_puts_ra_increasing_to_the_left_and_skips_missing_coordinates():
@@ -130,10 +137,15 @@ def test_output_is_deterministic():
 
 
 def test_hours_formatting():
-    assert charts.hours(0) == "0 h"
-    assert charts.hours(1800) == "30 min"
-    assert charts.hours(5400) == "1.5 h"
-    assert charts.hours(3600 * 250) == "250 h"
+    from astrocat.units import hours
+
+    assert hours(0) == hours(None) == "0 h"
+    assert hours(4) == "4 s"
+    assert hours(0.5) == "0.5 s"
+    assert hours(1800) == "30 min"
+    assert hours(5400) == "1.50 h"
+    assert hours(3600 * 250) == "250 h"
+    assert hours(3600 * 1250) == "1,250 h"
 
 
 def test_sky_map_labels_only_the_leading_targets_but_draws_all():

@@ -11,6 +11,8 @@ import hashlib
 import math
 from datetime import date
 from html import escape
+
+from astrocat.units import hours
 from typing import Callable, Sequence
 
 Number = float | int
@@ -40,17 +42,6 @@ def color_for(name: str, index: int = 0) -> str:
     return PALETTE[h % len(PALETTE)]
 
 
-def hours(seconds: float) -> str:
-    h = seconds / 3600.0
-    if h == 0:
-        return "0 h"
-    if seconds < 59.5:
-        return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.2g} s"
-    if h < 1:
-        return f"{h * 60:.0f} min"
-    return f"{h:.1f} h" if h < 100 else f"{h:,.0f} h"
-
-
 def count(n: float) -> str:
     return f"{n:,.0f}"
 
@@ -65,14 +56,15 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     start = math.floor(lo / step) * step
+    # up to the first tick at or above hi: the scale must hold the tallest bar
     ticks = []
-    v = start
-    while v < hi + step * 0.5:
-        ticks.append(round(v, 10))
-        if v >= hi:
-            break
-        v += step
-    return ticks
+    i = 0
+    while True:
+        v = round(start + i * step, 10)
+        ticks.append(v)
+        if v >= hi - step * 1e-9:
+            return ticks
+        i += 1
 
 
 def _svg_open(width: int, height: int, title: str, cls: str) -> str:
@@ -95,8 +87,8 @@ def _empty(width: int, height: int, title: str, message: str = "No data yet") ->
 
 
 def _fmt_tick(v: float, scale_hours: bool) -> str:
-    if scale_hours:
-        v = v / 3600.0
+    if scale_hours:  # seconds read as '0 h', '30 min', '1.50 h': small totals never all show '0.0'
+        return hours(v)
     return f"{v:,.0f}" if abs(v - round(v)) < 1e-9 else f"{v:,.1f}"
 
 
@@ -130,7 +122,8 @@ def bar_chart(
     for t in ticks:
         y = top + ph - ph * (t * (3600.0 if seconds_axis else 1.0)) / scale_max
         out.append(f'<line class="chart-grid" x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        out.append(f'<text class="chart-tick" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{esc(_fmt_tick(t, False))}</text>')
+        label = _fmt_tick(t * 3600.0, True) if seconds_axis else _fmt_tick(t, False)
+        out.append(f'<text class="chart-tick" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{esc(label)}</text>')
     out.append(
         f'<text class="chart-axis-label" transform="translate(14 {top + ph / 2:.0f}) rotate(-90)" '
         f'text-anchor="middle">{esc(y_label)}</text>'
@@ -274,7 +267,8 @@ def line_chart(
     for t in ticks:
         y = Y(t * div)
         out.append(f'<line class="chart-grid" x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        out.append(f'<text class="chart-tick" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{esc(_fmt_tick(t, False))}</text>')
+        label = _fmt_tick(t * div, True) if seconds_axis else _fmt_tick(t, False)
+        out.append(f'<text class="chart-tick" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{esc(label)}</text>')
     out.append(
         f'<text class="chart-axis-label" transform="translate(14 {top + ph / 2:.0f}) rotate(-90)" text-anchor="middle">{esc(y_label)}</text>'
     )

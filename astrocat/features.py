@@ -1,10 +1,11 @@
 """The feature registry: what each feature adds to the house, in one table.
 
 A feature declares its catalog migrations, its CLI command group, its pipeline
-steps (`sync`, `demo` and `build` run one ordered pipeline), its site pages and
-navigation entry, its note kinds, its Datasette metadata fragment and its
-`verify database` checks. Everything is named by dotted path ("module:attribute")
-and imported only when used, so reading the registry costs nothing at start-up.
+steps (`sync`, `demo` and `build` run one ordered pipeline; `scan` just recover
+and scan), its site pages and navigation entry, its note kinds, its Datasette
+metadata fragment and its `verify database` checks. Everything is named by dotted
+path ("module:attribute") and imported only when used, so reading the registry
+costs nothing at start-up.
 
 A feature that is not built yet (`built=False`) has no page, no nav entry and no
 command on the site: nothing offers a command that does not run.
@@ -17,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-PIPELINES = ("sync", "demo", "build")
+PIPELINES = ("sync", "demo", "build", "scan")
+LOOPS = frozenset({"sync", "demo", "build"})  # a step's default; `scan` is recover + scan only
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class Step:
     name: str
     order: int
     run: str | Callable[..., None]  # "module:function", or the function itself
-    pipelines: frozenset[str] = frozenset(PIPELINES)
+    pipelines: frozenset[str] = LOOPS
 
 
 @dataclass(frozen=True)
@@ -66,14 +68,14 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         "scan", "Scan",
         commands=("scan",),
-        steps=(Step("scan", 20, "astrocat.ingest.scan:scan_step", frozenset({"sync", "demo"})),),
+        steps=(Step("scan", 20, "astrocat.ingest.scan:scan_step", frozenset({"sync", "demo", "scan"})),),
     ),
     Feature(
         "organize", "Organize",
         migrations=((3, "moves (organize journal)", "astrocat.library.schema:create_moves"),),
         commands=("organize", "purge-duplicates"),
         checks=((("journal",), "astrocat.checks.verify:check_journal"),),
-        steps=(Step("recover", 10, "astrocat.library.steps:recover_step", frozenset({"sync", "demo"})),
+        steps=(Step("recover", 10, "astrocat.library.steps:recover_step", frozenset({"sync", "demo", "scan"})),
                Step("organize", 30, "astrocat.library.steps:organize_step", frozenset({"sync", "demo"}))),
     ),
     Feature(

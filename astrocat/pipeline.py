@@ -1,4 +1,5 @@
-"""The one pipeline: `sync`, `demo` and `build` run the registered steps in order.
+"""The one pipeline: `sync`, `demo` and `build` run the registered steps in order
+(`scan` runs only the first two).
 
 Steps come from the feature registry (`astrocat.features`): recover interrupted
 moves, scan, organize, notes, then the site last (it shows what the others made).
@@ -30,12 +31,16 @@ class Run:
     echo: Echo = lambda _m: None
     progress: ProgressFn | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    report: dict[str, Any] = field(default_factory=lambda: {"ok": True})
+    report: dict[str, Any] = field(default_factory=lambda: {"ok": True, "changed": False})
     results: dict[str, Any] = field(default_factory=dict)  # steps' result objects, for the caller
 
     def problem(self) -> None:
         """The run finished, but something was rejected, not moved or not rendered."""
         self.report["ok"] = False
+
+    def changed(self) -> None:
+        """The run changed the catalog or moved files (what `sync --quiet` reports)."""
+        self.report["changed"] = True
 
 
 def run(db: Any, settings: Settings, pipeline: str = "sync", *, echo: Echo = lambda _m: None,

@@ -16,7 +16,7 @@ os.environ["COLUMNS"] = "100"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import click  # noqa: E402
+import typer  # noqa: E402
 import typer.main  # noqa: E402
 
 from astrocat.cli import app  # noqa: E402
@@ -31,18 +31,19 @@ checks); `2` usage or configuration error; `3` another astrocat process holds th
 """
 
 
-def walk(cmd: click.Command, path: list[str]):
+def walk(cmd, path: list[str]):  # noqa: ANN001 - typer's (vendored click) Command
     yield path, cmd
-    if isinstance(cmd, click.Group):
-        for name in sorted(cmd.commands):
-            yield from walk(cmd.commands[name], path + [name])
+    # typer vendors its own click, so a group is whatever has subcommands, not a click.Group
+    commands = getattr(cmd, "commands", {})
+    for name in sorted(commands):
+        yield from walk(commands[name], path + [name])
 
 
 def render() -> str:
     root = typer.main.get_command(app)
     parts = [HEAD]
     for path, cmd in walk(root, ["astrocat"]):
-        ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=100, max_content_width=100)
+        ctx = typer.Context(cmd, info_name=" ".join(path), terminal_width=100, max_content_width=100)
         parts.append(f"\n## `{' '.join(path)}`\n\n```text\n{cmd.get_help(ctx).rstrip()}\n```\n")
     return "".join(parts)
 

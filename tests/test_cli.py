@@ -1,4 +1,7 @@
-"""The CLI as a user meets it: init, config discovery and errors, help, list, stats, demo."""
+"""The CLI as a user meets it: init, config discovery and errors, help, list, stats, demo.
+
+In-process (`invoke_cli`) except where the process itself matters (the timezone database
+is read at start-up)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import invoke_cli, run_cli
 
 from astrocat.config import ConfigError, find_config, load, write_default
 
@@ -18,8 +22,8 @@ COMMANDS = [
 ]
 
 
-def test_top_level_help_explains_with_example(cli):
-    r = cli("--help")
+def test_top_level_help_explains_with_example():
+    r = invoke_cli("--help")
     assert r.returncode == 0
     assert "astrocat demo" in r.stdout and "Examples" in r.stdout
     for word in ("scan", "list", "stats", "init", "demo"):
@@ -27,14 +31,14 @@ def test_top_level_help_explains_with_example(cli):
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=" ".join)
-def test_each_command_help_has_an_example(cli, cmd):
-    r = cli(*cmd, "--help")
+def test_each_command_help_has_an_example(cmd):
+    r = invoke_cli(*cmd, "--help")
     assert r.returncode == 0, r.stderr
     assert "astrocat " in r.stdout and ("Example" in r.stdout or "example" in r.stdout), r.stdout
 
 
-def test_init_creates_config_and_folders(cli, tmp_path):
-    r = cli("init", str(tmp_path / "astro"), "--timezone", "Europe/Brussels")
+def test_init_creates_config_and_folders(tmp_path):
+    r = invoke_cli("init", str(tmp_path / "astro"), "--timezone", "Europe/Brussels")
     assert r.returncode == 0, r.stderr
     assert "timezone    Europe/Brussels (as given)" in r.stdout + r.stderr
     s = load(tmp_path / "astro" / "astrocat.toml")
@@ -42,17 +46,17 @@ def test_init_creates_config_and_folders(cli, tmp_path):
         assert getattr(s, name).is_dir()
     assert s.catalog.exists() and s.timezone == "Europe/Brussels"
     # init never overwrites a config
-    r = cli("init", str(tmp_path / "astro"))
+    r = invoke_cli("init", str(tmp_path / "astro"))
     assert r.returncode == 2 and "already exists" in r.stderr
 
 
-def test_timezones_work_without_a_system_database(cli, tmp_path):
+def test_timezones_work_without_a_system_database(tmp_path):
     """Windows and slim containers have no /usr/share/zoneinfo: the tzdata package must
     stand in, or every timezone would be refused (and nights fall back to UTC)."""
     env = {"PYTHONTZPATH": str(tmp_path / "no-zoneinfo-here")}
-    r = cli("init", str(tmp_path / "astro"), "--timezone", "Pacific/Chatham", env=env)
+    r = run_cli("init", str(tmp_path / "astro"), "--timezone", "Pacific/Chatham", env=env)
     assert r.returncode == 0, r.stderr
-    r = cli("init", str(tmp_path / "other"), env={**env, "TZ": "America/Denver"})
+    r = run_cli("init", str(tmp_path / "other"), env={**env, "TZ": "America/Denver"})
     assert r.returncode == 0, r.stderr
     assert "timezone    America/Denver (this computer's;" in r.stdout + r.stderr
     from conftest import set_settle
@@ -61,7 +65,7 @@ def test_timezones_work_without_a_system_database(cli, tmp_path):
     set_settle(tmp_path / "astro" / "astrocat.toml", 0)  # the frame is written just before the scan
     # 04:15 UTC is 18:15 local in Chatham's summer (UTC+13:45): the night of that local day
     write_frame(tmp_path / "astro" / "quarantine" / "m42.fits", **{"DATE-OBS": "2024-01-10T04:15:00"})
-    r = cli("scan", "-q", cwd=tmp_path / "astro", env=env)
+    r = run_cli("scan", "-q", cwd=tmp_path / "astro", env=env)
     assert r.returncode == 0, r.stderr
     con = sqlite3.connect(tmp_path / "astro" / "catalog.db")
     try:
@@ -96,22 +100,22 @@ def test_config_discovery_order(tmp_path, monkeypatch):
         ('[paths\n', "not valid TOML"),
     ],
 )
-def test_bad_config_one_line_error_naming_the_key(cli, tmp_path, text, key):
+def test_bad_config_one_line_error_naming_the_key(tmp_path, text, key):
     (tmp_path / "astrocat.toml").write_text(text)
-    r = cli("list", "files", cwd=tmp_path)
+    r = invoke_cli("list", "files", cwd=tmp_path)
     assert r.returncode == 2
     lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
     assert len(lines) <= 2 and key in r.stderr, r.stderr
 
 
-def test_no_config_is_a_usage_error(cli, tmp_path):
-    r = cli("scan", cwd=tmp_path)
+def test_no_config_is_a_usage_error(tmp_path):
+    r = invoke_cli("scan", cwd=tmp_path)
     assert r.returncode == 2 and "astrocat init" in r.stderr
 
 
-def test_demo_library_lists_and_stats(cli, demo_dir: Path):
+def test_demo_library_lists_and_stats(demo_dir: Path):
     """The demo is a normal library: `cd DIR && astrocat list sessions` works."""
-    sessions = json.loads(cli("list", "sessions", "--json", cwd=demo_dir).stdout)
+    sessions = json.loads(invoke_cli("list", "sessions", "--json", cwd=demo_dir).stdout)
     assert len(sessions) >= 6
     con = sqlite3.connect(demo_dir / "catalog.db")
     nights = con.execute("SELECT COUNT(DISTINCT night) FROM frames WHERE frame_type='light'").fetchone()[0]
@@ -131,20 +135,20 @@ def test_demo_library_lists_and_stats(cli, demo_dir: Path):
         "SELECT SUM(exposure_s)/3600.0 FROM frames WHERE target='M31' AND filter='Ha' "
         "AND frame_type='light' AND is_master=0"
     ).fetchone()[0]
-    r = cli("stats", "by-target", "--target", "M31", "--filter", "Ha", cwd=demo_dir)
+    r = invoke_cli("stats", "by-target", "--target", "M31", "--filter", "Ha", cwd=demo_dir)
     assert r.stdout.strip() == f"M31: {want:.2f} h in 10 light frames over 1 night"
-    js = json.loads(cli("stats", "summary", "--target", "M31", "--filter", "Ha", "--json", cwd=demo_dir).stdout)
+    js = json.loads(invoke_cli("stats", "summary", "--target", "M31", "--filter", "Ha", "--json", cwd=demo_dir).stdout)
     assert js["integration_h"] == pytest.approx(want, abs=1e-3)
 
 
-def test_list_filters_narrow_results(cli, demo_dir: Path):
+def test_list_filters_narrow_results(demo_dir: Path):
     con = sqlite3.connect(demo_dir / "catalog.db")
 
     def count(where: str) -> int:
         return con.execute(f"SELECT COUNT(*) FROM frames WHERE {where}").fetchone()[0]
 
     def listed(*args: str) -> list[dict]:
-        r = cli("list", "files", "--json", *args, cwd=demo_dir)
+        r = invoke_cli("list", "files", "--json", *args, cwd=demo_dir)
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
 
@@ -158,34 +162,34 @@ def test_list_filters_narrow_results(cli, demo_dir: Path):
     assert len(listed("--limit", "7")) == 7
     sess = listed("--session", "2024-10-03_ASI2600MM_Esprit100")
     assert len(sess) == count("session_id='2024-10-03_ASI2600MM_Esprit100'") > 0
-    r = cli("list", "files", "--night", "03/10/2024", cwd=demo_dir)
+    r = invoke_cli("list", "files", "--night", "03/10/2024", cwd=demo_dir)
     assert r.returncode == 2 and "--night" in r.stderr
-    r = cli("list", "files", "--type", "science", cwd=demo_dir)
+    r = invoke_cli("list", "files", "--type", "science", cwd=demo_dir)
     assert r.returncode == 2 and "--type" in r.stderr
 
 
-def test_list_other_views(cli, demo_dir: Path):
-    targets = json.loads(cli("list", "targets", "--json", cwd=demo_dir).stdout)
+def test_list_other_views(demo_dir: Path):
+    targets = json.loads(invoke_cli("list", "targets", "--json", cwd=demo_dir).stdout)
     names = [t["name"] for t in targets]
     assert "M31" in names and "NGC 7000" in names
     m31 = next(t for t in targets if t["name"] == "M31")
     assert set(m31["filters"]) >= {"L", "R", "G", "B", "Ha"}
-    tels = {t["name"] for t in json.loads(cli("list", "telescopes", "--json", cwd=demo_dir).stdout)}
+    tels = {t["name"] for t in json.loads(invoke_cli("list", "telescopes", "--json", cwd=demo_dir).stdout)}
     assert "Esprit 100" in tels and "Evostar 72ED" in tels  # config alias for the SGP mount name
     assert not any("AM5" in t or "EQMod" in t for t in tels)  # mounts are not telescopes
-    cams = json.loads(cli("list", "cameras", "--json", cwd=demo_dir).stdout)
+    cams = json.loads(invoke_cli("list", "cameras", "--json", cwd=demo_dir).stdout)
     assert sum(c["frames"] for c in cams) >= 300
-    months = json.loads(cli("stats", "by-month", "--json", cwd=demo_dir).stdout)
+    months = json.loads(invoke_cli("stats", "by-month", "--json", cwd=demo_dir).stdout)
     assert [m["name"] for m in months] == sorted(m["name"] for m in months)
-    equip = json.loads(cli("stats", "equipment", "--json", cwd=demo_dir).stdout)
+    equip = json.loads(invoke_cli("stats", "equipment", "--json", cwd=demo_dir).stdout)
     assert any(e["telescope"] == "Seestar S50" for e in equip)
-    table = cli("list", "sessions", cwd=demo_dir).stdout
+    table = invoke_cli("list", "sessions", cwd=demo_dir).stdout
     assert "2024-10-03_ASI2600MM_Esprit100" in table
 
 
-def test_demo_refuses_non_empty_dir(cli, tmp_path):
+def test_demo_refuses_non_empty_dir(tmp_path):
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "keep.txt").write_text("mine")
-    r = cli("demo", str(tmp_path / "d"))
+    r = invoke_cli("demo", str(tmp_path / "d"))
     assert r.returncode == 2 and "not empty" in r.stderr
     assert (tmp_path / "d" / "keep.txt").read_text() == "mine"

@@ -113,12 +113,13 @@ def validate(
     paths: list[str] | None = None,
     progress: ProgressFn | None = None,
 ) -> list[dict[str, Any]]:
-    """One result per cataloged file matching the filter (and under `paths` when given):
-    every present copy, since each file has its own header and checksums."""
+    """One result per cataloged file matching the filter (and under `paths` when given:
+    files or folders on disk, or catalog paths): every present copy, since each file
+    has its own header and checksums."""
     where, params = replace(flt, every_copy=True).where()
     if paths:
         clauses = []
-        for p in paths:
+        for p in (settings.rel(p) if os.path.exists(p) else p.rstrip("/") for p in paths):
             clauses.append("(path = ? OR substr(path, 1, ?) = ?)")
             prefix = p.rstrip("/") + "/"
             params += [p, len(prefix), prefix]

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from astrocat.units import human_bytes  # noqa: F401  (re-exported for the CLI)
+from astrocat.units import hours, human_bytes  # noqa: F401  (re-exported for the CLI)
 
 # Piped output gets a wide table rather than rich's 80-column default.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -19,10 +19,6 @@ err_console = Console(stderr=True, highlight=False)
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     sys.stdout.write("\n")
-
-
-def hours(seconds: float | None) -> str:
-    return f"{(seconds or 0) / 3600:.2f} h"
 
 
 def fmt(value: Any) -> str:

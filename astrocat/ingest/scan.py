@@ -449,9 +449,14 @@ def _duplicates_of(db: sqlite_utils.Database, new_hashes: dict[str, str]) -> lis
 
 
 def scan_step(ctx) -> None:  # noqa: ANN001 - astrocat.pipeline.Run
-    """Pipeline step: read new and changed files into the catalog."""
-    result = scan(ctx.db, ctx.settings, progress=ctx.progress)
+    """Pipeline step: read new and changed files into the catalog (`astrocat scan`
+    passes the options scan_paths and scan_full)."""
+    result = scan(ctx.db, ctx.settings, ctx.options.get("scan_paths"), progress=ctx.progress,
+                  full=ctx.options.get("scan_full", False))
     ctx.report["scan"] = result.as_dict()
+    ctx.results["scan"] = result
+    if result.new or result.changed or result.missing:
+        ctx.changed()
     if result.new or result.changed or result.missing or result.rejected:
         ctx.echo(f"scan: {result.new} new, {result.changed} changed, {result.missing} missing, "
                  f"{result.rejected} rejected")

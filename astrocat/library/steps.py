@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 def recover_step(ctx: Run) -> None:
     recovered = recover(ctx.db, ctx.settings)
     ctx.report["recovered"] = recovered.as_dict()
+    ctx.results["recovered"] = recovered
     if recovered.finished or recovered.rolled_back:
+        ctx.changed()
         ctx.echo(f"recovered {recovered.finished + recovered.rolled_back} interrupted moves")
     if recovered.problems:
         ctx.problem()
@@ -25,6 +27,7 @@ def organize_step(ctx: Run) -> None:
     result = organize(ctx.db, ctx.settings, progress=ctx.progress, recover_first=False)
     ctx.report["organize"] = {k: v for k, v in result.as_dict().items() if k not in ("plan", "recovered")}
     if result.moved or result.duplicates:
+        ctx.changed()
         ctx.echo(f"organize: {result.moved} frames filed into {ctx.settings.library}"
                  + (f", {len(result.duplicates)} duplicates set aside" if result.duplicates else ""))
     if not result.ok:

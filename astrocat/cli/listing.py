@@ -1,0 +1,169 @@
+"""`astrocat list ...`: frames, sessions, targets, equipment, duplicates and rejects."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from astrocat import catalog
+from astrocat.cli import output
+from astrocat.cli.app import app, group, open_db, settings
+from astrocat.cli.options import (
+    CAMERA, FILTER, FROM, JSON, LIMIT, NIGHT, SESSION, TARGET, TELESCOPE, TO, TYPE, YEAR, frame_filter,
+)
+
+list_app = group("List files, sessions, targets, equipment, duplicates and rejects, with filters.")
+app.add_typer(list_app, name="list")
+
+FILE_COLUMNS = [
+    ("path", "path"), ("frame_type", "type"), ("target", "target"), ("filter", "filter"),
+    ("exposure_s", "exp s"), ("night", "night"), ("camera", "camera"), ("telescope", "telescope"),
+]
+
+
+@list_app.command("files")
+def list_files(
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
+    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
+    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
+    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+) -> None:
+    """Cataloged frames. `--json` prints every field of each frame (docs/data-model.md).
+
+    Examples: `astrocat list files --target M31 --filter Ha` ·
+    `astrocat list files --type flat --night 2024-11-01 --json`
+    """
+    s = settings()
+    flt = frame_filter(s, target=target, filter_=filter_, frame_type=frame_type, night=night, date_from=date_from,
+                       date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
+    with open_db(s, readonly=True) as db:
+        rows = catalog.list_frames(db, flt, limit)
+    if as_json:
+        output.print_json(rows)
+    else:
+        output.print_table(rows, FILE_COLUMNS, title=f"{len(rows)} frames")
+
+
+@list_app.command("sessions")
+def list_sessions(
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
+    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
+    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
+    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+) -> None:
+    """Imaging sessions (night + camera + telescope), newest first.
+
+    Example: `astrocat list sessions --year 2024 --target M31`
+    """
+    s = settings()
+    flt = frame_filter(s, target=target, filter_=filter_, frame_type=frame_type, night=night, date_from=date_from,
+                       date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
+    with open_db(s, readonly=True) as db:
+        rows = catalog.list_sessions(db, flt, limit)
+    if as_json:
+        output.print_json(rows)
+        return
+    for r in rows:
+        r["integration"] = output.hours(r["integration_s"])
+    output.print_table(
+        rows,
+        [("id", "session"), ("targets", "targets"), ("lights", "lights"), ("integration", "integration"),
+         ("filters", "filters"), ("darks", "darks"), ("flats", "flats"), ("biases", "bias"),
+         ("darkflats", "dark-flats"), ("ccd_temp_mean", "°C")],
+        title=f"{len(rows)} sessions",
+    )
+
+
+@list_app.command("targets")
+def list_targets(
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, night: Optional[str] = NIGHT,
+    date_from: Optional[str] = FROM, date_to: Optional[str] = TO, year: Optional[int] = YEAR,
+    camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE, session: Optional[str] = SESSION,
+    limit: Optional[int] = LIMIT, as_json: bool = JSON,
+) -> None:
+    """Targets with total integration (light frames), filters and first/last night.
+
+    Example: `astrocat list targets --year 2024`
+    """
+    s = settings()
+    flt = frame_filter(s, target=target, filter_=filter_, night=night, date_from=date_from, date_to=date_to,
+                       year=year, camera=camera, telescope=telescope, session=session)
+    with open_db(s, readonly=True) as db:
+        rows = catalog.list_targets(db, flt, limit)
+    if as_json:
+        output.print_json(rows)
+        return
+    output.print_table(
+        rows,
+        [("name", "target"), ("integration_h", "hours"), ("frames", "lights"), ("filters", "filters"),
+         ("nights", "nights"), ("first_night", "first"), ("last_night", "last")],
+        title=f"{len(rows)} targets",
+    )
+
+
+def _list_values(column: str, title: str, limit: Optional[int], as_json: bool, **filters: Optional[str | int]) -> None:
+    s = settings()
+    flt = frame_filter(s, **filters)
+    with open_db(s, readonly=True) as db:
+        rows = catalog.list_values(db, column, flt, limit)
+    if as_json:
+        output.print_json(rows)
+        return
+    output.print_table(
+        rows,
+        [("name", column), ("frames", "frames"), ("integration_h", "light hours"), ("nights", "nights"),
+         ("first_night", "first"), ("last_night", "last")],
+        title=title,
+    )
+
+
+@list_app.command("cameras")
+def list_cameras(
+    year: Optional[int] = YEAR, target: Optional[str] = TARGET, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+) -> None:
+    """Cameras (INSTRUME, after your aliases) with frame counts. Example: `astrocat list cameras`"""
+    _list_values("camera", "cameras", limit, as_json, year=year, target=target)
+
+
+@list_app.command("telescopes")
+def list_telescopes(
+    year: Optional[int] = YEAR, target: Optional[str] = TARGET, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+) -> None:
+    """Telescopes (TELESCOP, mounts excluded, after your aliases). Example: `astrocat list telescopes`"""
+    _list_values("telescope", "telescopes", limit, as_json, year=year, target=target)
+
+
+@list_app.command("filters")
+def list_filter_names(
+    year: Optional[int] = YEAR, target: Optional[str] = TARGET, camera: Optional[str] = CAMERA,
+    limit: Optional[int] = LIMIT, as_json: bool = JSON,
+) -> None:
+    """Filters (canonical names) with frame counts. Example: `astrocat list filters --target M31`"""
+    _list_values("filter", "filters", limit, as_json, year=year, target=target, camera=camera)
+
+
+@list_app.command("duplicates")
+def list_duplicates(limit: Optional[int] = LIMIT, as_json: bool = JSON) -> None:
+    """Identical content (same sha256) cataloged at more than one path.
+
+    Example: `astrocat list duplicates --json`
+    """
+    s = settings()
+    with open_db(s, readonly=True) as db:
+        rows = catalog.list_duplicates(db, limit)
+    if as_json:
+        output.print_json(rows)
+        return
+    output.print_table(rows, [("sha256", "sha256"), ("copies", "copies"), ("size", "bytes"), ("paths", "paths")],
+                       title=f"{len(rows)} duplicated contents")
+
+
+@list_app.command("rejects")
+def list_rejects(limit: Optional[int] = LIMIT, as_json: bool = JSON) -> None:
+    """Files the scan could not catalog, with the reason. Example: `astrocat list rejects`"""
+    s = settings()
+    with open_db(s, readonly=True) as db:
+        rows = catalog.list_rejects(db, limit)
+    if as_json:
+        output.print_json(rows)
+        return
+    output.print_table(rows, [("path", "path"), ("size", "bytes"), ("reason", "reason")], title=f"{len(rows)} rejected files")

@@ -3,6 +3,7 @@ the lock, one-line errors and the progress bar."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from contextlib import contextmanager
 from typing import Iterator, Optional
@@ -83,14 +84,22 @@ def check_pattern(s: Settings) -> None:
 
 @contextmanager
 def open_db(s: Settings, readonly: bool = False) -> Iterator[catalog.sqlite_utils.Database]:
+    """The catalog for one command. An SQLite failure anywhere inside (a damaged page met
+    mid-query, another program's lock, a full disk) ends the command with one line."""
     try:
         db = catalog.open_catalog(s.catalog, readonly=readonly and s.catalog.exists())
     except catalog.CatalogError as exc:
-        raise fail(str(exc), EXIT_CATALOG) from None
+        raise fail(str(exc), EXIT_LOCKED if isinstance(exc, catalog.CatalogBusy) else EXIT_CATALOG) from None
     try:
         yield db
+    except sqlite3.Error as exc:
+        err = catalog.describe(s.catalog, exc)
+        raise fail(str(err), EXIT_LOCKED if isinstance(err, catalog.CatalogBusy) else EXIT_CATALOG) from None
     finally:
-        db.conn.close()
+        try:
+            db.conn.close()
+        except sqlite3.Error:
+            pass
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from astrocat import catalog
 from astrocat import library
 from astrocat.config import Settings
 from astrocat.ingest.scan import scan
+from astrocat.library.move import _Mover
 from conftest import ROOT, run_cli
 from organize_util import (all_files, can_mount, other_filesystem, set_paths, set_pattern, sha256, tmpfs,
                            write_frame, write_frames)
@@ -139,7 +140,7 @@ def test_the_move_refuses_a_destination_that_appeared_after_planning(lib: Settin
         dst.parent.mkdir(parents=True)
         squatter = write_frame(dst, 777, OBJECT="squatter")
         result = library.OrganizeResult(plan=p)
-        library._Mover(db, lib, result, None, time.perf_counter()).run(p.moves)
+        _Mover(db, lib, result, None, time.perf_counter()).run(p.moves)
     finally:
         db.conn.close()
     assert sha256(dst) == squatter
@@ -482,8 +483,8 @@ def test_sync_scans_and_organizes_and_is_quiet_when_nothing_is_new(library: Sett
 
 
 def test_sync_runs_registered_steps_in_order_and_recovers_once(library: Settings, monkeypatch) -> None:
-    from astrocat import features, library as library_mod, pipeline
-    from astrocat.library import steps as library_steps
+    from astrocat import features, pipeline
+    from astrocat.library import move as library_move, steps as library_steps
 
     write_frames(library.quarantine / "tonight", 2)
     seen = []
@@ -496,13 +497,14 @@ def test_sync_runs_registered_steps_in_order_and_recovers_once(library: Settings
     probe = features.Feature("probe", "Probe", steps=(features.Step("probe", 45, probe_step),))
     monkeypatch.setattr(features, "FEATURES", features.FEATURES + (probe,))
     recoveries = []
-    real_recover = library_mod.recover
+    real_recover = library_move.recover
 
     def counting_recover(*args, **kwargs):
         recoveries.append(1)
         return real_recover(*args, **kwargs)
 
-    monkeypatch.setattr(library_mod, "recover", counting_recover)
+    # each module that calls recover looks it up in its own namespace: patch both
+    monkeypatch.setattr(library_move, "recover", counting_recover)
     monkeypatch.setattr(library_steps, "recover", counting_recover)
     db = catalog.open_catalog(library.catalog)
     try:

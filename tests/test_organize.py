@@ -21,6 +21,7 @@ from astrocat import library
 from astrocat.config import Settings
 from astrocat.ingest.scan import scan
 from astrocat.library.move import _Mover
+from astrocat.lock import catalog_lock
 from conftest import ROOT, run_cli
 from organize_util import (all_files, can_mount, other_filesystem, set_paths, set_pattern, sha256, tmpfs,
                            write_frame, write_frames)
@@ -247,6 +248,10 @@ def test_calibration_of_a_night_without_lights_waits_then_goes_to_calibration(li
 
 def library_organize(db, settings, now):
     return library.organize(db, settings, now=now)
+
+
+def library_recover(db, settings):
+    return library.recover(db, settings)
 
 
 def test_frames_cross_filesystems_with_copy_fsync_verify(lib: Settings, tmp_path: Path) -> None:
@@ -550,6 +555,44 @@ def test_recovery_keeps_the_verified_copy_when_the_source_vanished_meanwhile(lib
     assert sha256(lib.base_dir / dst) == sha
     assert not tmp_file.exists()
     assert {s for _, s, _ in frames(lib.base_dir).values()} >= {sha}
+
+
+def test_recovery_refreshes_which_copy_counts(library: Settings, tmp_path: Path) -> None:
+    """Two quarantine copies of one frame: the first scanned counts. organize files the other
+    (first by path) and sets the counted one aside, and is killed before it refreshes the
+    totals; recovery finishes the moves and must move the verdict to the filed copy."""
+    q = library.quarantine
+    late = q / "b" / "late.fits"
+    sha = write_frame(late, 1)
+    db = catalog.open_catalog(library.catalog)
+    try:
+        assert scan(db, library).new == 1
+        early = q / "a" / "early.fits"
+        early.parent.mkdir()
+        early.write_bytes(late.read_bytes())
+        assert scan(db, library).new == 1
+        counted = "SELECT path, location, counted FROM frames ORDER BY id"
+        assert db.execute(counted).fetchall() == [("quarantine/b/late.fits", "quarantine", 1),
+                                                  ("quarantine/a/early.fits", "quarantine", 0)]
+    finally:
+        db.conn.close()
+    proc = _paused_organize(library.base_dir, tmp_path / "paused", {"ASTROCAT_TEST_PAUSE_AT": "filed:1"})
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    filed = "library/2024/2024-11-01_M31/Light/M31_L_180s_0001.fits"
+    db = catalog.open_catalog(library.catalog)
+    try:
+        early_row = db.execute("SELECT path, counted FROM frames WHERE id = 2").fetchone()
+        assert early_row == (filed, 0), "killed after filing, before the refresh"
+        with catalog_lock(library.catalog, "test"):
+            rec = library_recover(db, library)
+        assert rec.finished >= 1 and not rec.problems
+        assert db.execute(counted).fetchall() == [("quarantine/_duplicates/b/late.fits", "duplicate", 0),
+                                                  (filed, "library", 1)]
+        assert db.execute("SELECT frames FROM sessions").fetchall() == [(1,)]
+    finally:
+        db.conn.close()
+    assert sha256(library.base_dir / filed) == sha
 
 
 def _remount_ro(path: Path) -> None:

@@ -355,8 +355,9 @@ def organize(
             db.execute("PRAGMA synchronous=NORMAL")
         if relayout:
             prune_empty_dirs(settings.library)
-    if not dry_run and (result.moved or result.duplicates or recovered.finished or recovered.rolled_back):
+    if not dry_run and (result.moved or result.duplicates):
         # locations changed: which copy counts, and so session and target totals, may too
+        # (recover refreshed after its own moves)
         shas = {m.sha256 for m in p.moves if m.sha256}
         with db.conn:
             catalog.refresh_derived(db, sha256s=shas)

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlite_utils
 
+from astrocat import catalog
 from astrocat.config import Settings
 from astrocat.hashing import sha256_file
 from astrocat.library.files import Collision, describe, fsync_dir, place, same_file
@@ -64,8 +65,10 @@ def _probe(path: str, sha: str, same_as: str | None = None) -> str:
 
 
 def recover(db: sqlite_utils.Database, settings: Settings) -> RecoveryResult:
-    """Finish or roll back every move a crash interrupted. Idempotent. Caller holds the lock."""
+    """Finish or roll back every move a crash interrupted, then bring the derived tables in
+    step with the frames. Idempotent. Caller holds the lock."""
     result = RecoveryResult()
+    changed: set[str] = set()
     if not db["moves"].exists():
         return result
     rows = list(db.query(
@@ -110,6 +113,7 @@ def recover(db: sqlite_utils.Database, settings: Settings) -> RecoveryResult:
             with db.conn:
                 finish(db, "done", [(m["id"], note)])
             result.finished += 1
+            changed.add(m["sha256"])
         elif action == "back":
             # the source is intact: remove what the move created, if it is ours
             if tmp and os.path.lexists(tmp):
@@ -120,9 +124,15 @@ def recover(db: sqlite_utils.Database, settings: Settings) -> RecoveryResult:
                     point_frame(db, settings, m["frame_id"], m["src"], os.stat(src))
                 finish(db, "rolled_back", [(m["id"], "rolled back by recovery")])
             result.rolled_back += 1
+            changed.add(m["sha256"])
         else:
             reason = "neither the source nor a verified copy exists"
             result.problems.append({"path": m["src"], "reason": f"interrupted move to {m['dst']}: {reason}"})
             with db.conn:
                 finish(db, "failed", [(m["id"], reason)])
+    if changed:
+        # the interrupted run stopped before its own refresh: which copy counts (and so
+        # session and target totals) may be stale for these contents
+        with db.conn:
+            catalog.refresh_derived(db, sha256s=changed)
     return result

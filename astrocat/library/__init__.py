@@ -23,7 +23,7 @@ public API; a test that patches a helper patches it in the module that looks it 
 from __future__ import annotations
 
 from astrocat.config import DUPLICATES_DIR
-from astrocat.library.files import positioned_reader as _positioned_reader
+from astrocat.library.files import positioned_reader as _positioned_reader  # its old name (test_portable)
 from astrocat.library.move import OrganizeResult, organize
 from astrocat.library.plan import Plan, PlanItem, plan
 from astrocat.library.purge import purge_duplicates

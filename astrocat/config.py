@@ -72,14 +72,20 @@ class Settings:
         """quarantine | duplicate | library | processing | external, by where the file lies.
 
         `duplicate`: set aside in quarantine/_duplicates; cataloged, but not counted."""
-        p = Path(os.path.abspath(path))
+        # string prefixes, not pathlib's `parents`: organize asks this for every frame it files
+        p = os.path.normcase(os.path.abspath(path))
         for name in ("quarantine", "library", "processing"):
-            root: Path = getattr(self, name)
-            if p == root or root in p.parents:
-                if name == "quarantine" and (root / DUPLICATES_DIR) in p.parents:
+            root = os.path.normcase(str(getattr(self, name)))
+            if p == root or p.startswith(_inside(root)):
+                if name == "quarantine" and p.startswith(_inside(os.path.join(root, DUPLICATES_DIR))):
                     return "duplicate"
                 return name
         return "external"
+
+
+def _inside(folder: str) -> str:
+    """The prefix of every path inside `folder` (a normalized absolute path)."""
+    return folder if folder.endswith(os.sep) else folder + os.sep
 
 
 TEMPLATE = '''# astrocat configuration. Paths are relative to this file's folder.

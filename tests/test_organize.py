@@ -20,7 +20,9 @@ from astrocat import catalog
 from astrocat import library
 from astrocat.config import Settings
 from astrocat.ingest.scan import scan
-from conftest import ROOT, run_cli
+from astrocat.library.move import _Mover
+from astrocat.lock import catalog_lock
+from conftest import ROOT, invoke_cli, run_cli
 from organize_util import (all_files, can_mount, other_filesystem, set_paths, set_pattern, sha256, tmpfs,
                            write_frame, write_frames)
 
@@ -37,7 +39,7 @@ def snapshot(*roots: Path) -> dict[str, tuple[str, int]]:
     return {str(f): (sha256(f), f.stat().st_mtime_ns) for f in all_files(*roots)}
 
 
-def stderr_lines(r: subprocess.CompletedProcess) -> list[str]:
+def stderr_lines(r) -> list[str]:
     return [line for line in r.stderr.splitlines() if line.strip()]
 
 
@@ -62,7 +64,7 @@ def test_organize_files_frames_by_the_pattern_and_keeps_catalog_rows(lib: Settin
     base = lib.base_dir
     before = frames(base)
     mtimes = {sha: f.stat().st_mtime for f in all_files(lib.quarantine) for sha in [sha256(f)]}
-    r = run_cli("organize", cwd=base)
+    r = invoke_cli("organize", cwd=base)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "organized 8 frames" in r.stdout
     after = frames(base)
@@ -78,10 +80,10 @@ def test_organize_files_frames_by_the_pattern_and_keeps_catalog_rows(lib: Settin
     assert "library/2024/2024-11-01_M31/Dark/Dark_180s_0001.fits" in paths
     assert not all_files(lib.quarantine)
     # a scan afterwards sees nothing new and nothing missing; list shows library paths
-    r = run_cli("scan", "--json", cwd=base)
+    r = invoke_cli("scan", "--json", cwd=base)
     s = json.loads(r.stdout)
     assert (s["new"], s["missing"], s["changed"], s["unchanged"]) == (0, 0, 0, 8)
-    r = run_cli("list", "files", "--json", cwd=base)
+    r = invoke_cli("list", "files", "--json", cwd=base)
     assert all(f["path"].startswith("library/") for f in json.loads(r.stdout))
     # the journal holds one finished move per frame
     con = sqlite3.connect(base / "catalog.db")
@@ -90,7 +92,7 @@ def test_organize_files_frames_by_the_pattern_and_keeps_catalog_rows(lib: Settin
     ]
     con.close()
     # nothing left to do
-    r = run_cli("organize", "--dry-run", "--json", cwd=base)
+    r = invoke_cli("organize", "--dry-run", "--json", cwd=base)
     assert json.loads(r.stdout)["plan"] == []
 
 
@@ -98,14 +100,14 @@ def test_dry_run_prints_the_plan_and_changes_nothing(lib: Settings) -> None:
     base = lib.base_dir
     before_files = snapshot(lib.quarantine, lib.library)
     before_rows = frames(base)
-    r = run_cli("organize", "--dry-run", "--json", cwd=base)
+    r = invoke_cli("organize", "--dry-run", "--json", cwd=base)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["dry_run"] is True and out["moved"] == 0
     plan = out["plan"]
     assert len(plan) == 8 and {p["action"] for p in plan} == {"file"}
     assert all(p["destination"].startswith("library/2024/2024-11-01_M31/") and p["method"] == "link" for p in plan)
-    r = run_cli("organize", "--dry-run", cwd=base)
+    r = invoke_cli("organize", "--dry-run", cwd=base)
     assert r.returncode == 0 and "dry run: nothing changed" in r.stdout
     assert "M31_L_180s_0001.fits" in r.stdout
     assert snapshot(lib.quarantine, lib.library) == before_files
@@ -121,7 +123,7 @@ def test_a_name_collision_takes_the_next_sequence_and_never_overwrites(lib: Sett
     stranger_sha = write_frame(stranger, 999, OBJECT="Someone else")
     other_ext = folder / "m31_l_180s_0002.FIT"
     other_sha = write_frame(other_ext, 998)
-    r = run_cli("organize", cwd=base)
+    r = invoke_cli("organize", cwd=base)
     assert r.returncode == 0, r.stdout + r.stderr
     assert sha256(stranger) == stranger_sha and sha256(other_ext) == other_sha
     names = sorted(p.name for p in folder.iterdir() if "_L_" in p.name or "_l_" in p.name)
@@ -139,7 +141,7 @@ def test_the_move_refuses_a_destination_that_appeared_after_planning(lib: Settin
         dst.parent.mkdir(parents=True)
         squatter = write_frame(dst, 777, OBJECT="squatter")
         result = library.OrganizeResult(plan=p)
-        library._Mover(db, lib, result, None, time.perf_counter()).run(p.moves)
+        _Mover(db, lib, result, None, time.perf_counter()).run(p.moves)
     finally:
         db.conn.close()
     assert sha256(dst) == squatter
@@ -150,8 +152,10 @@ def test_the_move_refuses_a_destination_that_appeared_after_planning(lib: Settin
 
 def test_content_already_in_the_library_goes_to_duplicates_and_is_only_deleted_with_confirm(lib: Settings) -> None:
     base = lib.base_dir
-    assert run_cli("organize", cwd=base).returncode == 0
+    original = sha256(lib.quarantine / "NINA" / "2024-11-01" / "LIGHT" / "M31_L_180.00s_0000.fits")
+    assert invoke_cli("organize", cwd=base).returncode == 0
     filed = lib.library / "2024" / "2024-11-01_M31" / "Light" / "M31_L_180s_0001.fits"
+    assert sha256(filed) == original
     # the same frame arrives again (twice: also a duplicate within one run)
     again = lib.quarantine / "again" / "copy 1.fits"
     again.parent.mkdir(parents=True)
@@ -160,20 +164,20 @@ def test_content_already_in_the_library_goes_to_duplicates_and_is_only_deleted_w
     twin_a = lib.quarantine / "twins" / "a.fits"
     twin_sha = write_frame(twin_a, 500)
     (lib.quarantine / "twins" / "b.fits").write_bytes(twin_a.read_bytes())
-    assert run_cli("scan", "-q", cwd=base).returncode == 0
-    r = run_cli("organize", cwd=base)
+    assert invoke_cli("scan", "-q", cwd=base).returncode == 0
+    r = invoke_cli("organize", cwd=base)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "duplicate quarantine/again/copy 1.fits" in r.stdout and "moved to quarantine/_duplicates/again/copy_1.fits" in r.stdout
     dups = sorted(str(p.relative_to(lib.quarantine)) for p in all_files(lib.quarantine))
     assert dups == ["_duplicates/again/copy2.fits", "_duplicates/again/copy_1.fits", "_duplicates/twins/b.fits"]
     assert sum(1 for f in all_files(lib.library) if sha256(f) == twin_sha) == 1
     # the duplicates stay cataloged in quarantine and are not filed again
-    r = run_cli("scan", "--json", cwd=base)
+    r = invoke_cli("scan", "--json", cwd=base)
     assert json.loads(r.stdout)["new"] == 0
-    r = run_cli("organize", "--dry-run", "--json", cwd=base)
+    r = invoke_cli("organize", "--dry-run", "--json", cwd=base)
     assert json.loads(r.stdout)["plan"] == []
     # purge without --confirm deletes nothing
-    r = run_cli("purge-duplicates", cwd=base)
+    r = invoke_cli("purge-duplicates", cwd=base)
     assert r.returncode == 0 and "would delete" in r.stdout
     assert len(all_files(lib.quarantine)) == 3
     # a duplicate whose library copy changed is kept even with --confirm
@@ -181,26 +185,26 @@ def test_content_already_in_the_library_goes_to_duplicates_and_is_only_deleted_w
     data = bytearray(twin_lib.read_bytes())
     data[-1] ^= 1
     twin_lib.write_bytes(bytes(data))
-    r = run_cli("purge-duplicates", "--confirm", "--json", cwd=base)
+    r = invoke_cli("purge-duplicates", "--confirm", "--json", cwd=base)
     out = json.loads(r.stdout)
     assert r.returncode == 1
     assert [d["path"] for d in out["deleted"]] == ["quarantine/_duplicates/again/copy2.fits",
                                                    "quarantine/_duplicates/again/copy_1.fits"]
     assert out["kept"][0]["path"] == "quarantine/_duplicates/twins/b.fits"
     assert [str(p.relative_to(lib.quarantine)) for p in all_files(lib.quarantine)] == ["_duplicates/twins/b.fits"]
-    assert sha256(filed) == sha256(filed)  # the library copy is untouched
+    assert sha256(filed) == original  # the library copy is untouched
     assert sum(1 for p, _, _ in frames(base).values() if "_duplicates" in p) == 1
 
 
 def test_relayout_refiles_the_library_after_a_pattern_change(lib: Settings) -> None:
     base = lib.base_dir
-    assert run_cli("organize", cwd=base).returncode == 0
+    assert invoke_cli("organize", cwd=base).returncode == 0
     ids_before = {sha: fid for fid, (_, sha, _) in frames(base).items()}
     set_pattern(lib.config_path, "{target}/{filter}/{night}/{frame_type}_{exposure}_{seq}")
     # a normal organize never moves library frames
-    r = run_cli("organize", "--dry-run", "--json", cwd=base)
+    r = invoke_cli("organize", "--dry-run", "--json", cwd=base)
     assert json.loads(r.stdout)["plan"] == []
-    r = run_cli("organize", "--relayout", cwd=base)
+    r = invoke_cli("organize", "--relayout", cwd=base)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "re-filed 8 frames" in r.stdout
     rows = frames(base)
@@ -211,15 +215,15 @@ def test_relayout_refiles_the_library_after_a_pattern_change(lib: Settings) -> N
     for p, sha, _ in rows.values():
         assert sha256(base / p) == sha
     assert not (lib.library / "2024").exists(), "emptied folders are pruned"
-    r = run_cli("organize", "--relayout", "--dry-run", "--json", cwd=base)
+    r = invoke_cli("organize", "--relayout", "--dry-run", "--json", cwd=base)
     assert json.loads(r.stdout)["plan"] == [], "relayout is idempotent"
-    r = run_cli("scan", "--json", cwd=base)
+    r = invoke_cli("scan", "--json", cwd=base)
     assert json.loads(r.stdout)["missing"] == 0
 
 
 def test_bad_naming_pattern_is_a_usage_error(lib: Settings) -> None:
     set_pattern(lib.config_path, "{year}/{planet}_{seq}")
-    r = run_cli("organize", cwd=lib.base_dir)
+    r = invoke_cli("organize", cwd=lib.base_dir)
     assert r.returncode == 2
     assert "unknown token {planet}" in r.stderr and "naming_pattern" in r.stderr
 
@@ -248,13 +252,17 @@ def library_organize(db, settings, now):
     return library.organize(db, settings, now=now)
 
 
+def library_recover(db, settings):
+    return library.recover(db, settings)
+
+
 def test_frames_cross_filesystems_with_copy_fsync_verify(lib: Settings, tmp_path: Path) -> None:
     with other_filesystem(tmp_path) as other:
         if other is None:
             pytest.skip("no second filesystem here (covered with ASTROCAT_TEST_FORCE_COPY below)")
         set_paths(lib.config_path, library=str(other / "lib"))
         src = {sha256(f): f.stat().st_mtime_ns for f in all_files(lib.quarantine)}
-        r = run_cli("organize", "--json", cwd=lib.base_dir)
+        r = invoke_cli("organize", "--json", cwd=lib.base_dir)
         assert r.returncode == 0, r.stdout + r.stderr
         out = json.loads(r.stdout)
         assert out["moved"] == 8 and {p["method"] for p in out["plan"]} == {"copy"}
@@ -263,12 +271,12 @@ def test_frames_cross_filesystems_with_copy_fsync_verify(lib: Settings, tmp_path
         assert {sha256(f): f.stat().st_mtime_ns for f in files} == src
         assert not any(f.name.startswith(".astrocat-tmp") for f in files)
         assert not all_files(lib.quarantine)
-        r = run_cli("scan", "--json", cwd=lib.base_dir)
+        r = invoke_cli("scan", "--json", cwd=lib.base_dir)
         assert (json.loads(r.stdout)["new"], json.loads(r.stdout)["missing"]) == (0, 0)
 
 
 def test_forced_copy_protocol_on_one_filesystem(lib: Settings) -> None:
-    r = run_cli("organize", "--json", cwd=lib.base_dir, env={"ASTROCAT_TEST_FORCE_COPY": "1"})
+    r = invoke_cli("organize", "--json", cwd=lib.base_dir, env={"ASTROCAT_TEST_FORCE_COPY": "1"})
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["moved"] == 8 and {p["method"] for p in out["plan"]} == {"copy"}
@@ -288,8 +296,8 @@ def test_full_disk_stops_with_one_line_and_leaves_sources_intact(lib: Settings, 
     with tmpfs(tmp_path / "small", size="2m") as small:
         assert small is not None
         set_paths(lib.config_path, library=str(small))
-        assert run_cli("scan", "-q", cwd=lib.base_dir).returncode in (0, 1)
-        r = run_cli("organize", cwd=lib.base_dir)
+        assert invoke_cli("scan", "-q", cwd=lib.base_dir).returncode in (0, 1)
+        r = invoke_cli("organize", cwd=lib.base_dir)
         assert r.returncode == 1
         lines = stderr_lines(r)
         assert len(lines) == 1, r.stderr
@@ -301,7 +309,7 @@ def test_full_disk_stops_with_one_line_and_leaves_sources_intact(lib: Settings, 
             in_lib = any(sha256(f) == sha for f in all_files(small))
             assert in_q != in_lib, path
         assert not any(f.name.startswith(".astrocat-tmp") for f in all_files(small))
-        r = run_cli("verify", "database", cwd=lib.base_dir)
+        r = invoke_cli("verify", "database", cwd=lib.base_dir)
         assert r.returncode == 0, r.stdout
 
 
@@ -316,7 +324,7 @@ def test_kernel_enospc_on_create_is_reported_and_cleaned_up(lib: Settings, tmp_p
         pytest.skip("tmpfs nr_inodes not supported")
     try:
         set_paths(lib.config_path, library=str(mnt))
-        r = run_cli("organize", cwd=lib.base_dir)
+        r = invoke_cli("organize", cwd=lib.base_dir)
         assert r.returncode == 1
         lines = stderr_lines(r)
         assert len(lines) == 1 and "No space left on device" in lines[0], r.stderr
@@ -331,7 +339,7 @@ def test_kernel_enospc_on_create_is_reported_and_cleaned_up(lib: Settings, tmp_p
 def test_injected_enospc_mid_copy_removes_the_partial_copy(lib: Settings) -> None:
     """Without root: the real copy loop fails after 3000 bytes as a full disk would."""
     before = snapshot(lib.quarantine)
-    r = run_cli("organize", cwd=lib.base_dir,
+    r = invoke_cli("organize", cwd=lib.base_dir,
                 env={"ASTROCAT_TEST_FORCE_COPY": "1", "ASTROCAT_TEST_FAIL_WRITE_AFTER": "3000"})
     assert r.returncode == 1
     lines = stderr_lines(r)
@@ -359,7 +367,7 @@ def test_unwritable_destination_stops_with_one_line(lib: Settings, tmp_path: Pat
         expect = "Permission denied"
     with ctx as ro_dir:
         set_paths(lib.config_path, library=str(ro_dir))
-        r = run_cli("organize", cwd=lib.base_dir)
+        r = invoke_cli("organize", cwd=lib.base_dir)
     assert r.returncode == 1
     lines = stderr_lines(r)
     assert len(lines) == 1, r.stderr
@@ -370,7 +378,7 @@ def test_unwritable_destination_stops_with_one_line(lib: Settings, tmp_path: Pat
 def test_a_vanished_source_is_named_and_the_rest_is_filed(lib: Settings) -> None:
     gone = lib.quarantine / "NINA" / "2024-11-01" / "LIGHT" / "M31_L_180.00s_0002.fits"
     gone.unlink()
-    r = run_cli("organize", cwd=lib.base_dir)
+    r = invoke_cli("organize", cwd=lib.base_dir)
     assert r.returncode == 1
     lines = stderr_lines(r)
     assert len(lines) == 1, r.stderr
@@ -387,7 +395,7 @@ def test_a_file_changed_since_it_was_scanned_is_not_moved(lib: Settings, force_c
     victim.write_bytes(bytes(data))
     os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
     changed_sha = sha256(victim)
-    r = run_cli("organize", cwd=lib.base_dir, env={"ASTROCAT_TEST_FORCE_COPY": force_copy})
+    r = invoke_cli("organize", cwd=lib.base_dir, env={"ASTROCAT_TEST_FORCE_COPY": force_copy})
     assert r.returncode == 1
     lines = stderr_lines(r)
     assert len(lines) == 1, r.stderr
@@ -406,8 +414,8 @@ def test_hostile_header_values_stay_inside_the_library(library: Settings) -> Non
                ("x" * 70, "L" * 70), ("$(touch pwned)", "`id`")]
     for i, (obj, flt) in enumerate(hostile):
         write_frame(q / f"h{i}.fits", 300 + i, OBJECT=obj, FILTER=flt)
-    assert run_cli("scan", "-q", cwd=library.base_dir).returncode == 0
-    r = run_cli("organize", cwd=library.base_dir)
+    assert invoke_cli("scan", "-q", cwd=library.base_dir).returncode == 0
+    r = invoke_cli("organize", cwd=library.base_dir)
     assert r.returncode == 0, r.stdout + r.stderr
     files = all_files(library.library)
     assert len(files) == len(hostile)
@@ -467,7 +475,7 @@ def test_a_second_writer_waits_briefly_then_exits_with_a_clear_message(lib: Sett
 
 def test_sync_scans_and_organizes_and_is_quiet_when_nothing_is_new(library: Settings) -> None:
     write_frames(library.quarantine / "tonight", 3)
-    r = run_cli("sync", "--json", cwd=library.base_dir)
+    r = invoke_cli("sync", "--json", cwd=library.base_dir)
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
     assert rep["scan"]["new"] == 3 and rep["organize"]["moved"] == 3
@@ -475,15 +483,15 @@ def test_sync_scans_and_organizes_and_is_quiet_when_nothing_is_new(library: Sett
     assert len(all_files(library.library)) == 3
     assert (library.site / "index.html").is_file() and list(library.notes.rglob("*.md"))
     assert rep["site"]["written"] and rep["notes"]["created"]
-    r = run_cli("sync", "--quiet", cwd=library.base_dir)
+    r = invoke_cli("sync", "--quiet", cwd=library.base_dir)
     assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
-    r = run_cli("sync", cwd=library.base_dir)
+    r = invoke_cli("sync", cwd=library.base_dir)
     assert r.returncode == 0 and "sync: 0 new" in r.stdout
 
 
 def test_sync_runs_registered_steps_in_order_and_recovers_once(library: Settings, monkeypatch) -> None:
-    from astrocat import features, library as library_mod, pipeline
-    from astrocat.library import steps as library_steps
+    from astrocat import features, pipeline
+    from astrocat.library import move as library_move, steps as library_steps
 
     write_frames(library.quarantine / "tonight", 2)
     seen = []
@@ -496,13 +504,14 @@ def test_sync_runs_registered_steps_in_order_and_recovers_once(library: Settings
     probe = features.Feature("probe", "Probe", steps=(features.Step("probe", 45, probe_step),))
     monkeypatch.setattr(features, "FEATURES", features.FEATURES + (probe,))
     recoveries = []
-    real_recover = library_mod.recover
+    real_recover = library_move.recover
 
     def counting_recover(*args, **kwargs):
         recoveries.append(1)
         return real_recover(*args, **kwargs)
 
-    monkeypatch.setattr(library_mod, "recover", counting_recover)
+    # each module that calls recover looks it up in its own namespace: patch both
+    monkeypatch.setattr(library_move, "recover", counting_recover)
     monkeypatch.setattr(library_steps, "recover", counting_recover)
     db = catalog.open_catalog(library.catalog)
     try:
@@ -516,7 +525,7 @@ def test_sync_runs_registered_steps_in_order_and_recovers_once(library: Settings
 
 
 def test_demo_organizes_its_frames(demo_dir: Path) -> None:
-    r = run_cli("list", "files", "--json", cwd=demo_dir)
+    r = invoke_cli("list", "files", "--json", cwd=demo_dir)
     rows = json.loads(r.stdout)
     assert len(rows) > 300
     assert all(f["path"].startswith("library/") and f["location"] == "library" for f in rows)
@@ -550,6 +559,44 @@ def test_recovery_keeps_the_verified_copy_when_the_source_vanished_meanwhile(lib
     assert {s for _, s, _ in frames(lib.base_dir).values()} >= {sha}
 
 
+def test_recovery_refreshes_which_copy_counts(library: Settings, tmp_path: Path) -> None:
+    """Two quarantine copies of one frame: the first scanned counts. organize files the other
+    (first by path) and sets the counted one aside, and is killed before it refreshes the
+    totals; recovery finishes the moves and must move the verdict to the filed copy."""
+    q = library.quarantine
+    late = q / "b" / "late.fits"
+    sha = write_frame(late, 1)
+    db = catalog.open_catalog(library.catalog)
+    try:
+        assert scan(db, library).new == 1
+        early = q / "a" / "early.fits"
+        early.parent.mkdir()
+        early.write_bytes(late.read_bytes())
+        assert scan(db, library).new == 1
+        counted = "SELECT path, location, counted FROM frames ORDER BY id"
+        assert db.execute(counted).fetchall() == [("quarantine/b/late.fits", "quarantine", 1),
+                                                  ("quarantine/a/early.fits", "quarantine", 0)]
+    finally:
+        db.conn.close()
+    proc = _paused_organize(library.base_dir, tmp_path / "paused", {"ASTROCAT_TEST_PAUSE_AT": "filed:1"})
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    filed = "library/2024/2024-11-01_M31/Light/M31_L_180s_0001.fits"
+    db = catalog.open_catalog(library.catalog)
+    try:
+        early_row = db.execute("SELECT path, counted FROM frames WHERE id = 2").fetchone()
+        assert early_row == (filed, 0), "killed after filing, before the refresh"
+        with catalog_lock(library.catalog, "test"):
+            rec = library_recover(db, library)
+        assert rec.finished >= 1 and not rec.problems
+        assert db.execute(counted).fetchall() == [("quarantine/_duplicates/b/late.fits", "duplicate", 0),
+                                                  (filed, "library", 1)]
+        assert db.execute("SELECT frames FROM sessions").fetchall() == [(1,)]
+    finally:
+        db.conn.close()
+    assert sha256(library.base_dir / filed) == sha
+
+
 def _remount_ro(path: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
 
@@ -562,7 +609,7 @@ def _card(library: Settings, tmp_path: Path) -> Iterator[Path]:
             pytest.skip("needs root to mount a tmpfs as the card")
         set_paths(library.config_path, quarantine=str(card))
         write_frames(card / "NINA" / "2024-11-01", 6)
-        assert run_cli("scan", "-q", cwd=library.base_dir).returncode == 0
+        assert invoke_cli("scan", "-q", cwd=library.base_dir).returncode == 0
         yield card
 
 
@@ -572,7 +619,7 @@ def test_frames_on_a_read_only_card_are_filed_and_the_card_is_left_alone(library
     with _card(library, tmp_path) as card:
         _remount_ro(card)
         before = snapshot(card)
-        r = run_cli("organize", "--json", cwd=library.base_dir)
+        r = invoke_cli("organize", "--json", cwd=library.base_dir)
         assert r.returncode == 0, r.stdout + r.stderr
         out = json.loads(r.stdout)
         assert out["moved"] == 6 and not out["failed"] and not out["stopped"]
@@ -586,12 +633,12 @@ def test_frames_on_a_read_only_card_are_filed_and_the_card_is_left_alone(library
         states = con.execute("SELECT state, COUNT(*) FROM moves GROUP BY state").fetchall()
         con.close()
         assert states == [("done", 6)]  # nothing left for recovery to trip over
-        r = run_cli("verify", "database", cwd=library.base_dir)
+        r = invoke_cli("verify", "database", cwd=library.base_dir)
         assert r.returncode == 0, r.stdout + r.stderr
         # the kept sources are new files to the next scan; as duplicates they cannot be set
         # aside on a read-only card: organize stops with one line and the card is untouched
-        assert json.loads(run_cli("scan", "--json", cwd=library.base_dir).stdout)["new"] == 6
-        r = run_cli("organize", cwd=library.base_dir)
+        assert json.loads(invoke_cli("scan", "--json", cwd=library.base_dir).stdout)["new"] == 6
+        r = invoke_cli("organize", cwd=library.base_dir)
         assert r.returncode == 1
         assert len(stderr_lines(r)) == 1 and "Read-only file system" in r.stderr
         assert snapshot(card) == before

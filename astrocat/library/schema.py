@@ -9,8 +9,9 @@ if TYPE_CHECKING:
 
 
 def create_moves(db: sqlite_utils.Database) -> None:
-    # The organize journal (library.py owns it): every move is written here before a file
-    # is touched, so the next run can finish or roll back a move a crash interrupted.
+    # The organize journal (written by library.move, read by library.recover): every move is
+    # written here before a file is touched, so the next run can finish or roll back a move a
+    # crash interrupted.
     db.execute(
         """
         CREATE TABLE moves (

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, set_settle
 from organize_util import all_files, sha256, write_frame, write_frames
 
 # What Windows' Python 3.11 lacks and astrocat could reach for on its normal paths.
@@ -68,6 +68,7 @@ def test_scan_and_organize_copy_without_posix_only_calls(tmp_path: Path) -> None
     base = tmp_path / "astro"
     r = run_blocked("init", str(base), "--timezone", "UTC")
     assert r.returncode == 0, r.stdout + r.stderr
+    set_settle(base / "astrocat.toml", 0)
     originals = write_frames(base / "quarantine" / "tonight", 2)
     # and one larger than the copy's 8 MiB buffer, so the read loop goes round more than once
     big = base / "quarantine" / "tonight" / "M31_L_180.00s_0009.fits"
@@ -91,6 +92,7 @@ def test_a_second_writer_is_refused_without_fcntl(tmp_path: Path) -> None:
     """The lock still keeps a second writer out, and names the first, where fcntl is missing."""
     base = tmp_path / "astro"
     assert run_blocked("init", str(base), "--timezone", "UTC").returncode == 0
+    set_settle(base / "astrocat.toml", 0)
     write_frames(base / "quarantine", 1)
     assert run_blocked("scan", "-q", cwd=base).returncode == 0
     pause = tmp_path / "paused"

@@ -27,8 +27,7 @@ def need(condition: bool, why: str) -> None:
 
 @pytest.fixture(scope="session")
 def samples() -> Path:
-    if not SAMPLES.is_dir():
-        pytest.skip(f"real header samples not found at {SAMPLES} (../shared/fits-samples)")
+    need(SAMPLES.is_dir(), f"real header samples not found at {SAMPLES} (../shared/fits-samples)")
     return SAMPLES
 
 

@@ -93,6 +93,7 @@ def demo_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("demo") / "astrocat-demo"
     r = run_cli("demo", str(d), timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
+    (d.parent / "demo-stdout.txt").write_text(r.stdout)  # for tests of what the demo prints
     return d
 
 

@@ -84,45 +84,60 @@ def refresh_targets(db: sqlite_utils.Database) -> int:
     db.execute("DELETE FROM targets")
     rows: dict[str, dict[str, Any]] = {}
     q = f"""
-      SELECT target, filter, COUNT(*), SUM(exposure_s), MIN(night), MAX(night),
-             AVG(ra_deg), AVG(dec_deg)
+      SELECT target, filter, COUNT(*), SUM(exposure_s), MIN(night), MAX(night)
       FROM frames
       WHERE {integrates()} AND target IS NOT NULL
       GROUP BY target, filter
     """
-    for target, flt, n, secs, first_n, last_n, ra, dec in db.execute(q):
+    for target, flt, n, secs, first_n, last_n in db.execute(q):
         t = rows.setdefault(
             target,
             {"name": target, "frames": 0, "integration_s": 0.0, "by_filter": {},
-             "first_night": first_n, "last_night": last_n, "ra_deg": ra, "dec_deg": dec},
+             "first_night": first_n, "last_night": last_n},
         )
         t["frames"] += n
         t["integration_s"] += secs or 0.0
         t["by_filter"][flt or "(none)"] = round(secs or 0.0, 3)
         t["first_night"] = min(filter(None, [t["first_night"], first_n]), default=None)
         t["last_night"] = max(filter(None, [t["last_night"], last_n]), default=None)
-        if t["ra_deg"] is None:
-            t["ra_deg"], t["dec_deg"] = ra, dec
-    counts = {
-        r[0]: (r[1], r[2])
+    # per target, over all its light subs (not per filter): sessions, nights, position
+    wrapped = "(CASE WHEN ra_deg >= 180 THEN ra_deg - 360 ELSE ra_deg END)"
+    per_target = {
+        r[0]: r[1:]
         for r in db.execute(
-            "SELECT target, COUNT(DISTINCT session_id), COUNT(DISTINCT night) FROM frames "
-            f"WHERE {integrates()} AND target IS NOT NULL GROUP BY target"
+            "SELECT target, COUNT(DISTINCT session_id), COUNT(DISTINCT night), "
+            f"AVG(ra_deg), AVG(ra_deg * ra_deg), AVG({wrapped}), AVG({wrapped} * {wrapped}), AVG(dec_deg) "
+            f"FROM frames WHERE {integrates()} AND target IS NOT NULL GROUP BY target"
         )
     }
     out = []
     for name, t in rows.items():
         by_filter = t.pop("by_filter")
+        sessions, nights, ra, ra2, wra, wra2, dec = per_target.get(name, (0, 0, None, None, None, None, None))
         out.append(
             {
                 **t,
                 "integration_s": round(t["integration_s"], 3),
                 "integration_by_filter": json.dumps(by_filter, sort_keys=True),
                 "filters": json.dumps(sorted(by_filter)),
-                "sessions": counts.get(name, (0, 0))[0],
-                "nights": counts.get(name, (0, 0))[1],
+                "sessions": sessions,
+                "nights": nights,
+                "ra_deg": _mean_ra(ra, ra2, wra, wra2),
+                "dec_deg": dec,
             }
         )
     if out:
         db["targets"].insert_all(out, pk="name", replace=True)
     return len(out)
+
+
+def _mean_ra(mean: float | None, mean_sq: float | None, wrapped: float | None,
+             wrapped_sq: float | None) -> float | None:
+    """The mean right ascension, right across 0h too: of the plain mean and the mean of
+    RA taken in (-180, 180], the one whose values scatter less (frames at 359.9 and
+    0.1 deg average to 0.0, not 180)."""
+    if mean is None or mean_sq is None or wrapped is None or wrapped_sq is None:
+        return mean
+    if wrapped_sq - wrapped * wrapped < mean_sq - mean * mean:
+        return wrapped % 360.0
+    return mean

@@ -2,8 +2,8 @@
 
 `refresh_derived` is the one call every writer makes after changing frames (scan,
 organize, recovery, purge): it re-judges which copies count, recomputes the sessions
-those changes touch, repairs sessions left out of step by an interrupted run, and
-recomputes the targets.
+those changes touch, repairs copies and sessions left out of step by an interrupted
+run, and recomputes the targets.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from astrocat.catalog.counts import counted, integrates, refresh_counted
+from astrocat.catalog.counts import counted, integrates, out_of_step_contents, refresh_counted
 from astrocat.rules import sessions as sessions_rules
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ def refresh_derived(db: sqlite_utils.Database, session_ids: Iterable[str] = (),
 
     `session_ids`: sessions whose frames changed; `sha256s`: contents whose copies
     changed (None: judge every frame again)."""
+    if sha256s is not None:
+        sha256s = set(sha256s) | out_of_step_contents(db)
     ids = set(session_ids) | refresh_counted(db, sha256s)
     ids |= out_of_step_sessions(db)
     refresh_sessions(db, ids)
@@ -37,12 +39,19 @@ def refresh_derived(db: sqlite_utils.Database, session_ids: Iterable[str] = (),
 
 
 def out_of_step_sessions(db: sqlite_utils.Database) -> set[str]:
-    """Sessions with counted frames but no row, and rows without a counted frame."""
+    """Sessions whose row disagrees with their counted frames: no row, a row without a
+    counted frame, or other frame, byte or integration totals (a run stopped after
+    writing frames, before recomputing their sessions)."""
     rows = db.execute(
-        f"SELECT DISTINCT session_id FROM frames WHERE {counted()} AND session_id IS NOT NULL "
-        "AND session_id NOT IN (SELECT id FROM sessions) "
-        "UNION SELECT id FROM sessions WHERE id NOT IN "
-        f"(SELECT session_id FROM frames WHERE {counted()} AND session_id IS NOT NULL)"
+        f"""SELECT f.sid FROM (
+                SELECT session_id AS sid, COUNT(*) AS n, SUM(size) AS bytes,
+                       SUM(CASE WHEN {integrates()} THEN exposure_s ELSE 0 END) AS secs
+                FROM frames WHERE {counted()} AND session_id IS NOT NULL GROUP BY session_id
+            ) f LEFT JOIN sessions s ON s.id = f.sid
+            WHERE s.id IS NULL OR s.frames IS NOT f.n OR s.bytes IS NOT f.bytes
+               OR abs(COALESCE(s.integration_s, -1) - COALESCE(f.secs, 0)) > 0.01
+            UNION SELECT id FROM sessions WHERE id NOT IN
+                (SELECT session_id FROM frames WHERE {counted()} AND session_id IS NOT NULL)"""
     )
     return {r[0] for r in rows}
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import sqlite_utils
 
-from astrocat.catalog.counts import counted
+from astrocat.catalog.counts import out_of_step_contents
+from astrocat.catalog.derived import out_of_step_sessions
 from astrocat import features
 from astrocat.progress import ProgressFn
 from astrocat import catalog
@@ -142,17 +143,21 @@ def _verify_database(db: sqlite_utils.Database, settings: Settings, problems: li
             "SELECT id, src, dst, state FROM moves WHERE state IN ('planned', 'filed')"
         ):
             add("journal", f"move {mid} {src} -> {dst} was interrupted ({state}); `astrocat scan` finishes it")
-    orphans = db.execute(
-        f"SELECT COUNT(*) FROM frames WHERE session_id IS NOT NULL AND {counted()} "
-        "AND session_id NOT IN (SELECT id FROM sessions)"
-    ).fetchone()[0]
-    if orphans:
-        add("sessions", f"{orphans} frames belong to sessions missing from the sessions table")
+    # what an interrupted scan or organize leaves; the next scan repairs both
+    twice = out_of_step_contents(db)
+    if twice:
+        add("counted", f"{len(twice)} contents do not have exactly one copy that counts; "
+                       "`astrocat scan` judges them again")
+    stale = sorted(out_of_step_sessions(db))
+    if stale:
+        more = ", ..." if len(stale) > 5 else ""
+        add("sessions", f"{len(stale)} sessions disagree with their frames ({', '.join(stale[:5])}{more}); "
+                        "`astrocat scan` recomputes them")
     return _db_report(settings, len(rows), problems)
 
 
 CHECKS = ["integrity", "foreign_keys", "schema", "paths_exist", "location", "sha256",
-          "one_row_per_path", "journal", "sessions"]
+          "one_row_per_path", "journal", "counted", "sessions"]
 
 
 def _db_report(settings: Settings, frames: int, problems: list[dict[str, str]]) -> dict[str, Any]:

@@ -182,7 +182,8 @@ Y2024 = ["L1", "L2", "Ha", "dark", "nbz", "nba", "m33"]
     # every present copy: all but the set-aside duplicate and the missing file
     (FrameFilter(every_copy=True), set(FRAMES) - {"dup_L2", "gone"}),
     (FrameFilter(target="M31", every_copy=True), {"L1", "L2", "Ha", "master", "usb_L1", "Ha_copy"}),
-], ids=repr)
+], ids=lambda v: (",".join(f"{k}={x}" for k, x in vars(v).items() if x not in (None, False)) or "default")
+   if isinstance(v, FrameFilter) else "+".join(sorted(v)))
 def test_frame_filter_selects(db, flt, want):
     assert set(labels(catalog.list_frames(db, flt))) == want
     # with an alias every column is qualified: the clause works where two tables have them

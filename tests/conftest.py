@@ -29,8 +29,7 @@ def need(condition: bool, why: str) -> None:
 
 @pytest.fixture(scope="session")
 def samples() -> Path:
-    if not SAMPLES.is_dir():
-        pytest.skip(f"real header samples not found at {SAMPLES} (../shared/fits-samples)")
+    need(SAMPLES.is_dir(), f"real header samples not found at {SAMPLES} (../shared/fits-samples)")
     return SAMPLES
 
 
@@ -116,6 +115,7 @@ def demo_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("demo") / "astrocat-demo"
     r = run_cli("demo", str(d), timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
+    (d.parent / "demo-stdout.txt").write_text(r.stdout)  # for tests of what the demo prints
     return d
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +98,11 @@ def test_compressed_fits_is_previewed(tmp_path):
     fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data.astype(np.int32))]).writeto(p)
     out = preview.ensure_thumbnail(tmp_path / "t", sha(p), p)
     assert out.status == "rendered"
+    img = Image.open(out.file)
+    assert (img.mode, img.size) == ("L", (64, 48))
+    px = np.asarray(img)
+    # the star at FITS (x=10, y=10) lands on PNG row 47 - 10: FITS rows run bottom-up
+    assert px[37, 10] == 255 and np.median(px) < 128
 
 
 def test_bad_files_fail_with_a_reason_naming_the_file(tmp_path):
@@ -109,12 +113,13 @@ def test_bad_files_fail_with_a_reason_naming_the_file(tmp_path):
     notfits.write_text("this is not a FITS file")
     header_only = tmp_path / "header.fits"
     write_fits(header_only, [("OBJECT", "M31", "")], None)
+    thumbs = tmp_path / "t"
+    thumbs.mkdir()
     for p in (truncated, notfits, header_only):
-        r = preview.ensure_thumbnail(tmp_path / "t", sha(p), p)
-        assert r.status == "failed", p
+        r = preview.ensure_thumbnail(thumbs, sha(p), p)
+        assert r.status == "failed" and r.file is None, p
         assert str(p) in r.reason
-        assert not (tmp_path / "t" / f"{sha(p)}.png").exists()
-    assert not list((tmp_path / "t").glob("*.tmp")) if (tmp_path / "t").exists() else True
+    assert list(thumbs.iterdir()) == []  # no PNG, no partial .tmp left behind
 
 
 def test_unsupported_or_unhashed_files_are_skipped(tmp_path):
@@ -134,4 +139,5 @@ def test_flat_image_does_not_crash(tmp_path):
     src = frame(tmp_path, "flat.fits", np.full((48, 64), 1234, dtype=np.uint16))
     r = preview.ensure_thumbnail(tmp_path / "t", sha(src), src)
     assert r.status == "rendered"
-    assert os.path.getsize(r.file) > 0
+    px = np.asarray(Image.open(r.file))
+    assert px.shape == (48, 64) and px.min() == px.max()  # no structure in, none invented

@@ -52,6 +52,7 @@ def test_scan_with_worker_processes_equals_scan_in_one_process(demo_copy: Path, 
     for workers in ("0", "2"):
         for f in demo_copy.glob("catalog.db*"):
             f.unlink()
+        # a real process: scan forks its workers only from a single-threaded process
         r = cli("scan", "--json", cwd=demo_copy, env={"ASTROCAT_SCAN_WORKERS": workers})
         assert r.returncode == 1, r.stdout + r.stderr  # 1: some files were rejected
         summary = json.loads(r.stdout)

@@ -1,4 +1,5 @@
-"""`astrocat verify files|database` and `astrocat validate`: real files, real catalog, real CLI."""
+"""`astrocat verify files|database` and `astrocat validate`: real files, real catalog, the real
+CLI (in-process: these are output and exit-code checks)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from astrocat import library
 from astrocat.config import Settings
 from astrocat.ingest.scan import scan
 from astrocat.checks.validate import header_issues, score
-from conftest import run_cli
+from conftest import invoke_cli
 from organize_util import all_files, sha256, write_frame, write_frames
 
 
@@ -49,7 +50,7 @@ def _flip_byte_keep_stat(path: Path, offset: int = -10) -> None:
 
 def test_verify_files_is_clean_on_a_fresh_library(filed: Settings) -> None:
     for args in (["verify", "files"], ["verify", "files", "--quick"]):
-        r = run_cli(*args, "--json", cwd=filed.base_dir)
+        r = invoke_cli(*args, "--json", cwd=filed.base_dir)
         assert r.returncode == 0, r.stdout + r.stderr
         rep = json.loads(r.stdout)
         assert rep["clean"] and rep["checked"] == 5 and rep["ok"] == 5
@@ -69,7 +70,7 @@ def test_verify_files_reports_missing_changed_and_uncataloged_and_touches_nothin
     rows_before = con.execute("SELECT * FROM frames ORDER BY id").fetchall()
     con.close()
 
-    r = run_cli("verify", "files", "--json", cwd=filed.base_dir)
+    r = invoke_cli("verify", "files", "--json", cwd=filed.base_dir)
     assert r.returncode == 1
     rep = json.loads(r.stdout)
     rel = lambda p: filed.rel(p)  # noqa: E731
@@ -80,12 +81,12 @@ def test_verify_files_reports_missing_changed_and_uncataloged_and_touches_nothin
     assert not rep["clean"]
 
     # --quick cannot see the silent corruption (same size and mtime), only the others
-    r = run_cli("verify", "files", "--quick", "--json", cwd=filed.base_dir)
+    r = invoke_cli("verify", "files", "--quick", "--json", cwd=filed.base_dir)
     assert r.returncode == 1
     rep = json.loads(r.stdout)
     assert {p["path"] for p in rep["changed"]} == {rel(bigger)}
 
-    r = run_cli("verify", "files", cwd=filed.base_dir)
+    r = invoke_cli("verify", "files", cwd=filed.base_dir)
     assert r.returncode == 1
     assert f"missing: {rel(files[1])}: no such file" in r.stdout
     assert "sha256 differs" in r.stdout and f"uncataloged: {rel(stray)}" in r.stdout
@@ -97,7 +98,7 @@ def test_verify_files_reports_missing_changed_and_uncataloged_and_touches_nothin
 
 
 def test_verify_database_checks_integrity_and_invariants(filed: Settings) -> None:
-    r = run_cli("verify", "database", "--json", cwd=filed.base_dir)
+    r = invoke_cli("verify", "database", "--json", cwd=filed.base_dir)
     assert r.returncode == 0, r.stdout + r.stderr
     rep = json.loads(r.stdout)
     assert rep["clean"] and set(rep["checks"].values()) == {"ok"} and rep["frames"] == 5
@@ -117,7 +118,7 @@ def test_verify_database_checks_integrity_and_invariants(filed: Settings) -> Non
     con.execute("UPDATE frames SET location = 'quarantine' WHERE path = ?", (filed.rel(files[2]),))
     con.commit()
     con.close()
-    r = run_cli("verify", "database", "--json", cwd=filed.base_dir)
+    r = invoke_cli("verify", "database", "--json", cwd=filed.base_dir)
     assert r.returncode == 1
     rep = json.loads(r.stdout)
     failed = {k for k, v in rep["checks"].items() if v == "failed"}
@@ -136,13 +137,14 @@ def test_verify_database_reports_a_damaged_catalog_file(filed: Settings) -> None
     for i in range(2 * page + 100, min(len(data), 6 * page)):
         data[i] = 0x5A  # scribble over b-tree pages past the header
     filed.catalog.write_bytes(bytes(data))
-    r = run_cli("verify", "database", "--json", cwd=filed.base_dir)
-    assert r.returncode in (1, 4), r.stdout + r.stderr
-    if r.returncode == 1:
-        rep = json.loads(r.stdout)
-        assert rep["checks"]["integrity"] == "failed"
-    else:
-        assert "catalog" in r.stderr
+    r = invoke_cli("verify", "database", "--json", cwd=filed.base_dir)
+    # the header page is intact, so the file opens: verify reports the damage (1), it is
+    # not "catalog unusable" (4)
+    assert r.returncode == 1, r.stdout + r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["checks"]["integrity"] == "failed" and not rep["clean"]
+    details = [p["detail"] for p in rep["problems"] if p["check"] == "integrity"]
+    assert any("database disk image is malformed" in d for d in details), details
 
 
 # --- validate ----------------------------------------------------------------------------------
@@ -176,7 +178,7 @@ def test_validate_verifies_checksum_and_datasum(library: Settings) -> None:
     i = raw.index(b"OBJECT  = 'M31     '")
     bad_header.write_bytes(raw[:i] + b"OBJECT  = 'M32     '" + raw[i + 20:])
 
-    r = run_cli("validate", "--json", cwd=library.base_dir)
+    r = invoke_cli("validate", "--json", cwd=library.base_dir)
     assert r.returncode == 1
     res = {Path(x["path"]).name: x for x in json.loads(r.stdout)}
     assert res["good.fits"]["checksum"] == "ok" and res["good.fits"]["score"] == 100 and res["good.fits"]["ok"]
@@ -186,9 +188,9 @@ def test_validate_verifies_checksum_and_datasum(library: Settings) -> None:
     assert [x["check"] for x in res["bad_header.fits"]["reasons"]] == ["checksum"]
     assert res["bad_header.fits"]["score"] == 70
 
-    r = run_cli("validate", "quarantine/good.fits", cwd=library.base_dir)
+    r = invoke_cli("validate", "quarantine/good.fits", cwd=library.base_dir)
     assert r.returncode == 0 and "good.fits" in r.stdout and "bad_data" not in r.stdout
-    r = run_cli("validate", "quarantine/nothing-here", cwd=library.base_dir)
+    r = invoke_cli("validate", "quarantine/nothing-here", cwd=library.base_dir)
     assert r.returncode == 2 and "no cataloged frames" in r.stderr
 
 
@@ -202,7 +204,7 @@ def test_validate_header_completeness_by_frame_type(library: Settings) -> None:
     db = catalog.open_catalog(library.catalog)
     scan(db, library)
     db.conn.close()
-    r = run_cli("validate", "--json", cwd=library.base_dir)
+    r = invoke_cli("validate", "--json", cwd=library.base_dir)
     assert r.returncode == 1
     res = {Path(x["path"]).name: x for x in json.loads(r.stdout)}
     msgs = {k: [x["message"] for x in v["reasons"] if x["severity"] == "error"] for k, v in res.items()}
@@ -211,8 +213,12 @@ def test_validate_header_completeness_by_frame_type(library: Settings) -> None:
     assert msgs["light_no_target.fits"] == ["light frame without target (OBJECT)"]
     assert msgs["dark_no_exposure.fits"] == ["dark frame without exposure time (EXPTIME/EXPOSURE)"]
     assert res["complete.fits"]["score"] == 100 and res["complete.fits"]["ok"]
-    r = run_cli("validate", "--problems", "--json", cwd=library.base_dir)
-    assert "complete.fits" not in r.stdout
+    r = invoke_cli("validate", "--problems", "--json", cwd=library.base_dir)
+    assert r.returncode == 1, r.stdout + r.stderr
+    shown = {Path(x["path"]).name for x in json.loads(r.stdout)}
+    assert shown == {k for k, v in res.items() if v["reasons"]}  # errors or warnings
+    assert {"mono_no_filter.fits", "light_no_target.fits", "dark_no_exposure.fits"} <= shown
+    assert "complete.fits" not in shown
 
 
 def test_header_rules_and_score_are_pure() -> None:

@@ -81,6 +81,19 @@ def refresh_counted(db: sqlite_utils.Database, sha256s: Iterable[str] | None = N
 
 
 
+def out_of_step_contents(db: sqlite_utils.Database) -> set[str]:
+    """Contents whose present copies do not have exactly one that counts.
+
+    New rows count until judged, so a run stopped between writing frames and judging
+    them (a scan killed after its batches committed) leaves two counting copies, or a
+    changed file none; judging these contents again repairs it."""
+    rows = db.execute(
+        f"SELECT sha256 FROM frames WHERE sha256 IS NOT NULL AND {present()} "
+        "GROUP BY sha256 HAVING SUM(counted) != 1"
+    )
+    return {r[0] for r in rows}
+
+
 def present(alias: str = "") -> str:
     """SQL: the file is there and not set aside (every copy, counted or not)."""
     a = f"{alias}." if alias else ""

@@ -2,8 +2,8 @@
 
 `refresh_derived` is the one call every writer makes after changing frames (scan,
 organize, recovery, purge): it re-judges which copies count, recomputes the sessions
-those changes touch, repairs sessions left out of step by an interrupted run, and
-recomputes the targets.
+those changes touch, repairs copies and sessions left out of step by an interrupted
+run, and recomputes the targets.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from astrocat.catalog.counts import counted, integrates, refresh_counted
+from astrocat.catalog.counts import counted, integrates, out_of_step_contents, refresh_counted
 from astrocat.rules import sessions as sessions_rules
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ def refresh_derived(db: sqlite_utils.Database, session_ids: Iterable[str] = (),
 
     `session_ids`: sessions whose frames changed; `sha256s`: contents whose copies
     changed (None: judge every frame again)."""
+    if sha256s is not None:
+        sha256s = set(sha256s) | out_of_step_contents(db)
     ids = set(session_ids) | refresh_counted(db, sha256s)
     ids |= out_of_step_sessions(db)
     refresh_sessions(db, ids)
@@ -37,12 +39,19 @@ def refresh_derived(db: sqlite_utils.Database, session_ids: Iterable[str] = (),
 
 
 def out_of_step_sessions(db: sqlite_utils.Database) -> set[str]:
-    """Sessions with counted frames but no row, and rows without a counted frame."""
+    """Sessions whose row disagrees with their counted frames: no row, a row without a
+    counted frame, or other frame, byte or integration totals (a run stopped after
+    writing frames, before recomputing their sessions)."""
     rows = db.execute(
-        f"SELECT DISTINCT session_id FROM frames WHERE {counted()} AND session_id IS NOT NULL "
-        "AND session_id NOT IN (SELECT id FROM sessions) "
-        "UNION SELECT id FROM sessions WHERE id NOT IN "
-        f"(SELECT session_id FROM frames WHERE {counted()} AND session_id IS NOT NULL)"
+        f"""SELECT f.sid FROM (
+                SELECT session_id AS sid, COUNT(*) AS n, SUM(size) AS bytes,
+                       SUM(CASE WHEN {integrates()} THEN exposure_s ELSE 0 END) AS secs
+                FROM frames WHERE {counted()} AND session_id IS NOT NULL GROUP BY session_id
+            ) f LEFT JOIN sessions s ON s.id = f.sid
+            WHERE s.id IS NULL OR s.frames IS NOT f.n OR s.bytes IS NOT f.bytes
+               OR abs(COALESCE(s.integration_s, -1) - COALESCE(f.secs, 0)) > 0.01
+            UNION SELECT id FROM sessions WHERE id NOT IN
+                (SELECT session_id FROM frames WHERE {counted()} AND session_id IS NOT NULL)"""
     )
     return {r[0] for r in rows}
 
@@ -84,45 +93,60 @@ def refresh_targets(db: sqlite_utils.Database) -> int:
     db.execute("DELETE FROM targets")
     rows: dict[str, dict[str, Any]] = {}
     q = f"""
-      SELECT target, filter, COUNT(*), SUM(exposure_s), MIN(night), MAX(night),
-             AVG(ra_deg), AVG(dec_deg)
+      SELECT target, filter, COUNT(*), SUM(exposure_s), MIN(night), MAX(night)
       FROM frames
       WHERE {integrates()} AND target IS NOT NULL
       GROUP BY target, filter
     """
-    for target, flt, n, secs, first_n, last_n, ra, dec in db.execute(q):
+    for target, flt, n, secs, first_n, last_n in db.execute(q):
         t = rows.setdefault(
             target,
             {"name": target, "frames": 0, "integration_s": 0.0, "by_filter": {},
-             "first_night": first_n, "last_night": last_n, "ra_deg": ra, "dec_deg": dec},
+             "first_night": first_n, "last_night": last_n},
         )
         t["frames"] += n
         t["integration_s"] += secs or 0.0
         t["by_filter"][flt or "(none)"] = round(secs or 0.0, 3)
         t["first_night"] = min(filter(None, [t["first_night"], first_n]), default=None)
         t["last_night"] = max(filter(None, [t["last_night"], last_n]), default=None)
-        if t["ra_deg"] is None:
-            t["ra_deg"], t["dec_deg"] = ra, dec
-    counts = {
-        r[0]: (r[1], r[2])
+    # per target, over all its light subs (not per filter): sessions, nights, position
+    wrapped = "(CASE WHEN ra_deg >= 180 THEN ra_deg - 360 ELSE ra_deg END)"
+    per_target = {
+        r[0]: r[1:]
         for r in db.execute(
-            "SELECT target, COUNT(DISTINCT session_id), COUNT(DISTINCT night) FROM frames "
-            f"WHERE {integrates()} AND target IS NOT NULL GROUP BY target"
+            "SELECT target, COUNT(DISTINCT session_id), COUNT(DISTINCT night), "
+            f"AVG(ra_deg), AVG(ra_deg * ra_deg), AVG({wrapped}), AVG({wrapped} * {wrapped}), AVG(dec_deg) "
+            f"FROM frames WHERE {integrates()} AND target IS NOT NULL GROUP BY target"
         )
     }
     out = []
     for name, t in rows.items():
         by_filter = t.pop("by_filter")
+        sessions, nights, ra, ra2, wra, wra2, dec = per_target.get(name, (0, 0, None, None, None, None, None))
         out.append(
             {
                 **t,
                 "integration_s": round(t["integration_s"], 3),
                 "integration_by_filter": json.dumps(by_filter, sort_keys=True),
                 "filters": json.dumps(sorted(by_filter)),
-                "sessions": counts.get(name, (0, 0))[0],
-                "nights": counts.get(name, (0, 0))[1],
+                "sessions": sessions,
+                "nights": nights,
+                "ra_deg": _mean_ra(ra, ra2, wra, wra2),
+                "dec_deg": dec,
             }
         )
     if out:
         db["targets"].insert_all(out, pk="name", replace=True)
     return len(out)
+
+
+def _mean_ra(mean: float | None, mean_sq: float | None, wrapped: float | None,
+             wrapped_sq: float | None) -> float | None:
+    """The mean right ascension, right across 0h too: of the plain mean and the mean of
+    RA taken in (-180, 180], the one whose values scatter less (frames at 359.9 and
+    0.1 deg average to 0.0, not 180)."""
+    if mean is None or mean_sq is None or wrapped is None or wrapped_sq is None:
+        return mean
+    if wrapped_sq - wrapped * wrapped < mean_sq - mean * mean:
+        return wrapped % 360.0
+    return mean

@@ -16,7 +16,8 @@ from typing import Any
 
 import sqlite_utils
 
-from astrocat.catalog.counts import counted
+from astrocat.catalog.counts import out_of_step_contents
+from astrocat.catalog.derived import out_of_step_sessions
 from astrocat import features
 from astrocat.progress import ProgressFn
 from astrocat import catalog
@@ -160,17 +161,21 @@ def check_files(db: sqlite_utils.Database, settings: Settings, add: Add) -> None
 
 
 def check_sessions(db: sqlite_utils.Database, settings: Settings, add: Add) -> None:
-    """sessions: every counted frame's session has a row, and counted is true to its rule."""
-    orphans = db.execute(
-        f"SELECT COUNT(*) FROM frames WHERE session_id IS NOT NULL AND {counted()} "
-        "AND session_id NOT IN (SELECT id FROM sessions)"
-    ).fetchone()[0]
-    if orphans:
-        add("sessions", f"{orphans} frames belong to sessions missing from the sessions table")
-    wrong = catalog.counted_out_of_step(db)
-    if wrong:
-        add("counted", f"{wrong} frames are counted against the rule (a second copy, or a missing "
-                       "or set-aside file); the next `astrocat scan` recomputes them")
+    """counted, sessions: what an interrupted scan or organize leaves; the next scan repairs both."""
+    twice = out_of_step_contents(db)
+    if twice:
+        add("counted", f"{len(twice)} contents do not have exactly one copy that counts; "
+                       "`astrocat scan` judges them again")
+    else:
+        wrong = catalog.counted_out_of_step(db)
+        if wrong:
+            add("counted", f"{wrong} frames are counted against the rule (a missing or set-aside file, "
+                           "or not the first copy); `astrocat scan` judges them again")
+    stale = sorted(out_of_step_sessions(db))
+    if stale:
+        more = ", ..." if len(stale) > 5 else ""
+        add("sessions", f"{len(stale)} sessions disagree with their frames ({', '.join(stale[:5])}{more}); "
+                        "`astrocat scan` recomputes them")
 
 
 def check_journal(db: sqlite_utils.Database, settings: Settings, add: Add) -> None:

@@ -79,6 +79,9 @@ def scan(
             f"{result.changed} changed, {result.unchanged} unchanged, {result.missing} missing, "
             f"{result.duplicates} duplicates, {result.rejected} rejected"
         )
+        if result.waiting:
+            n = result.waiting
+            output.info(f"{n} file{'s' if n != 1 else ''} still being written, left for the next run")
         for r in result.rejects[:20]:
             output.info(f"  rejected {r['path']}: {r['reason']}")
         if len(result.rejects) > 20:

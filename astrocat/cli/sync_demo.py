@@ -54,7 +54,7 @@ def sync(
         f"sync: {sc['new']} new, {sc['changed']} changed, {sc['missing']} missing, {sc['rejected']} rejected; "
         f"organized {org['moved']}, {len(org['duplicates'])} duplicates, {len(org['held'])} held; "
         + (f"recovered {rec['finished'] + rec['rolled_back']} moves; " if rec["finished"] or rec["rolled_back"] else "")
-        + (f"steps: {', '.join(report['steps'])}; " if report["steps"] else "")
+        + (f"{sc['waiting']} still being written; " if sc.get("waiting") else "")
         + f"{report['elapsed_s']:.2f} s"
     )
     raise typer.Exit(code)

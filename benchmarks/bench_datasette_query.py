@@ -5,7 +5,7 @@ triggers and indexes are live while loading), with a realistic spread: ~200 targ
 very unequal popularity, 10 filters, 5 cameras on 6 telescopes, 8 years of nights, ~75 %
 lights and the rest darks, flats, biases and dark-flats, a small header JSON per row.
 
-Then times the `integration_by_target_filter` canned query from datasette_metadata.yml:
+Then times the `integration_by_target_filter` canned query from astrocat/datasette/metadata.yml:
 
 - through sqlite3 directly (the query as written: the planner picks the covering index);
 - through Datasette's own ASGI client (`/catalog/integration_by_target_filter.json`),

@@ -29,7 +29,7 @@ from astrocat.links import frames_url, query_url, session_frames_url, table_url 
 from astrocat.resources import package_path
 
 METADATA_PATH = package_path("astrocat.datasette", "metadata.yml")
-# The database key in datasette_metadata.yml; replaced by the catalog's own name.
+# The database key in metadata.yml; replaced by the catalog's own name.
 TEMPLATE_DB = "catalog"
 
 # Datasette settings for a catalog of up to a few million frames (docs/datasette.md).

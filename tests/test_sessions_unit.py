@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from astrocat.sessions import rig_slug, session_id, summarize
+from astrocat.rules.sessions import rig_slug, session_id, summarize
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -110,18 +111,51 @@ def backdate(*paths: Path, seconds: float = 3600) -> None:
 
 
 @pytest.fixture(scope="session")
-def demo_dir(tmp_path_factory) -> Path:
-    """The demo library, built once per test session by the real `astrocat demo` command."""
-    d = tmp_path_factory.mktemp("demo") / "astrocat-demo"
-    r = run_cli("demo", str(d), timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    (d.parent / "demo-stdout.txt").write_text(r.stdout)  # for tests of what the demo prints
+def demo_dir(tmp_path_factory, worker_id) -> Path:
+    """The demo library, built once per test run by the real `astrocat demo` command.
+
+    Under xdist the workers share one build (the first to take the lock builds it); tests
+    that change it work on `demo_copy`."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent  # the run's folder, shared by the workers
+    d = root / "shared-demo" / "astrocat-demo"
+    with FileLock(str(root / "shared-demo.lock")):
+        if not (d.parent / "demo-stdout.txt").exists():
+            d.parent.mkdir(parents=True, exist_ok=True)
+            r = run_cli("demo", str(d), timeout=300)
+            assert r.returncode == 0, r.stdout + r.stderr
+            (d.parent / "demo-stdout.txt").write_text(r.stdout)  # for tests of what the demo prints
     return d
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Longest first: under xdist the slow tests start at once instead of ending the run."""
+    def weight(item) -> int:
+        if item.get_closest_marker("slow"):
+            return 0
+        if item.get_closest_marker("browser"):
+            return 1
+        return 2
+
+    items.sort(key=weight)  # stable: the file order is kept within each group
 
 
 @pytest.fixture
 def demo_copy(demo_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the demo library, for tests that change it."""
     dest = tmp_path / "demo"
-    shutil.copytree(demo_dir, dest, symlinks=True)
+    # the catalog through SQLite's backup API: other workers may hold it open (WAL files
+    # come and go), and the copy must be one consistent snapshot
+    shutil.copytree(demo_dir, dest, symlinks=True,
+                    ignore=lambda d, names: [n for n in names if n.startswith("catalog.db")])
+    src = sqlite3.connect(f"file:{demo_dir / 'catalog.db'}?mode=ro", uri=True)
+    dst = sqlite3.connect(dest / "catalog.db")
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
     return dest

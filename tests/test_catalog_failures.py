@@ -37,14 +37,16 @@ def test_random_bytes_are_refused_in_one_line(tmp_path: Path) -> None:
     assert path.stat().st_size == 16384  # left as it was
 
 
-@pytest.mark.parametrize("args", COMMANDS)
-def test_commands_on_random_bytes_exit_4(demo_copy: Path, args: tuple[str, ...]) -> None:
-    (demo_copy / "catalog.db").write_bytes(os.urandom(65536))
-    for extra in ("catalog.db-wal", "catalog.db-shm"):
-        (demo_copy / extra).unlink(missing_ok=True)
-    r = invoke_cli(*args, cwd=demo_copy)
-    assert r.returncode == 4, r.stdout + r.stderr
-    assert "not an SQLite database" in _one_clean_line(r)
+def test_commands_on_random_bytes_exit_4(demo_copy: Path) -> None:
+    junk = os.urandom(65536)
+    for args in COMMANDS:
+        (demo_copy / "catalog.db").write_bytes(junk)
+        for extra in ("catalog.db-wal", "catalog.db-shm"):
+            (demo_copy / extra).unlink(missing_ok=True)
+        r = invoke_cli(*args, cwd=demo_copy)
+        assert r.returncode == 4, (args, r.stdout + r.stderr)
+        assert "not an SQLite database" in _one_clean_line(r), args
+        assert (demo_copy / "catalog.db").read_bytes() == junk, f"{args} changed the file"
 
 
 def _damage_pages(db_path: Path) -> None:
@@ -60,12 +62,17 @@ def _damage_pages(db_path: Path) -> None:
             f.write(os.urandom(page))
 
 
-@pytest.mark.parametrize("args", COMMANDS)
-def test_commands_on_damaged_pages_exit_4_in_one_line(demo_copy: Path, args: tuple[str, ...]) -> None:
-    _damage_pages(demo_copy / "catalog.db")
-    r = invoke_cli(*args, cwd=demo_copy)
-    assert r.returncode == 4, r.stdout + r.stderr
-    assert "catalog" in _one_clean_line(r)
+def test_commands_on_damaged_pages_exit_4_in_one_line(demo_copy: Path) -> None:
+    path = demo_copy / "catalog.db"
+    _damage_pages(path)
+    damaged = path.read_bytes()
+    for args in COMMANDS:
+        path.write_bytes(damaged)  # each command meets the same damage
+        for extra in ("catalog.db-wal", "catalog.db-shm"):
+            (demo_copy / extra).unlink(missing_ok=True)
+        r = invoke_cli(*args, cwd=demo_copy)
+        assert r.returncode == 4, (args, r.stdout + r.stderr)
+        assert "catalog" in _one_clean_line(r), args
 
 
 def test_verify_database_reports_a_damaged_file(demo_copy: Path) -> None:

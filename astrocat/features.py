@@ -38,7 +38,7 @@ class Feature:
     title: str
     built: bool = True
     migrations: tuple[tuple[int, str, str], ...] = ()  # (number, what it adds, "module:function")
-    cli: str | None = None  # "module:function" that adds the feature's commands to the typer app
+    cli: tuple[str, ...] = ()  # the astrocat.cli modules that register its commands (imported in order)
     commands: tuple[str, ...] = ()  # the `astrocat` subcommands it owns (the site offers only built ones)
     steps: tuple[Step, ...] = ()
     nav: tuple[tuple[str, str], ...] = ()  # (label, href) in the site's main navigation
@@ -53,6 +53,7 @@ class Feature:
 FEATURES: tuple[Feature, ...] = (
     Feature(
         "catalog", "Catalog",
+        cli=("astrocat.cli.init_scan", "astrocat.cli.listing", "astrocat.cli.stats", "astrocat.cli.checks"),
         migrations=(
             (1, "frames, rejects, sessions, targets", "astrocat.catalog.schema:_m1_initial"),
             (4, "full-text search, month column, integration index", "astrocat.catalog.schema:_m4_search"),
@@ -67,11 +68,13 @@ FEATURES: tuple[Feature, ...] = (
     ),
     Feature(
         "scan", "Scan",
+        cli=("astrocat.cli.init_scan",),
         commands=("scan",),
         steps=(Step("scan", 20, "astrocat.ingest.scan:scan_step", frozenset({"sync", "demo", "scan"})),),
     ),
     Feature(
         "organize", "Organize",
+        cli=("astrocat.cli.organize",),
         migrations=((3, "moves (organize journal)", "astrocat.library.schema:create_moves"),),
         commands=("organize", "purge-duplicates"),
         checks=((("journal",), "astrocat.checks.verify:check_journal"),),
@@ -80,6 +83,7 @@ FEATURES: tuple[Feature, ...] = (
     ),
     Feature(
         "notes", "Obsidian notes",
+        cli=("astrocat.cli.outputs",),
         migrations=((2, "notes", "astrocat.notes.schema:create_notes"),),
         commands=("notes",),
         steps=(Step("notes", 40, "astrocat.notes.steps:notes_step"),),
@@ -87,16 +91,18 @@ FEATURES: tuple[Feature, ...] = (
     ),
     Feature(
         "demo", "Demo",
+        cli=("astrocat.cli.sync_demo",),
         commands=("demo",),
         steps=(Step("demo-note", 45, "astrocat.demo.steps:hand_written_note_step", frozenset({"demo"})),),
     ),
     Feature(
         "site", "Static site",
+        cli=("astrocat.cli.outputs",),
         commands=("build",),
         steps=(Step("site", 50, "astrocat.site.steps:site_step"),),
     ),
-    Feature("datasette", "Datasette", commands=("datasette",)),
-    Feature("sync", "Sync", commands=("sync",)),
+    Feature("datasette", "Datasette", cli=("astrocat.cli.outputs",), commands=("datasette",)),
+    Feature("sync", "Sync", cli=("astrocat.cli.sync_demo",), commands=("sync",)),
     Feature(
         "processing", "Processing sessions", built=False,
         commands=("processing", "calibration"),
@@ -164,3 +170,8 @@ def note_kinds() -> list[str]:
 def latest_migration() -> int:
     """The schema version this astrocat writes: the highest registered migration number."""
     return max(n for f in built() for n, _, _ in f.migrations)
+
+
+def cli_modules() -> list[str]:
+    """The CLI modules of the built features, each once, in registry order."""
+    return list(dict.fromkeys(m for f in built() for m in f.cli))

@@ -67,3 +67,15 @@ def test_datasette_metadata_fragments_merge_tables_and_queries() -> None:
                                                         "backups": {"description": "b"}}
     assert sorted(merged["databases"]["catalog"]["queries"]) == ["a", "b"]
     assert [p.name for p in datasette_app.fragment_paths()] == ["metadata.yml"]
+
+
+def test_the_cli_registers_the_commands_of_built_features_only() -> None:
+    from typer.main import get_command
+
+    from astrocat.cli import app
+
+    names = set(get_command(app).commands)
+    owned = {c for f in features.built() for c in f.commands}
+    assert names == owned
+    assert not names & {"processing", "calibration", "backup"}
+    assert features.cli_modules()[0] == "astrocat.cli.init_scan"

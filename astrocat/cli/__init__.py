@@ -1,7 +1,8 @@
 """The `astrocat` command line: parse options, call one function, print.
 
 One module per command group adds its commands to the app in `astrocat.cli.app`;
-importing them here, in this order, is what registers them (and orders `--help`).
+each feature names its modules in the registry (`astrocat.features`), and importing
+them here, in registry order, is what registers them (and orders `--help`).
 
 Exit codes (docs/cli.md): 0 success; 1 the command finished but found problems
 (rejected files, failed checks); 2 usage or configuration error; 3 another
@@ -10,12 +11,16 @@ astrocat process holds the catalog lock; 4 the catalog cannot be opened.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
-from astrocat.cli import init_scan, listing, stats, organize, checks, outputs, sync_demo  # noqa: F401, I001
+from astrocat import features
 from astrocat.cli import output
 from astrocat.cli.app import app
+
+for _module in features.cli_modules():
+    importlib.import_module(_module)
 
 __all__ = ["app", "main"]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
+from astrocat import clock
 from astrocat.catalog.counts import integrates
 from astrocat.config import DUPLICATES_DIR, Settings
 from astrocat.library.files import device_of
@@ -68,7 +69,7 @@ def duplicates_prefix(settings: Settings) -> str:
 
 def current_night(settings: Settings, now: datetime | None = None) -> str | None:
     """Tonight, by the same rule as frames' nights (configured timezone)."""
-    utc = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
+    utc = (now or clock.now()).astimezone(timezone.utc).replace(tzinfo=None)
     return compute_night(utc, None, None, settings.timezone)[0]
 
 

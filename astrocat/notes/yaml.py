@@ -25,7 +25,8 @@ class Link(str):
 
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9 _.+\-()/]*")
-_RESERVED = {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan", "inf"}
+# words YAML 1.1 reads as booleans, null or numbers: always quoted
+_YAML_WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan", "inf"}
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -92,7 +93,7 @@ def yaml_scalar(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()[:10]
     if isinstance(value, str):
-        if _PLAIN.fullmatch(value) and not value.endswith(" ") and value.lower() not in _RESERVED:
+        if _PLAIN.fullmatch(value) and not value.endswith(" ") and value.lower() not in _YAML_WORDS:
             return value
         return _double_quoted(value)
     raise TypeError(f"cannot write {type(value).__name__} as a property: {value!r}")

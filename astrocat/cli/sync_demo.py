@@ -23,7 +23,7 @@ def sync(
     With nothing new it takes about a second on a 10,000-frame library. A second sync
     while one runs waits briefly, then exits with code 3.
 
-    Exit code: 0 ok, 1 something was rejected or not moved, 2 config error, 3 locked.
+    Exit code: 0 ok, 1 something was rejected, not moved or not previewed, 2 config error, 3 locked.
 
     Example crontab line: `*/5 * * * * cd ~/astro && astrocat sync --quiet`
     """
@@ -50,6 +50,8 @@ def sync(
         output.error(f"stopped: {org['stopped']}")
     for p in rec["problems"]:
         output.error(f"{p['path']}: {p['reason']}")
+    for reason in report.get("site", {}).get("thumbnail_failures", [])[:10]:
+        output.info(f"  no thumbnail: {reason}")
     output.info(
         f"sync: {sc['new']} new, {sc['changed']} changed, {sc['missing']} missing, {sc['rejected']} rejected; "
         f"organized {org['moved']}, {len(org['duplicates'])} duplicates, {len(org['held'])} held; "

@@ -30,6 +30,9 @@ _BAYER = {
 }
 
 
+_BITPIX = (8, 16, 32, 64, -32, -64)
+
+
 class PreviewError(Exception):
     """The file has no image this module can preview; the message says why."""
 
@@ -69,6 +72,8 @@ def _read_downsampled(path: str | os.PathLike, bayer: str | None, max_px: int) -
         hdul = fits.open(path, memmap=True, do_not_scale_image_data=True, mode="readonly", lazy_load_hdus=True)
     except (OSError, ValueError, TypeError) as exc:
         raise PreviewError(f"not a readable FITS file: {exc}") from None
+    except KeyError as exc:  # astropy sizes the data from BITPIX/NAXISn before any check
+        raise PreviewError(f"not a readable FITS file: no valid {exc.args[0]} keyword") from None
     try:
         for hdu in hdul:
             naxis = hdu.header.get("NAXIS", 0)
@@ -77,6 +82,9 @@ def _read_downsampled(path: str | os.PathLike, bayer: str | None, max_px: int) -
             shape = tuple(hdu.header.get(f"NAXIS{i}", 0) for i in range(naxis, 0, -1))
             if min(shape) <= 0:
                 continue
+            bitpix = hdu.header.get("BITPIX")
+            if bitpix not in _BITPIX:  # a header lie astropy would meet as a KeyError
+                raise PreviewError(f"bad BITPIX value {bitpix!r}" if bitpix is not None else "no BITPIX keyword")
             bzero = float(hdu.header.get("BZERO", 0) or 0)
             bscale = float(hdu.header.get("BSCALE", 1) or 1)
             bottom_up = str(hdu.header.get("ROWORDER", "BOTTOM-UP")).strip().upper() != "TOP-DOWN"
@@ -108,8 +116,8 @@ def _read_downsampled(path: str | os.PathLike, bayer: str | None, max_px: int) -
             img = np.asarray(data[::step, ::step], dtype=np.float32) * bscale + bzero
             return img[::-1] if bottom_up else img
         raise PreviewError("no 2-D image in the file")
-    except (OSError, ValueError, TypeError, IndexError) as exc:
-        raise PreviewError(f"cannot read the image: {exc}") from None
+    except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
+        raise PreviewError(f"cannot read the image: {_short(exc)}") from None
     finally:
         hdul.close()
 
@@ -165,4 +173,12 @@ def ensure_thumbnail(thumbs_dir: Path, sha256: str | None, source: Path, bayer: 
         render_png(source, dest, bayer, max_px)
     except PreviewError as exc:
         return Thumb("failed", reason=f"{source}: {exc}")
+    except Exception as exc:  # a file no decoder foresaw: one frame without a preview, never a failed build
+        return Thumb("failed", reason=f"{source}: cannot render a preview: {_short(exc)}")
     return Thumb("rendered", dest)
+
+
+def _short(exc: Exception) -> str:
+    """The exception as one short line (decoders' messages can be long or empty)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 100 else text[:97] + "..."

@@ -16,6 +16,8 @@ def site_step(ctx: Run) -> None:
                    full=opts.get("full", False), force=opts.get("force", False), progress=ctx.progress)
     ctx.report["site"] = result.as_dict()
     ctx.results["site"] = result
+    if result.thumb_failures:  # the site is built, but some frames have no preview
+        ctx.problem()
     if result.written:
         ctx.echo(f"site: {len(result.written)} files updated, {result.thumbs_rendered} thumbnails rendered; "
                  f"open {result.index}")

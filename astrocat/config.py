@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from astrocat.rules.normalize import Settings as NormalizeSettings
@@ -280,6 +281,7 @@ def from_dict(data: dict[str, Any], path: Path) -> Settings:
         raise ConfigError(f"{path}: scan.settle_s must be a number of seconds, 0 or more, got {settle!r}")
     ds = _table(data, "datasette", path)
     url = _str(ds.get("url", "http://127.0.0.1:8001"), "datasette.url", path)
+    _check_url(url, path)
     aliases = _table(data, "aliases", path)
     alias_maps: dict[str, dict[str, str]] = {}
     for kind in ("camera", "telescope", "filter", "target"):
@@ -303,3 +305,17 @@ def from_dict(data: dict[str, Any], path: Path) -> Settings:
         target_aliases=alias_maps["target"],
         **resolved,
     )
+
+
+def _check_url(url: str, path: Path) -> None:
+    """`[datasette] url` is where `astrocat datasette` listens and the site links: http(s),
+    a host, and a port that is a number from 1 to 65535 when given."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{path}: datasette.url {url!r} is not an http:// address (e.g. http://127.0.0.1:8001)")
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"{path}: datasette.url {url!r}: the port must be a number from 1 to 65535")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 from astropy.io import fits
 from PIL import Image
 
@@ -131,6 +132,29 @@ def test_xisf_and_bzip2_frames_get_thumbnails(library):
     # each star where its writer put it (FITS rows bottom-up, XISF rows top-down)
     assert x_png[47 - 30, 10] == 255 and np.median(x_png) < 128
     assert b_png[47 - 10, 40] == 255 and np.median(b_png) < 128
+
+
+def test_colour_compressed_xisf_and_an_oversized_bzip2_claim(tmp_path):
+    from xisf import XISF
+
+    from astrocat.site import preview
+
+    rgb = np.full((40, 60, 3), 0.05, dtype=np.float32)
+    rgb[..., 2] += np.random.default_rng(14).normal(0, 0.01, (40, 60)).astype(np.float32)
+    rgb[5:9, 5:9, 2] = 0.9  # a blue star near the top left
+    p = tmp_path / "stack.xisf"
+    XISF.write(str(p), rgb, creator_app="astrocat tests", codec="zlib", shuffle=True)
+    img = preview.read_downsampled(p)
+    assert img.shape == (40, 60, 3) and img[6, 6, 2] == pytest.approx(0.9) and img[6, 6, 0] == pytest.approx(0.05)
+    r = preview.ensure_thumbnail(tmp_path / "t", "c" * 64, p)
+    assert r.status == "rendered" and Image.open(r.file).mode == "RGB"
+    # a bzip2 file whose header claims 80 GB of pixels is refused before decompressing them
+    hdr = fits.Header([fits.Card("SIMPLE", True), fits.Card("BITPIX", 16), fits.Card("NAXIS", 2),
+                       fits.Card("NAXIS1", 200000), fits.Card("NAXIS2", 200000)])
+    bomb = tmp_path / "bomb.fits.bz2"
+    bomb.write_bytes(bz2.compress(hdr.tostring().encode("ascii")))
+    r = preview.ensure_thumbnail(tmp_path / "t", "d" * 64, bomb)
+    assert r.status == "failed" and "too large" in r.reason and str(bomb) in r.reason
 
 
 def test_a_broken_xisf_fails_with_a_reason_instead_of_being_skipped(tmp_path):

@@ -123,9 +123,11 @@ def test_bad_files_fail_with_a_reason_naming_the_file(tmp_path):
 
 
 def test_unsupported_or_unhashed_files_are_skipped(tmp_path):
+    tiff = tmp_path / "stack.tif"
+    tiff.write_bytes(b"II*\0")
+    assert preview.ensure_thumbnail(tmp_path, sha(tiff), tiff).status == "skipped"
     xisf = tmp_path / "stack.xisf"
     xisf.write_bytes(b"XISF0100")
-    assert preview.ensure_thumbnail(tmp_path, sha(xisf), xisf).status == "skipped"
     assert preview.ensure_thumbnail(tmp_path, None, xisf).status == "skipped"
     assert preview.ensure_thumbnail(tmp_path, "../../etc/passwd", xisf).status == "skipped"
 

@@ -1,7 +1,9 @@
-"""FITS -> stretched PNG thumbnails, cached by the frame's sha256.
+"""FITS and XISF -> stretched PNG thumbnails, cached by the frame's sha256.
 
-Pixels are read memory-mapped and raw (`do_not_scale_image_data`), then strided
+FITS pixels are read memory-mapped and raw (`do_not_scale_image_data`), then strided
 so a 60-megapixel frame costs a few hundred kilobytes of reads, not its size.
+Whole-file compressed FITS (.gz, .bz2) and XISF (through the `xisf` package, imported
+only here) are decoded in memory, up to MAX_DECODED_BYTES.
 Colour (Bayer) frames are debayered by 2x2 superpixels; every channel gets a
 ZScale interval and an asinh stretch (unlinked, which neutralises the sky).
 The source file is opened read-only and never written.
@@ -19,7 +21,11 @@ from pathlib import Path
 import numpy as np
 
 THUMB_PX = 320  # longest side of a thumbnail
-PREVIEW_SUFFIXES = (".fits", ".fit", ".fts", ".fits.fz", ".fit.fz", ".fz", ".fits.gz", ".fit.gz", ".fts.gz")
+XISF_SUFFIX = ".xisf"
+PREVIEW_SUFFIXES = tuple(f + c for f in (".fits", ".fit", ".fts") for c in ("", ".fz", ".gz", ".bz2")) + (
+    ".fz", XISF_SUFFIX)
+# Whole-file compressed FITS and XISF are decoded in memory: a header claiming more is refused
+MAX_DECODED_BYTES = 2 * 2**30
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 # 2x2 superpixel layout: pattern -> (row, col) of R, the two Gs, B
 _BAYER = {
@@ -54,24 +60,28 @@ def _stride(n_rows: int, n_cols: int, max_px: int) -> int:
 
 
 def read_downsampled(path: str | os.PathLike, bayer: str | None = None, max_px: int = THUMB_PX) -> np.ndarray:
+    """float32 image, HxW (mono) or HxWx3 (colour), strided to about 2*max_px, top row first."""
     with warnings.catch_warnings():
         # astropy warns about truncated or odd files; failures are reported as PreviewError
         warnings.simplefilter("ignore")
-        return _read_downsampled(path, bayer, max_px)
+        if str(path).lower().endswith(XISF_SUFFIX):
+            return _read_xisf(path, bayer, max_px)
+        return _read_fits(path, bayer, max_px)
 
 
-def _read_downsampled(path: str | os.PathLike, bayer: str | None, max_px: int) -> np.ndarray:
-    """float32 image, HxW (mono) or HxWx3 (colour), strided to about 2*max_px, top row first.
+def _read_fits(path: str | os.PathLike, bayer: str | None, max_px: int) -> np.ndarray:
+    """FITS, tile-compressed (.fz) or whole-file compressed (.gz, .bz2: astropy decompresses).
 
     FITS stores the bottom row first unless ROWORDER says TOP-DOWN (as N.I.N.A.
     and most CMOS drivers write); the Bayer pattern applies to the stored order.
     """
     from astropy.io import fits
 
+    whole_file = str(path).lower().endswith((".gz", ".bz2"))  # decompressed into memory, not memmapped
     try:
         hdul = fits.open(path, memmap=True, do_not_scale_image_data=True, mode="readonly", lazy_load_hdus=True)
-    except (OSError, ValueError, TypeError) as exc:
-        raise PreviewError(f"not a readable FITS file: {exc}") from None
+    except (OSError, ValueError, TypeError, EOFError) as exc:
+        raise PreviewError(f"not a readable FITS file: {_short(exc)}") from None
     except KeyError as exc:  # astropy sizes the data from BITPIX/NAXISn before any check
         raise PreviewError(f"not a readable FITS file: no valid {exc.args[0]} keyword") from None
     try:
@@ -85,41 +95,75 @@ def _read_downsampled(path: str | os.PathLike, bayer: str | None, max_px: int) -
             bitpix = hdu.header.get("BITPIX")
             if bitpix not in _BITPIX:  # a header lie astropy would meet as a KeyError
                 raise PreviewError(f"bad BITPIX value {bitpix!r}" if bitpix is not None else "no BITPIX keyword")
+            if whole_file:
+                _check_size(math.prod(shape) * abs(bitpix) // 8)
             bzero = float(hdu.header.get("BZERO", 0) or 0)
             bscale = float(hdu.header.get("BSCALE", 1) or 1)
             bottom_up = str(hdu.header.get("ROWORDER", "BOTTOM-UP")).strip().upper() != "TOP-DOWN"
             data = hdu.data  # a memmap view for plain HDUs: nothing is read yet
             if data is None:
                 continue
-            if naxis == 3:
-                planes = [data[i] for i in range(min(3, data.shape[0]))]
-                step = _stride(*planes[0].shape, max_px)
-                chans = [np.asarray(p[::step, ::step], dtype=np.float32) * bscale + bzero for p in planes]
-                img = np.stack(chans if len(chans) == 3 else [chans[0]] * 3, axis=-1)
-                return img[::-1] if bottom_up else img
-            pattern = (bayer or "").strip().upper()
-            if pattern in _BAYER and data.shape[0] >= 2 and data.shape[1] >= 2:
-                step = 2 * _stride(data.shape[0] // 2, data.shape[1] // 2, max_px)
-                rows, cols = (data.shape[0] // 2) * 2, (data.shape[1] // 2) * 2
-                grid = data[:rows, :cols]
-
-                def at(rc: tuple[int, int]) -> np.ndarray:
-                    return np.asarray(grid[rc[0]::step, rc[1]::step], dtype=np.float32) * bscale + bzero
-
-                r_at, g1_at, g2_at, b_at = _BAYER[pattern]
-                r, g1, g2, b = at(r_at), at(g1_at), at(g2_at), at(b_at)
-                h = min(x.shape[0] for x in (r, g1, g2, b))
-                w = min(x.shape[1] for x in (r, g1, g2, b))
-                img = np.stack([r[:h, :w], (g1[:h, :w] + g2[:h, :w]) / 2, b[:h, :w]], axis=-1)
-                return img[::-1] if bottom_up else img
-            step = _stride(*data.shape, max_px)
-            img = np.asarray(data[::step, ::step], dtype=np.float32) * bscale + bzero
+            img = _downsample(data, naxis == 3, bayer, max_px, bscale, bzero)
             return img[::-1] if bottom_up else img
         raise PreviewError("no 2-D image in the file")
-    except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
+    except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError) as exc:
         raise PreviewError(f"cannot read the image: {_short(exc)}") from None
     finally:
         hdul.close()
+
+
+def _read_xisf(path: str | os.PathLike, bayer: str | None, max_px: int) -> np.ndarray:
+    """The first image of a monolithic XISF file (PixInsight's format), through the `xisf`
+    package. XISF stores the top row first; its pixels are read whole, so size is bounded."""
+    try:
+        from xisf import XISF
+
+        xisf = XISF(str(path))
+        meta = xisf.get_images_metadata()
+        if not meta:
+            raise PreviewError("no image in the XISF file")
+        width, height, channels = (list(meta[0]["geometry"]) + [1])[:3]
+        _check_size(int(width) * int(height) * int(channels) * np.dtype(meta[0]["dtype"]).itemsize)
+        data = xisf.read_image(0, data_format="channels_first")  # planes, each HxW
+    except PreviewError:
+        raise
+    except Exception as exc:  # the decoder fails in many ways on a damaged file
+        raise PreviewError(f"not a readable XISF file: {_short(exc)}") from None
+    if data.ndim != 3 or min(data.shape) <= 0:
+        raise PreviewError("no 2-D image in the XISF file")
+    colour = data.shape[0] >= 3
+    return _downsample(data if colour else data[0], colour, bayer, max_px, 1.0, 0.0)
+
+
+def _check_size(n_bytes: int) -> None:
+    if n_bytes > MAX_DECODED_BYTES:
+        raise PreviewError(f"image of {n_bytes / 2**30:.1f} GiB too large to preview from a compressed file")
+
+
+def _downsample(data: np.ndarray, planes: bool, bayer: str | None, max_px: int, bscale: float,
+                bzero: float) -> np.ndarray:
+    """Stride `data` (HxW, or CxHxW when `planes`) to about 2*max_px; debayer a mosaic."""
+    if planes:
+        chans_in = [data[i] for i in range(min(3, data.shape[0]))]
+        step = _stride(*chans_in[0].shape, max_px)
+        chans = [np.asarray(p[::step, ::step], dtype=np.float32) * bscale + bzero for p in chans_in]
+        return np.stack(chans if len(chans) == 3 else [chans[0]] * 3, axis=-1)
+    pattern = (bayer or "").strip().upper()
+    if pattern in _BAYER and data.shape[0] >= 2 and data.shape[1] >= 2:
+        step = 2 * _stride(data.shape[0] // 2, data.shape[1] // 2, max_px)
+        rows, cols = (data.shape[0] // 2) * 2, (data.shape[1] // 2) * 2
+        grid = data[:rows, :cols]
+
+        def at(rc: tuple[int, int]) -> np.ndarray:
+            return np.asarray(grid[rc[0]::step, rc[1]::step], dtype=np.float32) * bscale + bzero
+
+        r_at, g1_at, g2_at, b_at = _BAYER[pattern]
+        r, g1, g2, b = at(r_at), at(g1_at), at(g2_at), at(b_at)
+        h = min(x.shape[0] for x in (r, g1, g2, b))
+        w = min(x.shape[1] for x in (r, g1, g2, b))
+        return np.stack([r[:h, :w], (g1[:h, :w] + g2[:h, :w]) / 2, b[:h, :w]], axis=-1)
+    step = _stride(*data.shape, max_px)
+    return np.asarray(data[::step, ::step], dtype=np.float32) * bscale + bzero
 
 
 def stretch(img: np.ndarray) -> np.ndarray:
@@ -166,7 +210,7 @@ def ensure_thumbnail(thumbs_dir: Path, sha256: str | None, source: Path, bayer: 
     if dest.is_file():
         return Thumb("cached", dest)
     if not can_preview(str(source)):
-        return Thumb("skipped", reason="not a FITS image")
+        return Thumb("skipped", reason="not a FITS or XISF image")
     if not source.is_file():
         return Thumb("failed", reason=f"{source}: file not found")
     try:

@@ -365,6 +365,9 @@ def scan(
     affected_sessions |= catalog.session_ids_for_paths(db, changed_paths)
     # contents about to be replaced: another copy of them may count now
     old_hashes = catalog.sha256s_for_paths(db, changed_paths)
+    # read again (--full, a touched file, a file back from missing): changed only if the
+    # frame the catalog would hold differs
+    stored = catalog.stored_values(db, changed_paths)
     new_hashes: dict[str, str] = {}
     frames: list[list[Any]] = []  # upsert parameters
     frame_paths: list[str] = []
@@ -391,13 +394,18 @@ def scan(
             rejects.append({"path": rel, "size": e.size, "mtime": e.mtime, "reason": reason, "scanned_at": utc_now()})
         else:
             assert values is not None
-            if kind in ("frame", "missing"):
-                result.changed += 1
-            else:
+            before = stored.get(rel) if kind in ("frame", "missing") else None
+            if before is None:
                 result.new += 1
+            elif catalog.same_frame(before, values):
+                result.unchanged += 1
+            else:
+                result.changed += 1
             frames.append(values)
             frame_paths.append(rel)
-            if sha256:
+            # only content new at this path can be a new duplicate: a library original read
+            # again is not a duplicate of the external copy made from it
+            if sha256 and (before is None or kind == "missing" or catalog.stored_sha256(before) != sha256):
                 new_hashes[rel] = sha256
             if sid:
                 affected_sessions.add(sid)

@@ -250,6 +250,21 @@ def _str(value: Any, key: str, path: Path) -> str:
     return value
 
 
+# Folders whose files are told apart by where they lie: none may hold another, or organize
+# would re-file the library's frames as new arrivals on every run.
+_SEPARATE = ("quarantine", "library", "processing")
+
+
+def _check_separate(resolved: dict[str, Path], path: Path) -> None:
+    for i, a in enumerate(_SEPARATE):
+        for b in _SEPARATE[i + 1 :]:
+            pa, pb = resolved[a], resolved[b]
+            if pa == pb or pa.is_relative_to(pb) or pb.is_relative_to(pa):
+                how = "overlap (the same folder)" if pa == pb else "overlap (one is inside the other)"
+                raise ConfigError(f"{path}: paths.{a} {pa} and paths.{b} {pb} {how}; "
+                                  "give each its own folder")
+
+
 def from_dict(data: dict[str, Any], path: Path) -> Settings:
     for section, value in data.items():
         if section not in _ALLOWED:
@@ -266,6 +281,7 @@ def from_dict(data: dict[str, Any], path: Path) -> Settings:
         raw = _str(paths.get(key, defaults.get(key, key)), f"paths.{key}", path)
         p = Path(os.path.expanduser(raw))
         resolved[key] = (p if p.is_absolute() else base / p).resolve()
+    _check_separate(resolved, path)
     obs = _table(data, "observatory", path)
     tz = obs.get("timezone", "")
     if not isinstance(tz, str):

@@ -15,6 +15,38 @@ from pathlib import Path
 from typing import Iterator
 
 
+# (st_dev, st_ino) of the lock files this process holds, for `_drop_inherited`
+_held: dict[int, tuple[int, int]] = {}
+
+
+def _drop_inherited() -> None:
+    """In a forked child: close its copies of the held locks' descriptors.
+
+    flock belongs to the open file, which a forked child shares: a child that outlived a
+    killed parent would keep the catalog locked in a dead process's name. Closing (never
+    unlocking) drops only the child's share."""
+    if not _held:
+        return
+    keys = set(_held.values())
+    fd_dir = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    try:
+        fds = [int(n) for n in os.listdir(fd_dir) if n.isdigit()]
+    except OSError:
+        return
+    for fd in fds:
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue  # the descriptor of the listing itself, closed by now
+        if (st.st_dev, st.st_ino) in keys:
+            with suppress(OSError):
+                os.close(fd)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited)
+
+
 class LockBusy(Exception):
     """Another astrocat process holds the lock; the message says which."""
 
@@ -44,10 +76,14 @@ def catalog_lock(catalog: Path, command: str, wait_s: float | None = None) -> It
             f"{f' ({holder})' if holder else ''}; waited {wait_s:g} s, try again later"
         ) from None
     try:
+        with suppress(OSError):
+            st = os.stat(lock_path)
+            _held[id(lock)] = (st.st_dev, st.st_ino)
         with suppress(OSError):  # the note is only information; the lock is what counts
             holder_path.write_text(f"pid {os.getpid()} {command}", encoding="utf-8")
         yield
     finally:
+        _held.pop(id(lock), None)
         with suppress(OSError):
             holder_path.unlink()
         lock.release()

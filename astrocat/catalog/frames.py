@@ -49,6 +49,35 @@ def upsert_frame_values(db: sqlite_utils.Database, values: Sequence[Sequence[Any
         db.conn.execute(sql, [v for row in chunk for v in row])
 
 
+# What a rescan compares to tell "changed" from "read again": the content and every
+# normalised field, not when it was read (scanned_at), its mtime (a `touch` changes no
+# frame) or the raw header text (the content's sha256 already covers it).
+_NOT_COMPARED = {"mtime", "scanned_at", "header_json"}
+_COMPARED = [i for i, c in enumerate(_WRITE_COLS) if c not in _NOT_COMPARED]
+_SHA = _WRITE_COLS.index("sha256")
+
+
+def stored_values(db: sqlite_utils.Database, paths: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+    """path -> the compared part of its stored row, for `same_frame` and `stored_sha256`."""
+    cols = ", ".join(f'"{_WRITE_COLS[i]}"' for i in _COMPARED)
+    at = _COMPARED.index(_WRITE_COLS.index("path"))
+    out: dict[str, tuple[Any, ...]] = {}
+    for i in range(0, len(paths), 500):
+        chunk = paths[i : i + 500]
+        q = f"SELECT {cols} FROM frames WHERE path IN ({','.join('?' * len(chunk))})"
+        out.update((row[at], tuple(row)) for row in db.execute(q, chunk))
+    return out
+
+
+def same_frame(stored: tuple[Any, ...] | None, values: Sequence[Any]) -> bool:
+    """Whether upsert parameters (`frame_values`) say what the stored row says."""
+    return stored is not None and all(stored[k] == values[i] for k, i in enumerate(_COMPARED))
+
+
+def stored_sha256(stored: tuple[Any, ...] | None) -> str | None:
+    return None if stored is None else stored[_COMPARED.index(_SHA)]
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)

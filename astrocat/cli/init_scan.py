@@ -49,8 +49,9 @@ def scan(
 ) -> None:
     """Read new and changed files' headers into the catalog. Never modifies a file.
 
-    Unchanged files (same size and mtime) are not opened, unless `--full`. Unreadable or non-FITS files
-    are recorded in `rejects` with the reason and the run goes on. Moves interrupted by a
+    Unchanged files (same size and mtime) are not opened, unless `--full`; a file read again
+    counts as changed only when its content (sha256) or its catalog fields differ. Unreadable or
+    non-FITS files are recorded in `rejects` with the reason and the run goes on. Moves interrupted by a
     crash are finished or rolled back first.
 
     Exit code: 0 when nothing was rejected, 1 when some files were (see

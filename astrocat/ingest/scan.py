@@ -253,19 +253,40 @@ def _read_for_catalog(entry: Entry, paths: PathForms, nsettings: NormalizeSettin
 
 
 _worker_context: tuple[PathForms, NormalizeSettings] | None = None
+_parent_pid = 0
 
 
-def _init_worker(settings: Settings) -> None:
-    global _worker_context
+def _init_worker(settings: Settings, parent_pid: int) -> None:
+    global _worker_context, _parent_pid
     import signal
 
     # Ctrl-C is the main process's to handle: it cancels the pending work and waits
     # for the chunks in hand (no traceback from every worker)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker dies with the scan, even a scan killed with SIGKILL: an orphan would
+    # wait for work forever (the catalog lock it inherited is closed at fork by astrocat.lock)
+    _parent_pid = parent_pid
+    _die_with_parent()
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        os._exit(1)
     _worker_context = (PathForms(settings), settings.normalize_settings())
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # no prctl: _read_in_worker's parent check still ends an orphan
+
+
 def _read_in_worker(entry: Entry) -> Read:
+    if os.getppid() != _parent_pid:  # orphaned: nobody will read the result
+        os._exit(1)
     assert _worker_context is not None
     return _read_for_catalog(entry, *_worker_context)
 
@@ -304,7 +325,7 @@ def read_all(entries: list[Entry], settings: Settings) -> Iterator[Read]:
 
         pool = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("fork"),
-            initializer=_init_worker, initargs=(settings,),
+            initializer=_init_worker, initargs=(settings, os.getpid()),
         )
         try:
             for item in pool.map(_read_in_worker, entries, chunksize=POOL_CHUNK):
@@ -365,6 +386,9 @@ def scan(
     affected_sessions |= catalog.session_ids_for_paths(db, changed_paths)
     # contents about to be replaced: another copy of them may count now
     old_hashes = catalog.sha256s_for_paths(db, changed_paths)
+    # read again (--full, a touched file, a file back from missing): changed only if the
+    # frame the catalog would hold differs
+    stored = catalog.stored_values(db, changed_paths)
     new_hashes: dict[str, str] = {}
     frames: list[list[Any]] = []  # upsert parameters
     frame_paths: list[str] = []
@@ -391,13 +415,18 @@ def scan(
             rejects.append({"path": rel, "size": e.size, "mtime": e.mtime, "reason": reason, "scanned_at": utc_now()})
         else:
             assert values is not None
-            if kind in ("frame", "missing"):
-                result.changed += 1
-            else:
+            before = stored.get(rel) if kind in ("frame", "missing") else None
+            if before is None:
                 result.new += 1
+            elif catalog.same_frame(before, values):
+                result.unchanged += 1
+            else:
+                result.changed += 1
             frames.append(values)
             frame_paths.append(rel)
-            if sha256:
+            # only content new at this path can be a new duplicate: a library original read
+            # again is not a duplicate of the external copy made from it
+            if sha256 and (before is None or kind == "missing" or catalog.stored_sha256(before) != sha256):
                 new_hashes[rel] = sha256
             if sid:
                 affected_sessions.add(sid)

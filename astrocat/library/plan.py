@@ -211,15 +211,19 @@ def plan(
 
 
 def _methods(settings: Settings, p: Plan) -> None:
-    """link within one filesystem, copy across (device of the destination's nearest folder)."""
+    """link within one filesystem, copy across (device of the destination's nearest folder).
+
+    A source with more than one name is copied too: another name outside (a hard link the
+    user made) would otherwise share the library file's inode, and an edit there reach it."""
     copy_always = force_copy()
     devs: dict[str, int] = {}
     for item in p.moves:
         try:
-            src_dev = os.stat(settings.abs(item.src)).st_dev
+            st = os.stat(settings.abs(item.src))
             folder = os.path.dirname(item.dst or "")
             if folder not in devs:
                 devs[folder] = device_of(settings.abs(folder))
-            item.method = "copy" if copy_always or src_dev != devs[folder] else "link"
+            shared = st.st_nlink > 1
+            item.method = "copy" if copy_always or shared or st.st_dev != devs[folder] else "link"
         except OSError:
             item.method = "link"  # the source is gone: the move will say so

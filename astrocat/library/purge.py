@@ -50,7 +50,13 @@ def purge_duplicates(db: sqlite_utils.Database, settings: Settings, confirm: boo
             out["would_delete"].append(entry)
             out["bytes"] += r["size"]
             continue
-        os.unlink(dup)
+        try:
+            os.unlink(dup)
+        except FileNotFoundError:
+            pass  # gone already: what was asked for; the catalog row goes below
+        except OSError as exc:  # one file that cannot go (a read-only folder) stops nothing
+            out["kept"].append({"path": r["path"], "reason": f"cannot delete: {describe(exc)}"})
+            continue
         with db.conn:
             db.conn.execute("DELETE FROM frames WHERE id = ?", (r["id"],))
         if r["session_id"]:

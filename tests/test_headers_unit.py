@@ -492,17 +492,12 @@ def test_image_in_a_later_extension(tmp_path: Path) -> None:
     assert r.sha256 == sha(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _merged_view records the extension's BITPIX/NAXIS against the primary's as duplicate keywords",
-)
 def test_image_extension_has_no_spurious_duplicates(tmp_path: Path) -> None:
     path = tmp_path / "ext.fits"
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((3, 4), np.int16))]).writeto(path)
     assert read_header(path).header.duplicates == {}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _merged_view drops the duplicate keywords of both HDUs")
 def test_image_extension_keeps_real_duplicates(tmp_path: Path) -> None:
     primary = fits.PrimaryHDU()
     primary.header["DUP"] = 1
@@ -510,6 +505,49 @@ def test_image_extension_keeps_real_duplicates(tmp_path: Path) -> None:
     path = tmp_path / "ext.fits"
     fits.HDUList([primary, fits.ImageHDU(np.zeros((3, 4), np.int16))]).writeto(path)
     assert read_header(path).header.duplicates.get("DUP") == [1, 2]
+
+
+def _shadowing_hdus() -> tuple[fits.PrimaryHDU, fits.Header]:
+    """A primary and an image header that both hold EXPTIME and SHARED, each with a duplicate."""
+    primary = fits.PrimaryHDU()
+    primary.header["EXPTIME"] = (1.0, "primary's")
+    primary.header["SHARED"] = 1
+    primary.header.append(("SHARED", 2))  # shadowed by the image's SHARED: not the frame's value
+    primary.header["PONLY"] = 7
+    primary.header.append(("PONLY", 8))
+    image = fits.Header()
+    image["EXPTIME"] = (60.0, "image's")
+    image["SHARED"] = 5
+    image["GAIN"] = 100
+    image.append(("GAIN", 120))
+    return primary, image
+
+
+def test_image_extension_shadows_the_primary_keyword_by_keyword(tmp_path: Path) -> None:
+    primary, image = _shadowing_hdus()
+    path = tmp_path / "ext.fits"
+    fits.HDUList([primary, fits.ImageHDU(np.zeros((3, 4), np.int16), header=image)]).writeto(path)
+    h = read_header(path).header
+    assert (h.values["EXPTIME"], h.comments["EXPTIME"]) == (60.0, "image's")
+    assert (h.values["SHARED"], h.values["PONLY"], h.values["GAIN"]) == (5, 7, 100)
+    assert h.duplicates == {"PONLY": [7, 8], "GAIN": [100, 120]}
+
+
+def test_fits_fz_shadows_the_primary_keyword_by_keyword(tmp_path: Path) -> None:
+    primary, image = _shadowing_hdus()
+    del image[("GAIN", 1)]  # astropy drops a repeated keyword when it compresses:
+    image["GAIN_2ND"] = 120  # the repeat is written into the file below instead
+    path = tmp_path / "a.fits.fz"
+    fits.HDUList([primary, fits.CompImageHDU(np.zeros((3, 4), np.int16), header=image)]).writeto(path)
+    raw = path.read_bytes()
+    assert raw.count(b"GAIN_2ND=") == 1
+    path.write_bytes(raw.replace(b"GAIN_2ND=", b"GAIN    ="))
+    h = read_header(path).header
+    assert h.format == "fits.fz"
+    assert (h.values["EXPTIME"], h.comments["EXPTIME"]) == (60.0, "image's")
+    assert (h.values["SHARED"], h.values["PONLY"], h.values["GAIN"]) == (5, 7, 100)
+    assert (h.values["BITPIX"], h.values["NAXIS1"], h.values["NAXIS2"]) == (16, 4, 3)
+    assert h.duplicates == {"PONLY": [7, 8], "GAIN": [100, 120]}
 
 
 # --- compressed FITS ------------------------------------------------------------------

@@ -521,6 +521,14 @@ _COMPRESSION_KEYS = re.compile(
 )
 
 
+# What the views leave out of each HDU: the extension's XTENSION; the primary's keywords about
+# its own (empty) data, as the image HDU's describe the image; and beneath a tile-compressed
+# image, also what an uncompressed image standing alone has not.
+_EXTENSION_KEYS = re.compile(r"^XTENSION$")
+_PRIMARY_DATA_KEYS = re.compile(r"^(BITPIX|NAXIS\d*)$")
+_FZ_PRIMARY_KEYS = re.compile(r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND)$")
+
+
 def _uncompressed_view(primary: Header, ext: Header) -> Header:
     """The header as the uncompressed image would have it (FITS tiled image convention)."""
     out = Header(format="fits.fz")
@@ -530,14 +538,9 @@ def _uncompressed_view(primary: Header, ext: Header) -> Header:
     out.add("NAXIS", naxis)
     for i in range(1, naxis + 1):
         out.add(f"NAXIS{i}", _whole(ext.values, f"ZNAXIS{i}", 0, MAX_DATA_BYTES, _LENGTH_RULE))
-    for key, val in primary.values.items():
-        if key not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND") and not key.startswith("NAXIS"):
-            out.add(key, val, primary.comments.get(key, ""))
-    for key, val in ext.values.items():
-        if not _COMPRESSION_KEYS.match(key):
-            out.add(key, val, ext.comments.get(key, ""))
+    _fill(out, ext, _COMPRESSION_KEYS)
+    _fill(out, primary, _FZ_PRIMARY_KEYS)
     out.history = primary.history + ext.history
-    out.duplicates = {**primary.duplicates, **ext.duplicates}
     out.problems = primary.problems + ext.problems
     return out
 
@@ -545,16 +548,26 @@ def _uncompressed_view(primary: Header, ext: Header) -> Header:
 def _merged_view(primary: Header, ext: Header) -> Header:
     """An IMAGE extension's header with the primary's keywords filled in beneath it."""
     out = Header(format=primary.format)
-    for key, val in ext.values.items():
-        if key != "XTENSION":
-            out.add(key, val, ext.comments.get(key, ""))
-    for key, val in primary.values.items():
-        out.add(key, val, primary.comments.get(key, ""))
+    _fill(out, ext, _EXTENSION_KEYS)
+    _fill(out, primary, _PRIMARY_DATA_KEYS)
     out.history = primary.history + ext.history
     out.problems = primary.problems + ext.problems
     return out
 
 
+def _fill(out: Header, hdu: Header, skip: re.Pattern[str]) -> None:
+    """Give `out` the keywords of `hdu` it lacks, except those `skip` matches.
+
+    Each keyword comes whole from one HDU: value, comment and the duplicates written in
+    that HDU. A keyword both HDUs hold is no duplicate: the first HDU filled in wins."""
+    for key, val in hdu.values.items():
+        if key in out.values or skip.match(key):
+            continue
+        out.values[key] = val
+        if key in hdu.comments:
+            out.comments[key] = hdu.comments[key]
+        if key in hdu.duplicates:
+            out.duplicates[key] = list(hdu.duplicates[key])
 
 
 # --- XISF ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import stat
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 from astrocat.hashing import sha256_file
 
@@ -190,16 +190,37 @@ def parse_value(text: str) -> tuple[Any, str]:
 
 
 
-def parse_cards(block: bytes, header: Header) -> bool:
-    """Add the cards of header bytes to `header`; True once END is reached."""
-    text = block.decode("latin-1")
-    last_key = None
+def parse_cards(data: bytes | bytearray, header: Header) -> bool:
+    """Add the cards of header bytes to `header`; True once END is reached.
+
+    A long string (a value ending in '&' carried on by CONTINUE cards) is joined within
+    one call: give it the whole header, not block by block."""
+    text = data.decode("latin-1")
     add = header.add
+    # the long string being read: [key, parts, comments]; its last part ends with '&'
+    long: list | None = None
     for start in range(0, len(text), CARD):
         card = text[start : start + CARD]
         key8 = card[:8]
         key = key8.strip().upper()
         rest = card[8:]
+        if long is not None:
+            if key != "CONTINUE":  # the string ended with an '&' of its own
+                _add_long(add, long)
+                long = None
+            else:
+                part, comment = parse_value(rest)
+                if isinstance(part, str):
+                    parts = long[1]
+                    parts[-1] = parts[-1][:-1]  # the '&' only marked the continuation
+                    parts.append(part)
+                    if comment:
+                        long[2].append(comment)
+                    if part.endswith("&"):
+                        continue
+                _add_long(add, long)  # a last part (or a CONTINUE holding no string)
+                long = None
+                continue
         if rest.startswith("= ") and key and key not in _SPECIAL_KEYS:
             # the common case first: a plain value card (same result as the rules below)
             val, comment = parse_value(rest[2:])
@@ -211,11 +232,7 @@ def parse_cards(block: bytes, header: Header) -> bool:
             if key in ("COMMENT", "HISTORY") or (not key and card.strip()):
                 add(key or "COMMENT", card[8:].strip())
                 continue
-            if key == "CONTINUE" and last_key and isinstance(header.values.get(last_key), str):
-                val, _ = parse_value(card[8:])
-                prev = header.values[last_key]
-                if isinstance(val, str) and prev.endswith("&"):
-                    header.values[last_key] = prev[:-1] + val
+            if key == "CONTINUE":  # none is expected here: a string ending in '&' comes first
                 continue
             if key == "HIERARCH":
                 body = card[8:]
@@ -223,10 +240,8 @@ def parse_cards(block: bytes, header: Header) -> bool:
                     continue
                 hkey, _, rest = body.partition("=")
                 val, comment = parse_value(rest)
-                add(hkey.strip(), val, comment)
-                last_key = hkey.strip().upper()
-                continue
-            if rest.startswith("= "):
+                key = hkey.strip().upper()
+            elif rest.startswith("= "):
                 val, comment = parse_value(rest[2:])
             elif rest.lstrip().startswith("="):
                 # '=' displaced from column 9 (seen in the wild): still a value card
@@ -237,9 +252,20 @@ def parse_cards(block: bytes, header: Header) -> bool:
                 continue
         if not _KEY_MATCH(key8.strip()):  # before upper-casing: lower-case keys are non-standard
             header.problems.append(f"non-standard keyword {key8.strip()!r}")
+        if "&" in rest and isinstance(val, str) and val.endswith("&"):
+            long = [key, [val], [comment] if comment else []]  # added once its CONTINUE cards are read
+            continue
         add(key, val, comment)
-        last_key = key
+    if long is not None:
+        _add_long(add, long)
     return False
+
+
+def _add_long(add: Callable[[str, Any, str], None], long: list) -> None:
+    """Add a long string: its parts joined, its cards' comments joined with blanks (as astropy)."""
+    key, parts, comments = long
+    # each part lost its trailing blanks, but an empty last part leaves those of the one before
+    add(key, "".join(parts).rstrip(), " ".join(comments))
 
 
 # keys the fast path of parse_cards leaves to the general rules
@@ -305,7 +331,6 @@ def _read_fits_header(stream: BinaryIO, first: bytes = b"") -> tuple[Header, byt
     """Read one HDU header from `stream`; `first` holds bytes already read.
 
     Returns the header and the bytes consumed so far (for hashing)."""
-    header = Header()
     consumed = bytearray(first)
     pos = 0
     while True:
@@ -317,15 +342,17 @@ def _read_fits_header(stream: BinaryIO, first: bytes = b"") -> tuple[Header, byt
                 _check_start(consumed)  # a short text file is not FITS, not a truncated FITS
                 raise HeaderError("header truncated: no END card")
             consumed += more
-        block = bytes(consumed[pos : pos + BLOCK])
         if pos == 0:
-            _check_start(block)
-        if parse_cards(block, header):
-            pos += BLOCK
-            break
+            _check_start(consumed)
+        end = _end_card(consumed, pos, pos + BLOCK)
         pos += BLOCK
+        if end >= 0:
+            break
         if pos >= MAX_HEADER_BYTES:
             raise ImplausibleHeader(f"header larger than {MAX_HEADER_CARDS:,} cards ({MAX_HEADER_BYTES // 10**6} MB)")
+    # parsed whole, not block by block: a long string's CONTINUE card may open a block
+    header = Header()
+    parse_cards(consumed[: end + CARD], header)
     header.data_bytes = data_size(header.values)
     return header, bytes(consumed)
 
@@ -435,15 +462,21 @@ def _read_extension_image(
     raise HeaderError(f"no image: NAXIS = {naxis} with a zero-length axis")
 
 
-def _header_length(consumed: bytes) -> int:
-    """Length in bytes of the primary header (up to and including the END block)."""
-    i = consumed.find(b"END")
+def _end_card(data: bytes | bytearray, start: int = 0, stop: int | None = None) -> int:
+    """Where the END card is in data[start:stop] (start on a card boundary), else -1."""
+    i = data.find(b"END", start, stop)
     while i >= 0:
         # an END card: at a card boundary, nothing but blanks after it
-        if i % CARD == 0 and consumed[i + 3 : i + CARD].strip() == b"":
-            return (i // BLOCK + 1) * BLOCK
-        i = consumed.find(b"END", i + 1)
-    return len(consumed)
+        if (i - start) % CARD == 0 and data[i + 3 : i + CARD].strip() == b"":
+            return i
+        i = data.find(b"END", i + 1, stop)
+    return -1
+
+
+def _header_length(consumed: bytes) -> int:
+    """Length in bytes of the primary header (up to and including the END block)."""
+    end = _end_card(consumed)
+    return (end // BLOCK + 1) * BLOCK if end >= 0 else len(consumed)
 
 
 def _check_primary(header: Header) -> None:
@@ -488,6 +521,14 @@ _COMPRESSION_KEYS = re.compile(
 )
 
 
+# What the views leave out of each HDU: the extension's XTENSION; the primary's keywords about
+# its own (empty) data, as the image HDU's describe the image; and beneath a tile-compressed
+# image, also what an uncompressed image standing alone has not.
+_EXTENSION_KEYS = re.compile(r"^XTENSION$")
+_PRIMARY_DATA_KEYS = re.compile(r"^(BITPIX|NAXIS\d*)$")
+_FZ_PRIMARY_KEYS = re.compile(r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND)$")
+
+
 def _uncompressed_view(primary: Header, ext: Header) -> Header:
     """The header as the uncompressed image would have it (FITS tiled image convention)."""
     out = Header(format="fits.fz")
@@ -497,14 +538,9 @@ def _uncompressed_view(primary: Header, ext: Header) -> Header:
     out.add("NAXIS", naxis)
     for i in range(1, naxis + 1):
         out.add(f"NAXIS{i}", _whole(ext.values, f"ZNAXIS{i}", 0, MAX_DATA_BYTES, _LENGTH_RULE))
-    for key, val in primary.values.items():
-        if key not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND") and not key.startswith("NAXIS"):
-            out.add(key, val, primary.comments.get(key, ""))
-    for key, val in ext.values.items():
-        if not _COMPRESSION_KEYS.match(key):
-            out.add(key, val, ext.comments.get(key, ""))
+    _fill(out, ext, _COMPRESSION_KEYS)
+    _fill(out, primary, _FZ_PRIMARY_KEYS)
     out.history = primary.history + ext.history
-    out.duplicates = {**primary.duplicates, **ext.duplicates}
     out.problems = primary.problems + ext.problems
     return out
 
@@ -512,16 +548,26 @@ def _uncompressed_view(primary: Header, ext: Header) -> Header:
 def _merged_view(primary: Header, ext: Header) -> Header:
     """An IMAGE extension's header with the primary's keywords filled in beneath it."""
     out = Header(format=primary.format)
-    for key, val in ext.values.items():
-        if key != "XTENSION":
-            out.add(key, val, ext.comments.get(key, ""))
-    for key, val in primary.values.items():
-        out.add(key, val, primary.comments.get(key, ""))
+    _fill(out, ext, _EXTENSION_KEYS)
+    _fill(out, primary, _PRIMARY_DATA_KEYS)
     out.history = primary.history + ext.history
     out.problems = primary.problems + ext.problems
     return out
 
 
+def _fill(out: Header, hdu: Header, skip: re.Pattern[str]) -> None:
+    """Give `out` the keywords of `hdu` it lacks, except those `skip` matches.
+
+    Each keyword comes whole from one HDU: value, comment and the duplicates written in
+    that HDU. A keyword both HDUs hold is no duplicate: the first HDU filled in wins."""
+    for key, val in hdu.values.items():
+        if key in out.values or skip.match(key):
+            continue
+        out.values[key] = val
+        if key in hdu.comments:
+            out.comments[key] = hdu.comments[key]
+        if key in hdu.duplicates:
+            out.duplicates[key] = list(hdu.duplicates[key])
 
 
 # --- XISF ---------------------------------------------------------------------------

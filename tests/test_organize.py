@@ -635,13 +635,38 @@ def test_frames_on_a_read_only_card_are_filed_and_the_card_is_left_alone(library
         assert states == [("done", 6)]  # nothing left for recovery to trip over
         r = invoke_cli("verify", "database", cwd=library.base_dir)
         assert r.returncode == 0, r.stdout + r.stderr
-        # the kept sources are new files to the next scan; as duplicates they cannot be set
-        # aside on a read-only card: organize stops with one line and the card is untouched
-        assert json.loads(invoke_cli("scan", "--json", cwd=library.base_dir).stdout)["new"] == 6
-        r = invoke_cli("organize", cwd=library.base_dir)
-        assert r.returncode == 1
-        assert len(stderr_lines(r)) == 1 and "Read-only file system" in r.stderr
+        # the kept sources are new files to the next scan; they are known and left alone (not
+        # set aside again), and new frames on the same card are still filed
+        subprocess.run(["mount", "-o", "remount,rw", str(card)], check=True)
+        more = write_frames(card / "NINA" / "2024-11-02", 2, start=100)
+        _remount_ro(card)
+        before = snapshot(card)
+        assert json.loads(invoke_cli("scan", "--json", cwd=library.base_dir).stdout)["new"] == 8
+        r = invoke_cli("organize", "--json", cwd=library.base_dir)
+        assert r.returncode == 0, r.stdout + r.stderr
+        out = json.loads(r.stdout)
+        assert out["moved"] == 2 and not out["failed"] and not out["stopped"] and not out["duplicates"]
+        assert len(out["skipped"]) == 6 and all("could not be removed" in s["reason"] for s in out["skipped"])
         assert snapshot(card) == before
+        assert {sha256(f) for f in all_files(library.library)} == in_lib | set(more.values())
+        # and again: nothing new, nothing tried
+        r = invoke_cli("organize", "--json", cwd=library.base_dir)
+        assert r.returncode == 0 and json.loads(r.stdout)["moved"] == 0
+        # a true duplicate on the locked card cannot be set aside: that frame fails, alone
+        subprocess.run(["mount", "-o", "remount,rw", str(card)], check=True)
+        twin = card / "copied_again.fits"
+        twin.write_bytes(sorted(all_files(library.library))[0].read_bytes())
+        last = write_frames(card / "NINA" / "2024-11-03", 1, start=200)
+        _remount_ro(card)
+        # new to the scan: the twin, the new frame and the 2 sources the last run had to keep
+        assert json.loads(invoke_cli("scan", "--json", cwd=library.base_dir).stdout)["new"] == 4
+        r = invoke_cli("organize", "--json", cwd=library.base_dir)
+        assert r.returncode == 1, r.stdout + r.stderr
+        out = json.loads(r.stdout)
+        assert out["moved"] == 1 and not out["stopped"] and len(out["skipped"]) == 8
+        assert [f["path"] for f in out["failed"]] == [library.rel(twin)]
+        assert "not set aside" in out["failed"][0]["reason"] and "Read-only file system" in out["failed"][0]["reason"]
+        assert set(last.values()) <= {sha256(f) for f in all_files(library.library)}
 
 
 def test_recovery_finishes_a_move_whose_source_became_read_only(library: Settings, tmp_path: Path) -> None:

@@ -150,6 +150,9 @@ class _Mover:
                 if self._prepare(item):
                     ready.append(item)
             except DestinationError as exc:
+                if item.action == "duplicate":  # _duplicates on the quarantine: only this frame
+                    self._fail(item, f"not set aside: {exc}")
+                    continue
                 self.r.stopped = f"{item.src}: not moved: {exc}"
                 self.r.not_attempted += len(batch) - k - 1
                 break  # the items already checked still go
@@ -204,7 +207,9 @@ class _Mover:
                     self._fail(item, outcome[mid])
                 except DestinationError as exc:
                     outcome[mid] = str(exc)
-                    if self.r.stopped:
+                    if item.action == "duplicate":  # an unwritable quarantine stops only this frame
+                        self._fail(item, f"not set aside: {exc}")
+                    elif self.r.stopped:
                         self.r.not_attempted += 1  # in flight when the run stopped; same cause
                     else:
                         self.r.stopped = f"{item.src}: not moved: {exc}"

@@ -186,12 +186,21 @@ def plan(
         )
     }
     q_root = settings.rel(settings.quarantine)
+    # Sources a finished move had to leave where they were (a card with its lock switch on):
+    # the library holds them already; setting them aside would fail on that card again.
+    kept = {(src, sha): dst for src, sha, dst in db.execute(
+        "SELECT src, sha256, dst FROM moves WHERE state = 'done' AND kind = 'file'")}
     for f in todo:
         src = f["path"]
         if not f["sha256"]:
             out.items.append(PlanItem(f["id"], src, None, "skip", None, f["size"], NO_SHA))
             continue
         same = in_library.get(f["sha256"])
+        if same and (src, f["sha256"]) in kept:
+            out.items.append(PlanItem(f["id"], src, None, "skip", None, f["size"],
+                                      f"kept where it is after an earlier run filed it as {kept[(src, f['sha256'])]} "
+                                      "(it could not be removed)"))
+            continue
         if same:
             dst = names.allocate(duplicate_rendered(src, q_root), dup_prefix.rstrip("/"))
             out.items.append(PlanItem(f["id"], src, dst, "duplicate", f["sha256"], f["size"],

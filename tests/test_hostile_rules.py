@@ -35,3 +35,19 @@ def test_skywatcher_tubes_are_telescopes(raw):
 @pytest.mark.parametrize("raw", MOUNTS)
 def test_mount_models_and_drivers_are_mounts(raw):
     assert n.equipment({"TELESCOP": raw}, Settings())[1:] == (None, raw)
+
+
+# --- 31: 'None' is no filter ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["None", "No Filter", "Empty", "none", "", "   ", "-", "NONE", "no_filter"])
+def test_no_filter_values_mean_no_filter(raw):
+    assert n.canonical_filter(raw) is None
+    fields, _ = normalize({"FILTER": raw, "IMAGETYP": "Light", "EXPTIME": 60.0}, "a.fits")
+    assert fields["filter"] is None
+
+
+def test_a_real_filter_is_kept_and_an_alias_for_none_still_wins():
+    assert n.canonical_filter("Nonet") == "Nonet"
+    assert n.canonical_filter("Ha") == "Ha"
+    assert n.canonical_filter("None", {"none": "L"}) == "L"

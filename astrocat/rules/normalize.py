@@ -100,6 +100,8 @@ FILTER_ALIASES: dict[str, str] = {
     "sii": "SII", "s2": "SII", "s": "SII", "sulfur": "SII", "sulphur": "SII",
     "hb": "Hb", "hbeta": "Hb", "nii": "NII", "n2": "NII",
 }
+# FILTER values that mean "no filter in the path"; lower-cased, spaces, '-' and '_' removed
+NO_FILTER = {"", "none", "nofilter", "empty", "null", "na", "n/a", "open"}
 _FILTER_WIDTH = re.compile(r"^(.*?)(\d+(\.\d+)?)\s*nm$", re.I)
 
 # OBJECT values that mean "no target"
@@ -353,6 +355,8 @@ def canonical_filter(raw: Any, aliases: Mapping[str, str] | None = None) -> str 
             if k.lower() == name.lower():
                 return v
     key = re.sub(r"[\s_\-]", "", name.lower())
+    if key in NO_FILTER:
+        return None
     if key in FILTER_ALIASES:
         return FILTER_ALIASES[key]
     m = _FILTER_WIDTH.match(re.sub(r"[\s_\-]", "", name))

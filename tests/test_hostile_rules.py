@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from astrocat.rules import normalize as n
@@ -51,3 +52,49 @@ def test_a_real_filter_is_kept_and_an_alias_for_none_still_wins():
     assert n.canonical_filter("Nonet") == "Nonet"
     assert n.canonical_filter("Ha") == "Ha"
     assert n.canonical_filter("None", {"none": "L"}) == "L"
+
+
+# --- 29: TheSkyX's west-positive SITELONG is handled, not a fault ------------------------
+
+
+def _theskyx_row(**extra):
+    row = {"frame_type": "dark", "exposure_s": 120.0, "date_obs": "2023-08-15T02:40:00.466Z",
+           "camera": "ASCOM Camera", "ccd_temp_c": -20.02, "binning": "2x2",
+           "software": "TheSkyX Version 10.5.0 Build 12978", "site_lon": -122.508611,
+           "problems": [n.THESKYX_WEST_NOTE]}
+    return {**row, **extra}
+
+
+def test_validate_does_not_warn_about_a_converted_theskyx_longitude():
+    from astrocat.checks.validate import header_issues
+
+    assert header_issues(_theskyx_row()) == []
+    # the note stays a warning where the conversion did not give a longitude
+    assert [i["message"] for i in header_issues(_theskyx_row(site_lon=None))] == [n.THESKYX_WEST_NOTE]
+
+
+def test_validate_of_a_real_theskyx_frame_with_sitelong_only(samples, library):
+    """The real TheSkyX 10.5 header without its OBSGEO cards (older versions write none):
+    SITELONG '+122 30 31.00' is west, the scan converts it, validate has nothing to say."""
+    from astropy.io import fits
+
+    from astrocat import catalog
+    from astrocat.checks.validate import validate
+    from astrocat.ingest.headers import header_from_text
+    from astrocat.ingest.scan import scan
+
+    text = (samples / "headers" / "TheSkyX_1_v10.5_dark_ASCOMcam.txt").read_text(encoding="latin-1")
+    values = header_from_text(text).values
+    hdu = fits.PrimaryHDU(np.zeros((8, 8), dtype=np.uint16))
+    for key in ("IMAGETYP", "EXPTIME", "SWCREATE", "XBINNING", "YBINNING", "CCD-TEMP", "SET-TEMP",
+                "SITELAT", "SITELONG", "INSTRUME", "DATE-OBS", "LOCALTIM"):
+        hdu.header[key] = values[key]
+    library.quarantine.mkdir(parents=True, exist_ok=True)
+    hdu.writeto(library.quarantine / "dark_120s.fits")
+    db = catalog.open_catalog(library.catalog)
+    scan(db, library)
+    row = db.execute("SELECT site_lon, software FROM frames").fetchone()
+    assert row == (pytest.approx(-122.508611), "TheSkyX Version 10.5.0 Build 12978")
+    (result,) = validate(db, library, catalog.FrameFilter())
+    db.conn.close()
+    assert (result["reasons"], result["score"]) == ([], 100)

@@ -494,6 +494,11 @@ def software(values: Mapping[str, Any], history: list[str] | None = None) -> str
     return None
 
 
+# the note `site` leaves when it converted TheSkyX's west-positive SITELONG (a handled
+# convention, not a fault of the file)
+THESKYX_WEST_NOTE = "TheSkyX SITELONG is positive west: sign flipped"
+
+
 def site(values: Mapping[str, Any], sw: str | None) -> tuple[float | None, float | None, list[str]]:
     """(lat, lon east-positive): OBSGEO/LAT-OBS first; TheSkyX SITELONG is positive west."""
     notes: list[str] = []
@@ -502,7 +507,7 @@ def site(values: Mapping[str, Any], sw: str | None) -> tuple[float | None, float
     lon = parse_angle(lon_raw)
     if lon is not None and lon_key in ("SITELONG", "SITELON") and sw and "theskyx" in sw.lower():
         lon = -lon
-        notes.append("TheSkyX SITELONG is positive west: sign flipped")
+        notes.append(THESKYX_WEST_NOTE)
     if lat is not None and lon is not None and abs(lat) < 1e-9 and abs(lon) < 1e-9:
         return None, None, notes  # 0/0 is a placeholder, not a site
     if lat is not None and not -90 <= lat <= 90:

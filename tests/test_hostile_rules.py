@@ -98,3 +98,104 @@ def test_validate_of_a_real_theskyx_frame_with_sitelong_only(samples, library):
     (result,) = validate(db, library, catalog.FrameFilter())
     db.conn.close()
     assert (result["reasons"], result["score"]) == ([], 100)
+
+
+# --- 28: library names keep what the header does not say --------------------------------
+
+from astrocat.config import DEFAULT_PATTERN  # noqa: E402
+from astrocat.rules import naming  # noqa: E402
+
+LIGHT = {
+    "frame_type": "light", "target": "M31", "filter": "L", "exposure_s": 180.0, "night": "2024-11-01",
+    "gain": 120.0, "set_temp_c": -35.0, "original_name": "M31_L_180.00s_0042",
+}
+
+
+def _path(frame, pattern=DEFAULT_PATTERN, source="quarantine/x.fits", seq=1):
+    return naming.render(pattern, frame, source).path(seq)
+
+
+def test_original_name_is_the_base_name_without_extension():
+    assert naming.original_name("quarantine/n1/Light_M31_0042.fits.fz") == "Light_M31_0042"
+    assert naming.original_name("quarantine/IMG_0042.FIT") == "IMG_0042"
+    assert naming.original_name("Light_M 94_10.0s_IRCUT_20250326-212046.fit.gz") == "Light_M 94_10.0s_IRCUT_20250326-212046"
+
+
+def test_an_undated_frame_keeps_its_original_name():
+    frame = {"frame_type": "unknown", "original_name": "IMG_0042"}
+    assert _path(frame, source="quarantine/IMG_0042.fit") == "Undated/Undated/Unknown/IMG_0042.fit"
+    dark = {"frame_type": "dark", "exposure_s": 120.0, "original_name": "dark 120s #3"}
+    assert _path(dark) == "Undated/Calibration/Dark/dark_120s_#3.fits"
+
+
+def test_a_light_without_target_keeps_its_original_name():
+    frame = {"frame_type": "light", "exposure_s": 2.0, "night": "2024-11-01", "original_name": "Capture_00042"}
+    assert _path(frame) == "2024/2024-11-01/Light/Capture_00042.fits"
+    # a second file of that name gets a number, never the first one's name
+    r = naming.render(DEFAULT_PATTERN, frame, "q/x.fits")
+    taken = {naming.stem_key("2024/2024-11-01/Light/Capture_00042.fits")}
+    assert naming.allocate(r, taken.__contains__)[0] == "2024/2024-11-01/Light/Capture_00042_0002.fits"
+
+
+def test_original_token():
+    assert _path(LIGHT, "{night}/{original}") == "2024-11-01/M31_L_180.00s_0042.fits"
+    assert _path(LIGHT, "{night}/{target}_{original}_{seq}") == "2024-11-01/M31_M31_L_180.00s_0042_0001.fits"
+
+
+def test_an_empty_token_takes_its_suffix_and_units_are_not_doubled():
+    pattern = "{night}/{exposure}_{gain}g_{temp}C_{seq}"
+    assert _path({**LIGHT, "exposure_s": 300.0, "gain": None}, pattern) == "2024-11-01/300s_-35C_0001.fits"
+    assert _path({**LIGHT, "exposure_s": 300.0}, pattern) == "2024-11-01/300s_120g_-35C_0001.fits"
+    assert _path({**LIGHT, "exposure_s": 300.0, "set_temp_c": None}, pattern) == "2024-11-01/300s_120g_0001.fits"
+    assert _path({**LIGHT, "exposure_s": 300.0}, "{night}/{exposure}s_{seq}") == "2024-11-01/300s_0001.fits"
+
+
+def test_masters_and_stacks_go_to_a_masters_folder():
+    dark = {"frame_type": "dark", "is_master": True, "exposure_s": 120.0, "night": "2024-11-01"}
+    assert naming.render(DEFAULT_PATTERN, dark, "q/x.xisf", "M31").path(1) == "2024/2024-11-01_M31/Masters/MasterDark_120s_0001.xisf"
+    stack = {**LIGHT, "is_master": True}
+    assert _path(stack) == "2024/2024-11-01_M31/Masters/M31_L_180s_0001.fits"
+    assert _path(stack, "{target}/{filter}/{night}/{seq}") == "M31/L/2024-11-01/Masters/0001.fits"
+    assert _path(stack, "{camera}/{seq}") == "NoCamera/Masters/0001.fits"
+
+
+def test_scan_stores_the_original_name_and_organize_and_a_full_rescan_keep_it(library):
+    from astrocat import catalog
+    from astrocat import library as lib
+    from astrocat.ingest.scan import scan
+    from organize_util import write_frame
+
+    write_frame(library.quarantine / "night1" / "IMG_0042.fit", 1, **{"DATE-OBS": None})
+    write_frame(library.quarantine / "night1" / "Capture_0007.fits", 2, OBJECT=None)
+    db = catalog.open_catalog(library.catalog)
+    try:
+        scan(db, library)
+        names = dict(db.execute("SELECT path, original_name FROM frames ORDER BY path").fetchall())
+        assert names == {"quarantine/night1/Capture_0007.fits": "Capture_0007", "quarantine/night1/IMG_0042.fit": "IMG_0042"}
+        assert lib.organize(db, library).ok
+        scan(db, library, full=True)
+        got = sorted(db.execute("SELECT path, original_name FROM frames").fetchall())
+    finally:
+        db.conn.close()
+    assert got == [("library/2024/2024-11-01/Light/Capture_0007.fits", "Capture_0007"),
+                   ("library/Undated/M31/Light/IMG_0042.fit", "IMG_0042")]
+
+
+def test_migration_fills_original_name_from_quarantine_paths_and_the_journal(tmp_path):
+    import sqlite_utils
+
+    from astrocat import features
+    from astrocat.catalog.db import migrate
+
+    db = sqlite_utils.Database(tmp_path / "c.db")
+    migrate(db, [m for m in features.migrations() if m[0] <= 5])
+    rows = [(1, "quarantine/a/IMG_1.fits.fz", "quarantine"), (2, "library/2024/x/M31_0001.fits", "library"),
+            (3, "library/2024/x/M31_0002.fits", "library")]
+    for fid, path, loc in rows:
+        db.execute("INSERT INTO frames (id, path, size, mtime, location) VALUES (?, ?, 1, 0, ?)", [fid, path, loc])
+    db.execute("INSERT INTO moves (frame_id, kind, method, src, dst, sha256, size, state, started_at) "
+               "VALUES (2, 'file', 'link', 'quarantine/n/Light_007.fits', 'library/2024/x/M31_0001.fits', 'h', 1, 'done', 't')")
+    db.conn.commit()
+    assert migrate(db) == 6
+    got = dict(db.execute("SELECT id, original_name FROM frames").fetchall())
+    assert got == {1: "IMG_1", 2: "Light_007", 3: None}

@@ -196,6 +196,84 @@ def test_migration_fills_original_name_from_quarantine_paths_and_the_journal(tmp
     db.execute("INSERT INTO moves (frame_id, kind, method, src, dst, sha256, size, state, started_at) "
                "VALUES (2, 'file', 'link', 'quarantine/n/Light_007.fits', 'library/2024/x/M31_0001.fits', 'h', 1, 'done', 't')")
     db.conn.commit()
-    assert migrate(db) == 6
+    assert migrate(db) == features.latest_migration()
     got = dict(db.execute("SELECT id, original_name FROM frames").fetchall())
     assert got == {1: "IMG_1", 2: "Light_007", 3: None}
+
+
+# --- 20: a session's note follows its session when an alias edit renames it -------------
+
+
+def test_alias_edit_renames_the_session_and_its_note_follows_with_the_user_text(library):
+    from astrocat import catalog
+    from astrocat.catalog.queries import FrameFilter, list_frames
+    from astrocat.config import load
+    from astrocat.ingest.scan import scan
+    from astrocat.notes.write import write_notes
+    from organize_util import write_frames
+
+    write_frames(library.quarantine / "n1", 3)
+    db = catalog.open_catalog(library.catalog)
+    try:
+        scan(db, library)
+        db.conn.commit()
+        (old,) = db.execute("SELECT id FROM sessions").fetchone()
+        write_notes(db, library, kinds=("session",))
+        (path,) = db.execute("SELECT path FROM notes WHERE id = ?", [f"session:{old}"]).fetchone()
+        note = library.notes / path
+        mine = "\n## Seeing\n\nGusty, 3/5.   \n\u00e9t\u00e9 \u2014 focus drifted\n"
+        note.write_bytes(note.read_bytes() + mine.encode("utf-8"))
+    finally:
+        db.conn.close()
+
+    cfg = library.config_path
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+        '# "ZWO ASI2600MM Pro" = "ASI2600MM"', '"ZWO ASI2600MM Pro" = "ASI2600"'), encoding="utf-8")
+    s2 = load(cfg)
+    assert s2.camera_aliases == {"ZWO ASI2600MM Pro": "ASI2600"}
+    db = catalog.open_catalog(s2.catalog)
+    try:
+        scan(db, s2, full=True)
+        db.conn.commit()
+        (new,) = db.execute("SELECT id FROM sessions").fetchone()
+        assert new != old and "ASI2600" in new
+        assert db.execute("SELECT old_id, new_id FROM session_aliases").fetchall() == [(old, new)]
+        result = write_notes(db, s2, kinds=("session",))
+        rows = db.execute("SELECT id, path, user_text FROM notes").fetchall()
+        # the old id keeps resolving for listings
+        assert len(list_frames(db, FrameFilter(session=old))) == 3
+    finally:
+        db.conn.close()
+    assert result.warnings == [] and result.orphaned == []
+    assert [(r[0], r[1]) for r in rows] == [(f"session:{new}", path.replace(old, new))]
+    assert not note.exists()
+    moved = (library.notes / rows[0][1]).read_bytes()
+    assert moved.endswith(mine.encode("utf-8")) and new.encode() in moved
+    assert "Gusty, 3/5." in rows[0][2]
+    assert list(library.notes.rglob("*.md")) == [library.notes / rows[0][1]]
+
+
+def test_a_split_session_is_not_a_rename(library):
+    from astrocat import catalog
+
+    db = catalog.open_catalog(library.catalog)
+    try:
+        rows = [{"path": f"quarantine/{i}.fits", "size": 1, "mtime": 0.0, "sha256": f"h{i}", "frame_type": "light", "is_master": False,
+                 "night": "2024-11-01", "session_id": "A", "location": "quarantine"} for i in range(2)]
+        catalog.upsert_frames(db, rows)
+        catalog.refresh_derived(db, ["A"])
+        catalog.upsert_frames(db, [{**rows[0], "session_id": "B"}, {**rows[1], "session_id": "C"}])
+        catalog.refresh_derived(db, ["A", "B", "C"])
+        assert db.execute("SELECT COUNT(*) FROM session_aliases").fetchone() == (0,)
+        catalog.upsert_frames(db, [{**rows[0], "session_id": "D"}, {**rows[1], "session_id": "D"}])
+        catalog.refresh_derived(db, ["B", "C", "D"])  # a merge of two sessions is no rename either
+        assert db.execute("SELECT COUNT(*) FROM session_aliases").fetchone() == (0,)
+        catalog.upsert_frames(db, [{**r, "session_id": "E"} for r in rows])
+        catalog.refresh_derived(db, ["D", "E"])
+        catalog.upsert_frames(db, [{**r, "session_id": "F"} for r in rows])
+        catalog.refresh_derived(db, ["E", "F"])
+        # renamed twice: both old ids lead to the current one
+        assert sorted(db.execute("SELECT old_id, new_id FROM session_aliases").fetchall()) == [("D", "F"), ("E", "F")]
+        assert db.execute("SELECT COUNT(*) FROM session_moves").fetchone() == (0,)
+    finally:
+        db.conn.close()

@@ -198,10 +198,28 @@ def _m6_original_name(db: sqlite_utils.Database) -> None:
     db.conn.executemany("UPDATE frames SET original_name = ? WHERE id = ?", rows)
 
 
+def _m7_session_aliases(db: sqlite_utils.Database) -> None:
+    # A session id is made of the night, camera and telescope, so editing an alias renames
+    # sessions. The trigger notes which contents left which session for which; derived then
+    # records a rename (all of one session's contents, and nothing else, now in another)
+    # as old_id -> new_id, so notes follow their session and the old id keeps resolving.
+    db.execute(
+        "CREATE TABLE session_aliases (old_id TEXT PRIMARY KEY, new_id TEXT NOT NULL, renamed_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX idx_session_aliases_new ON session_aliases(new_id)")
+    db.execute("CREATE TABLE session_moves (old_id TEXT NOT NULL, new_id TEXT NOT NULL, sha256 TEXT)")
+    db.execute(
+        "CREATE TRIGGER frames_session_moved AFTER UPDATE OF session_id ON frames "
+        "WHEN old.session_id IS NOT new.session_id AND old.session_id IS NOT NULL AND new.session_id IS NOT NULL "
+        "BEGIN INSERT INTO session_moves (old_id, new_id, sha256) VALUES (old.session_id, new.session_id, old.sha256); END"
+    )
+
+
 # The catalog's own migrations; numbers are global across features (astrocat.features).
 MIGRATIONS = [
     (1, "frames, rejects, sessions, targets", _m1_initial),
     (4, "full-text search, month column, integration index", _m4_search),
     (5, "frames.counted: the one rule of which frames count", _m5_counted),
     (6, "frames.original_name: the file's name before organize", _m6_original_name),
+    (7, "session_aliases: renamed sessions keep resolving", _m7_session_aliases),
 ]

@@ -240,8 +240,13 @@ def test_alias_edit_renames_the_session_and_its_note_follows_with_the_user_text(
         assert db.execute("SELECT old_id, new_id FROM session_aliases").fetchall() == [(old, new)]
         result = write_notes(db, s2, kinds=("session",))
         rows = db.execute("SELECT id, path, user_text FROM notes").fetchall()
-        # the old id keeps resolving for listings
+        # the old id keeps resolving for listings and on the site
         assert len(list_frames(db, FrameFilter(session=old))) == 3
+        from astrocat.site.build import build
+        from astrocat.site.paths import session_href
+
+        out = library.base_dir / "site"
+        build(db, s2, out, thumbnails=False)
     finally:
         db.conn.close()
     assert result.warnings == [] and result.orphaned == []
@@ -251,6 +256,10 @@ def test_alias_edit_renames_the_session_and_its_note_follows_with_the_user_text(
     assert moved.endswith(mine.encode("utf-8")) and new.encode() in moved
     assert "Gusty, 3/5." in rows[0][2]
     assert list(library.notes.rglob("*.md")) == [library.notes / rows[0][1]]
+    old_page = (out / session_href(old)).read_text(encoding="utf-8")
+    new_name = session_href(new).rsplit("/", 1)[-1]
+    assert f'http-equiv="refresh" content="0; url={new_name}"' in old_page
+    assert (out / session_href(new)).is_file() and "Gusty, 3/5." in (out / session_href(new)).read_text(encoding="utf-8")
 
 
 def test_a_split_session_is_not_a_rename(library):

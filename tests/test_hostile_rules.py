@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -256,6 +258,11 @@ def test_alias_edit_renames_the_session_and_its_note_follows_with_the_user_text(
     assert moved.endswith(mine.encode("utf-8")) and new.encode() in moved
     assert "Gusty, 3/5." in rows[0][2]
     assert list(library.notes.rglob("*.md")) == [library.notes / rows[0][1]]
+    from conftest import invoke_cli
+
+    r = invoke_cli("list", "files", "--session", old, "--json", cwd=library.base_dir)
+    assert r.returncode == 0 and {f["session_id"] for f in json.loads(r.stdout)} == {new}
+    assert len(json.loads(r.stdout)) == 3
     old_page = (out / session_href(old)).read_text(encoding="utf-8")
     new_name = session_href(new).rsplit("/", 1)[-1]
     assert f'http-equiv="refresh" content="0; url={new_name}"' in old_page

@@ -30,6 +30,18 @@ def test_skywatcher_newtonian_is_a_telescope_not_a_mount():
     assert (fields["telescope"], fields["mount"], fields["focal_length_mm"]) == ("Skywatcher 250PDS", None, 1200.0)
 
 
+def test_real_nina_header_with_a_skywatcher_newtonian():
+    from conftest import ROOT, need
+
+    from astrocat.ingest.headers import read_header
+
+    path = ROOT.parent / "shared" / "realworld" / "files" / "text_dumps" / "astrolive_nina_header.fits.gz"
+    need(path.is_file(), f"real-world sample not found at {path}")
+    h = read_header(path).header
+    fields, _ = normalize(h.values, path.name, Settings(), h.comments, h.history)
+    assert (fields["telescope"], fields["mount"], fields["focal_length_mm"]) == ("Skywatcher 250PDS", None, 1200.0)
+
+
 @pytest.mark.parametrize("raw", SKYWATCHER_TUBES)
 def test_skywatcher_tubes_are_telescopes(raw):
     assert n.equipment({"TELESCOP": raw}, Settings())[1:] == (raw, None)

@@ -4,8 +4,10 @@ A pattern such as `{year}/{night}_{target}/{frame_type}/{target}_{filter}_{expos
 is rendered from a frame's catalog fields. Header values pass through `safe_component`
 first, so a hostile OBJECT or FILTER can never climb out of the library, name a device
 (`CON`, `NUL`) or smuggle control characters into a path. A token without a value
-disappears together with one neighbouring separator (`M42__60s` becomes `M42_60s`); a
-folder that would be empty gets a placeholder such as `NoTarget`.
+disappears together with the suffix written after it and one neighbouring separator
+(`M42__60s` becomes `M42_60s`, `300s_g_-35C` becomes `300s_-35C`); a folder that would be
+empty gets a placeholder such as `NoTarget`. A file whose header says too little keeps
+its original name; masters and stacks go to `Masters/`.
 
 `{seq}` is the collision sequence: the first number whose name is free wins, so a new
 frame never takes the name of an existing one.
@@ -276,7 +278,8 @@ _SUFFIX = re.compile(r"[^_\- .{}]*")
 
 def _render_component(part: str, values: Mapping[str, str]) -> str:
     """Substitute tokens in one component ('\\0' marks {seq}); an empty token goes with
-    one neighbouring separator, an empty component becomes a placeholder."""
+    its suffix and one neighbouring separator, a unit the value carries is not repeated,
+    an empty component becomes a placeholder."""
     pieces: list[list[str]] = []  # [kind, text, token]: kind 'lit' | 'val' | 'empty' | 'seq'
     pos = 0
     for m in _TOKEN_RE.finditer(part):

@@ -58,6 +58,8 @@ FEATURES: tuple[Feature, ...] = (
             (1, "frames, rejects, sessions, targets", "astrocat.catalog.schema:_m1_initial"),
             (4, "full-text search, month column, integration index", "astrocat.catalog.schema:_m4_search"),
             (5, "frames.counted: the one rule of which frames count", "astrocat.catalog.schema:_m5_counted"),
+            (6, "frames.original_name: the file's name before organize", "astrocat.catalog.schema:_m6_original_name"),
+            (7, "session_aliases: renamed sessions keep resolving", "astrocat.catalog.schema:_m7_session_aliases"),
         ),
         commands=("init", "list", "stats", "verify", "validate", "version"),
         nav=(("Dashboard", "index.html"), ("Sessions", "sessions/index.html"), ("Targets", "targets/index.html"),

@@ -57,7 +57,7 @@ def test_calibration_frames_go_with_the_sessions_main_target():
     bias = {"frame_type": "bias", "exposure_s": 0.0, "night": "2024-11-01"}
     assert path_of(bias) == "2024/2024-11-01_Calibration/Bias/Bias_0s_0001.fits"
     darkflat = {"frame_type": "darkflat", "exposure_s": 1.5, "night": "2024-11-01", "is_master": True}
-    assert path_of(darkflat, cal="M31") == "2024/2024-11-01_M31/MasterDarkFlat/MasterDarkFlat_1.5s_0001.fits"
+    assert path_of(darkflat, cal="M31") == "2024/2024-11-01_M31/Masters/MasterDarkFlat_1.5s_0001.fits"
     # with {frame_type} already in the file name the label is not repeated
     assert path_of(dark, "{night}/{frame_type}_{target}_{exposure}_{seq}", cal="M31") == "2024-11-01/Dark_120s_0001.fits"
 

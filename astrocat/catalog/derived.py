@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from astrocat.clock import utc_now
 from astrocat.catalog.counts import counted, integrates, out_of_step_contents, refresh_counted
 from astrocat.rules import sessions as sessions_rules
 
@@ -35,7 +36,51 @@ def refresh_derived(db: sqlite_utils.Database, session_ids: Iterable[str] = (),
     ids = set(session_ids) | refresh_counted(db, sha256s)
     ids |= out_of_step_sessions(db)
     refresh_sessions(db, ids)
+    record_session_renames(db)
     refresh_targets(db)
+
+
+def record_session_renames(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    """Turn the session moves the frames trigger noted into renames: a session whose
+    contents (sha256 set) all moved to one new session holding exactly those contents
+    was renamed (an alias edit), not split or merged. Records old -> new in
+    `session_aliases` (earlier aliases of the old id follow) and clears the moves."""
+    if not db["session_moves"].exists():
+        return []
+    moved: dict[tuple[str, str], set[str]] = {}
+    for old, new, sha in db.execute("SELECT old_id, new_id, sha256 FROM session_moves"):
+        moved.setdefault((old, new), set()).add(sha)
+    if not moved:
+        return []
+
+    def contents(sid: str) -> set[str]:
+        return {r[0] for r in db.execute("SELECT sha256 FROM frames WHERE session_id = ?", [sid])}
+
+    renames = []
+    olds = [old for old, _ in moved]
+    for (old, new), shas in moved.items():
+        if olds.count(old) != 1 or contents(old) or contents(new) != shas:
+            continue  # split, partly moved, or merged into a session that had other frames
+        renames.append((old, new))
+    now = utc_now()
+    for old, new in renames:
+        db.execute("UPDATE session_aliases SET new_id = ? WHERE new_id = ?", [new, old])
+        db.execute("DELETE FROM session_aliases WHERE old_id = ?", [new])  # renamed back
+        db.execute("INSERT OR REPLACE INTO session_aliases (old_id, new_id, renamed_at) VALUES (?, ?, ?)",
+                   [old, new, now])
+    db.execute("DELETE FROM session_aliases WHERE old_id = new_id")
+    db.execute("DELETE FROM session_moves")
+    return renames
+
+
+def resolve_session(db: sqlite_utils.Database, session_id: str) -> str:
+    """The current id of a session: itself, or what it was renamed to."""
+    if db.execute("SELECT 1 FROM sessions WHERE id = ? COLLATE NOCASE", [session_id]).fetchone():
+        return session_id
+    if not db["session_aliases"].exists():
+        return session_id
+    row = db.execute("SELECT new_id FROM session_aliases WHERE old_id = ? COLLATE NOCASE", [session_id]).fetchone()
+    return row[0] if row else session_id
 
 
 def out_of_step_sessions(db: sqlite_utils.Database) -> set[str]:

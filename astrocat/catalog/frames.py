@@ -30,8 +30,12 @@ def frame_values(row: dict[str, Any]) -> list[Any]:
 _PLAIN = frozenset({str, float, int, type(None)})
 _COLS_SQL = ", ".join(f'"{c}"' for c in _WRITE_COLS)
 _ROW_MARKS = "(" + ", ".join("?" * len(_WRITE_COLS)) + ")"
+# a frame keeps the name it had before organize renamed it (a rescan of the filed file
+# must not replace it with the library name)
+_KEEP_FIRST = {"original_name"}
 _ON_CONFLICT = " ON CONFLICT(path) DO UPDATE SET " + ", ".join(
-    f'"{c}"=excluded."{c}"' for c in _WRITE_COLS if c != "path"
+    f'"{c}"=COALESCE(frames."{c}", excluded."{c}")' if c in _KEEP_FIRST else f'"{c}"=excluded."{c}"'
+    for c in _WRITE_COLS if c != "path"
 )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from astrocat.catalog.counts import counted, integrates, present
+from astrocat.catalog.derived import resolve_session
 from astrocat.catalog.schema import FRAME_FIELDS
 from astrocat.rules import normalize
 from astrocat.rules.normalize import Settings as NormalizeSettings
@@ -82,10 +83,17 @@ class FrameFilter:
         return (" AND ".join(clauses) or "1=1"), params
 
 
+def _resolved(db: sqlite_utils.Database, flt: FrameFilter) -> FrameFilter:
+    """The filter with a renamed session's old id read as its current one."""
+    if flt.session is None:
+        return flt
+    return replace(flt, session=resolve_session(db, flt.session))
+
+
 def list_frames(
     db: sqlite_utils.Database, flt: FrameFilter, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    where, params = flt.where()
+    where, params = _resolved(db, flt).where()
     cols = ", ".join(f'"{c}"' for c in FRAME_FIELDS)
     sql = f"SELECT {cols} FROM frames WHERE {where} ORDER BY date_obs, path"
     if limit:
@@ -103,7 +111,7 @@ def list_sessions(
     db: sqlite_utils.Database, flt: FrameFilter, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """Sessions that have at least one frame matching the filter."""
-    where, params = flt.where("f")
+    where, params = _resolved(db, flt).where("f")
     sql = (
         "SELECT s.* FROM sessions s WHERE s.id IN "
         f"(SELECT DISTINCT f.session_id FROM frames f WHERE {where}) ORDER BY s.night DESC, s.id"
@@ -120,7 +128,7 @@ def list_sessions(
 
 
 def list_targets(db: sqlite_utils.Database, flt: FrameFilter, limit: int | None = None) -> list[dict[str, Any]]:
-    where, params = flt.where("f")
+    where, params = _resolved(db, flt).where("f")
     sql = (
         "SELECT t.* FROM targets t WHERE t.name IN "
         f"(SELECT DISTINCT f.target FROM frames f WHERE {where}) "
@@ -143,7 +151,7 @@ def list_values(
     """Distinct camera/telescope/filter values with frame counts and light integration."""
     if column not in ("camera", "telescope", "filter", "mount"):
         raise ValueError(column)
-    where, params = flt.where()
+    where, params = _resolved(db, flt).where()
     sql = (
         f'SELECT "{column}" AS name, COUNT(*) AS frames, '
         f"SUM(CASE WHEN {integrates()} THEN exposure_s ELSE 0 END) AS integration_s, "
@@ -185,7 +193,7 @@ _LIGHT = integrates()
 
 
 def stats_summary(db: sqlite_utils.Database, flt: FrameFilter) -> dict[str, Any]:
-    where, params = flt.where()
+    where, params = _resolved(db, flt).where()
     row = db.execute(
         f"""SELECT COUNT(*), SUM(CASE WHEN {_LIGHT} THEN 1 ELSE 0 END),
                    SUM(CASE WHEN {_LIGHT} THEN exposure_s ELSE 0 END), SUM(size),
@@ -223,7 +231,7 @@ def stats_grouped(db: sqlite_utils.Database, flt: FrameFilter, group: str) -> li
         "month": "substr(night, 1, 7)",
         "target_filter": "target || ' / ' || COALESCE(filter, '(none)')",
     }[group]
-    where, params = flt.where()
+    where, params = _resolved(db, flt).where()
     sql = f"""SELECT {expr} AS name, COUNT(*) AS light_frames,
                      SUM(exposure_s) AS integration_s, COUNT(DISTINCT night) AS nights,
                      SUM(size) AS bytes
@@ -238,7 +246,7 @@ def stats_grouped(db: sqlite_utils.Database, flt: FrameFilter, group: str) -> li
 
 
 def stats_equipment(db: sqlite_utils.Database, flt: FrameFilter) -> list[dict[str, Any]]:
-    where, params = flt.where()
+    where, params = _resolved(db, flt).where()
     sql = f"""SELECT COALESCE(camera, '(unknown)') AS camera, COALESCE(telescope, '(unknown)') AS telescope,
                      COUNT(*) AS frames, SUM(CASE WHEN {_LIGHT} THEN 1 ELSE 0 END) AS light_frames,
                      SUM(CASE WHEN {_LIGHT} THEN exposure_s ELSE 0 END) AS integration_s,

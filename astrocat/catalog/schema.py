@@ -17,7 +17,7 @@ FRAME_FIELDS = [
     "panel", "filter", "exposure_s", "date_obs", "night", "session_id", "camera", "telescope",
     "mount", "focal_length_mm", "gain", "offset", "ccd_temp_c", "set_temp_c", "binning", "width",
     "height", "bayer_pattern", "readout_mode", "ra_deg", "dec_deg", "site_lat", "site_lon",
-    "software", "location", "problems", "scanned_at",
+    "software", "location", "problems", "scanned_at", "original_name",
 ]
 
 _FRAME_SQL = """
@@ -177,9 +177,49 @@ def _m5_counted(db: sqlite_utils.Database) -> None:
     refresh_targets(db)
 
 
+def _m6_original_name(db: sqlite_utils.Database) -> None:
+    # The name the capture program gave a file: organize renames it, and a header that says
+    # too little (no date, no target) leaves nothing better to name it by. Frames not yet
+    # filed still have it; a filed frame's first journaled move remembers where it came from.
+    from astrocat.rules.naming import original_name
+
+    db.execute("ALTER TABLE frames ADD COLUMN original_name TEXT")
+    sources: dict[int, str] = {}
+    if db["moves"].exists():
+        for frame_id, src in db.execute(
+            "SELECT frame_id, src FROM moves WHERE frame_id IS NOT NULL AND state IN ('filed', 'done') ORDER BY id DESC"
+        ):
+            sources[frame_id] = src  # the earliest move wins
+    rows = [
+        (original_name(sources.get(fid) or path), fid)
+        for fid, path, location in db.execute("SELECT id, path, location FROM frames")
+        if fid in sources or location != "library"
+    ]
+    db.conn.executemany("UPDATE frames SET original_name = ? WHERE id = ?", rows)
+
+
+def _m7_session_aliases(db: sqlite_utils.Database) -> None:
+    # A session id is made of the night, camera and telescope, so editing an alias renames
+    # sessions. The trigger notes which contents left which session for which; derived then
+    # records a rename (all of one session's contents, and nothing else, now in another)
+    # as old_id -> new_id, so notes follow their session and the old id keeps resolving.
+    db.execute(
+        "CREATE TABLE session_aliases (old_id TEXT PRIMARY KEY, new_id TEXT NOT NULL, renamed_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX idx_session_aliases_new ON session_aliases(new_id)")
+    db.execute("CREATE TABLE session_moves (old_id TEXT NOT NULL, new_id TEXT NOT NULL, sha256 TEXT)")
+    db.execute(
+        "CREATE TRIGGER frames_session_moved AFTER UPDATE OF session_id ON frames "
+        "WHEN old.session_id IS NOT new.session_id AND old.session_id IS NOT NULL AND new.session_id IS NOT NULL "
+        "BEGIN INSERT INTO session_moves (old_id, new_id, sha256) VALUES (old.session_id, new.session_id, old.sha256); END"
+    )
+
+
 # The catalog's own migrations; numbers are global across features (astrocat.features).
 MIGRATIONS = [
     (1, "frames, rejects, sessions, targets", _m1_initial),
     (4, "full-text search, month column, integration index", _m4_search),
     (5, "frames.counted: the one rule of which frames count", _m5_counted),
+    (6, "frames.original_name: the file's name before organize", _m6_original_name),
+    (7, "session_aliases: renamed sessions keep resolving", _m7_session_aliases),
 ]

@@ -19,6 +19,7 @@ import sqlite_utils
 from astrocat.progress import ProgressFn
 from astrocat import catalog
 from astrocat.config import Settings
+from astrocat.rules.normalize import THESKYX_WEST_NOTE
 
 
 # frame type -> fields a usable frame of that type must have (errors), and ones it
@@ -63,8 +64,16 @@ def header_issues(frame: Mapping[str, Any]) -> list[dict[str, str]]:
     if ftype in ("light", "dark", "darkflat") and isinstance(exp, (int, float)) and exp <= 0:
         out.append(issue("error", "header", f"exposure time {exp:g} s"))
     for problem in frame.get("problems") or []:
-        out.append(issue("warning", "scan", str(problem)))
+        if not handled(str(problem), frame):
+            out.append(issue("warning", "scan", str(problem)))
     return out
+
+
+def handled(problem: str, frame: Mapping[str, Any]) -> bool:
+    """True for a scan note about a convention the scan applied: TheSkyX's SITELONG is
+    positive west, and a TheSkyX frame whose longitude was converted is not at fault."""
+    software = str(frame.get("software") or "").lower()
+    return problem == THESKYX_WEST_NOTE and "theskyx" in software and frame.get("site_lon") is not None
 
 
 def score(issues: list[dict[str, str]]) -> int:
@@ -103,7 +112,7 @@ def checksum_issues(path: str) -> list[dict[str, str]]:
 
 
 _COLS = ["id", "path", "frame_type", "is_master", "target", "filter", "exposure_s", "date_obs",
-         "camera", "ccd_temp_c", "binning", "bayer_pattern", "problems", "header_json", "location"]
+         "camera", "ccd_temp_c", "binning", "bayer_pattern", "software", "site_lon", "problems", "header_json", "location"]
 
 
 def validate(

@@ -28,6 +28,7 @@ from astrocat import catalog
 from astrocat.config import DUPLICATES_DIR, Settings
 from astrocat.ingest.headers import HeaderError, is_candidate, not_regular_reason, read_header
 from astrocat.rules.normalize import Settings as NormalizeSettings
+from astrocat.rules.naming import original_name
 from astrocat.rules.normalize import normalize
 from astrocat.rules.sessions import session_id
 
@@ -218,6 +219,7 @@ def _read(
     row = {
         **fields,
         "path": rel,
+        "original_name": original_name(rel),
         "size": entry.size,
         "mtime": entry.mtime,
         "sha256": result.sha256,

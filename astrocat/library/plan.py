@@ -60,6 +60,7 @@ class Plan:
 _PLAN_COLS = [
     "id", "path", "size", "sha256", "frame_type", "is_master", "target", "filter", "exposure_s",
     "night", "session_id", "camera", "telescope", "gain", "ccd_temp_c", "set_temp_c", "binning",
+    "original_name",
 ]
 
 

@@ -296,6 +296,39 @@ def _save_rows(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
         db.conn.executemany(sql, [[r[c] for c in cols] for r in rows])
 
 
+def follow_renamed_sessions(db: sqlite_utils.Database, root: Path, result: NotesResult) -> list[str]:
+    """Move the note of each renamed session (catalog `session_aliases`) to its new id:
+    the row is re-keyed and the file renamed after the new id when that name is free, so
+    the user's text (byte for byte) stays with its session. Returns the new paths."""
+    if not db["session_aliases"].exists():
+        return []
+    recorded = {r["id"]: r for r in db.query("SELECT id, path FROM notes WHERE kind = 'session'")}
+    taken = {stem_of(r["path"]).casefold() for r in db.query("SELECT path FROM notes WHERE path IS NOT NULL")}
+    moved = []
+    for old, new in db.execute("SELECT old_id, new_id FROM session_aliases ORDER BY old_id").fetchall():
+        row = recorded.get(f"session:{old}")
+        if row is None or f"session:{new}" in recorded:
+            continue
+        path = row["path"]
+        if path:
+            folder = path.rsplit("/", 1)[0] if "/" in path else ""
+            candidate = f"{folder}/{note_stem(new)}.md" if folder else f"{note_stem(new)}.md"
+            src, dst = root / path, root / candidate
+            if stem_of(candidate).casefold() not in taken and src.is_file() and not dst.exists():
+                try:
+                    os.rename(src, dst)
+                    taken.add(stem_of(candidate).casefold())
+                    path = candidate
+                except OSError as exc:
+                    result.warnings.append(f"{src}: cannot rename it for session {new}: {exc.strerror or exc}")
+        with db.conn:
+            db.execute("UPDATE notes SET id = ?, key = ?, path = ? WHERE id = ?",
+                       [f"session:{new}", new, path, f"session:{old}"])
+        recorded[f"session:{new}"] = {"id": f"session:{new}", "path": path}
+        moved.append(path)
+    return moved
+
+
 def write_notes(
     db: sqlite_utils.Database,
     settings: Settings,
@@ -316,6 +349,8 @@ def write_notes(
     now = utc_now()  # one timestamp for every row of this run
     root = settings.notes
     result = NotesResult(notes_folder=str(root), dry_run=dry_run)
+    if not dry_run:
+        follow_renamed_sessions(db, root, result)
     recorded = {r["id"]: r for r in db.query("SELECT * FROM notes")}
     sessions, targets, procs, notes = _plan(db, recorded, kinds)
     fresh_folder = not root.exists()

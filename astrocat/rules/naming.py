@@ -4,8 +4,10 @@ A pattern such as `{year}/{night}_{target}/{frame_type}/{target}_{filter}_{expos
 is rendered from a frame's catalog fields. Header values pass through `safe_component`
 first, so a hostile OBJECT or FILTER can never climb out of the library, name a device
 (`CON`, `NUL`) or smuggle control characters into a path. A token without a value
-disappears together with one neighbouring separator (`M42__60s` becomes `M42_60s`); a
-folder that would be empty gets a placeholder such as `NoTarget`.
+disappears together with the suffix written after it and one neighbouring separator
+(`M42__60s` becomes `M42_60s`, `300s_g_-35C` becomes `300s_-35C`); a folder that would be
+empty gets a placeholder such as `NoTarget`. A file whose header says too little keeps
+its original name; masters and stacks go to `Masters/`.
 
 `{seq}` is the collision sequence: the first number whose name is free wins, so a new
 frame never takes the name of an existing one.
@@ -22,7 +24,7 @@ from typing import Any, Callable, Mapping
 
 TOKENS = (
     "year", "night", "target", "frame_type", "filter", "exposure", "camera", "telescope",
-    "gain", "temp", "binning", "session", "seq",
+    "gain", "temp", "binning", "session", "original", "seq",
 )
 
 # What a folder is called when the token(s) in it have no value at all.
@@ -30,8 +32,11 @@ PLACEHOLDERS = {
     "year": "Undated", "night": "Undated", "target": "NoTarget", "frame_type": "Unknown",
     "filter": "NoFilter", "exposure": "NoExposure", "camera": "NoCamera",
     "telescope": "NoTelescope", "gain": "NoGain", "temp": "NoTemp", "binning": "NoBinning",
-    "session": "NoSession",
+    "session": "NoSession", "original": "Unnamed",
 }
+# the unit a token's value ends with: a pattern's own `{exposure}s` or `{temp}C` is not doubled
+UNITS = {"exposure": "s", "temp": "C"}
+MASTERS_FOLDER = "Masters"  # masters and stacks, under the night or target folder
 
 FRAME_TYPE_LABELS = {
     "light": "Light", "dark": "Dark", "flat": "Flat", "bias": "Bias", "darkflat": "DarkFlat",
@@ -41,6 +46,7 @@ CALIBRATION_TYPES = ("dark", "flat", "bias", "darkflat")
 CALIBRATION_TARGET = "Calibration"  # {target} of calibration frames of a session without lights
 
 MAX_VALUE_CHARS = 64  # one header value in a path
+MAX_ORIGINAL_CHARS = 150  # the original file name (the component limit applies too)
 MAX_COMPONENT_BYTES = 200  # one rendered path component, before seq and extension (limit 255)
 SEQ_WIDTH = 4
 
@@ -115,6 +121,14 @@ def extension_of(path: str) -> str:
             return (inner[dot:] if dot > 0 else "") + comp
     dot = low.rfind(".")
     return low[dot:] if dot > 0 else ""
+
+
+def original_name(path: str) -> str:
+    """A file's base name without its extension (compression included), as the scan
+    stores it: `quarantine/Light_M31_0042.fits.fz` -> `Light_M31_0042`."""
+    base = path.replace("\\", "/").rsplit("/", 1)[-1]
+    ext = extension_of(base)
+    return base[: len(base) - len(ext)] if ext else base
 
 
 def stem_key(path: str) -> str:
@@ -216,7 +230,17 @@ def token_values(frame: Mapping[str, Any], calibration_target: str | None = None
         "binning": frame.get("binning"),
         "session": frame.get("session_id"),
     }
-    return {k: safe_component(v) for k, v in values.items()}
+    out = {k: safe_component(v) for k, v in values.items()}
+    out["original"] = safe_component(frame.get("original_name"), MAX_ORIGINAL_CHARS)
+    return out
+
+
+def too_little(frame: Mapping[str, Any]) -> bool:
+    """True when the header says too little to name the file: no night, or a light (or a
+    frame of unknown type) without a target. Such a file keeps its original name."""
+    if not re.match(r"^\d{4}-\d{2}-\d{2}$", frame.get("night") or ""):
+        return True
+    return (frame.get("frame_type") or "unknown") in ("light", "unknown") and not frame.get("target")
 
 
 @dataclass(frozen=True)
@@ -249,30 +273,39 @@ class Rendered:
 
 
 _SEP = "_- ."
+_SUFFIX = re.compile(r"[^_\- .{}]*")
 
 
 def _render_component(part: str, values: Mapping[str, str]) -> str:
     """Substitute tokens in one component ('\\0' marks {seq}); an empty token goes with
-    one neighbouring separator, an empty component becomes a placeholder."""
-    pieces: list[list[str]] = []  # [kind, text]: kind 'lit' | 'val' | 'empty' | 'seq'
+    its suffix and one neighbouring separator, a unit the value carries is not repeated,
+    an empty component becomes a placeholder."""
+    pieces: list[list[str]] = []  # [kind, text, token]: kind 'lit' | 'val' | 'empty' | 'seq'
     pos = 0
     for m in _TOKEN_RE.finditer(part):
         if m.start() > pos:
-            pieces.append(["lit", part[pos : m.start()]])
+            pieces.append(["lit", part[pos : m.start()], ""])
         name = m.group(1)
         if name == "seq":
-            pieces.append(["seq", "\0"])
+            pieces.append(["seq", "\0", name])
         else:
-            pieces.append(["val", values[name]] if values.get(name) else ["empty", name])
+            pieces.append(["val", values[name], name] if values.get(name) else ["empty", name, name])
         pos = m.end()
     if pos < len(part):
-        pieces.append(["lit", part[pos:]])
+        pieces.append(["lit", part[pos:], ""])
     empties = [p[1] for p in pieces if p[0] == "empty"]
-    for i, (kind, _) in enumerate(pieces):
+    for i, (kind, _, _) in enumerate(pieces):
+        right = pieces[i + 1] if i + 1 < len(pieces) else None
+        if kind == "val" and right and right[0] == "lit":
+            unit = UNITS.get(pieces[i][2], "")
+            if unit and pieces[i][1].endswith(unit) and right[1].lower().startswith(unit.lower()):
+                right[1] = right[1][len(unit):]  # `{temp}C`: '-35C', not '-35CC'
         if kind != "empty":
             continue
-        right = pieces[i + 1] if i + 1 < len(pieces) else None
         left = pieces[i - 1] if i > 0 else None
+        if right and right[0] == "lit":
+            # a suffix written right after the token (`{gain}g`) goes with its value
+            right[1] = right[1][len(_SUFFIX.match(right[1]).group(0)):]
         if right and right[0] == "lit" and right[1][:1] in tuple(_SEP) and right[1]:
             right[1] = right[1][1:]
         elif left and left[0] == "lit" and left[1] and left[1][-1] in _SEP:
@@ -282,7 +315,7 @@ def _render_component(part: str, values: Mapping[str, str]) -> str:
         # a value that ends in a separator (`CON_`) next to the same literal separator
         if prev[0] == "val" and cur[0] == "lit" and cur[1][:1] and prev[1].endswith(cur[1][:1]) and cur[1][0] in _SEP:
             cur[1] = cur[1][1:]
-    text = "".join(t for _, t in kept)
+    text = "".join(t for _, t, _ in kept)
     text = re.sub(r"^-+(?!\d)", "", text.lstrip("_ .")).lstrip("_ .")
     head, seq, tail = text.partition("\0")
     if seq:
@@ -300,15 +333,24 @@ def _render_component(part: str, values: Mapping[str, str]) -> str:
 
 
 def render(pattern: str, frame: Mapping[str, Any], source_path: str, calibration_target: str | None = None) -> Rendered:
-    """The library path of `frame` under `pattern`, before a sequence number is chosen."""
+    """The library path of `frame` under `pattern`, before a sequence number is chosen.
+
+    A master or stack goes to `Masters/` under the night or target folder; a file whose
+    header says too little (`too_little`) keeps its original name."""
     parts = validate_pattern(pattern)
     values = token_values(frame, calibration_target)
     rendered = [_render_component(p, values) for p in parts[:-1]]
-    if (frame.get("frame_type") or "") in CALIBRATION_TYPES:
-        # a dark in `2024-11-01_M31/Dark/` is named `Dark_120s_0001`, not `M31_120s_0001`
-        values = {**values, "target": "" if "{frame_type}" in parts[-1] else values["frame_type"]}
-    rendered.append(_render_component(parts[-1], values))
-    return Rendered(folder="/".join(rendered[:-1]), name=rendered[-1], ext=extension_of(source_path))
+    if frame.get("is_master"):
+        anchors = [i for i, p in enumerate(parts[:-1]) if "{night}" in p or "{target}" in p]
+        rendered = rendered[: anchors[-1] + 1 if anchors else len(rendered)] + [MASTERS_FOLDER]
+    if too_little(frame) and values["original"]:
+        name = _render_component("{original}", values)
+    else:
+        if (frame.get("frame_type") or "") in CALIBRATION_TYPES:
+            # a dark in `2024-11-01_M31/Dark/` is named `Dark_120s_0001`, not `M31_120s_0001`
+            values = {**values, "target": "" if "{frame_type}" in parts[-1] else values["frame_type"]}
+        name = _render_component(parts[-1], values)
+    return Rendered(folder="/".join(rendered), name=name, ext=extension_of(source_path))
 
 
 def allocate(rendered: Rendered, is_taken: Callable[[str], bool], start: int = 1) -> tuple[str, int]:

@@ -60,15 +60,29 @@ READOUT_KEYS = ("READOUTM", "READMODE", "READOUT")
 BAYER_KEYS = ("BAYERPAT", "CFAIMAGE", "COLORTYP")
 STACK_COUNT_KEYS = ("STACKCNT", "NCOMBINE", "SNAPSHOT")
 
-# a TELESCOP value that names a mount driver, not an optical tube
-MOUNT_PATTERN = re.compile(
-    r"(eqmod|heq5|heq-5|eq6|eq-6|eq8|eq3|eq5|\bam[3-5]\b|cem\d+|gem\d+|ioptron|"
-    r"\bmount\b|simulator|lx200|10micron|\bascom\b.*(telescope|mount)|onstep|"
-    r"skywatcher|sky-watcher|celestron cge|avx|paramount|mach\s?\d|g11|"
-    r"star adventurer|rainbow|rst-\d+|\bgti\b|\bzwo am)",
+# A TELESCOP value is a mount when it names a driver (decisive: `ASCOM.X.Telescope`, an
+# `ACP->...` chain, EQMod, a simulator) or, unless it names a tube, a mount model. Brands
+# (Sky-Watcher, Celestron) make both, so a brand alone decides nothing.
+MOUNT_DRIVER_PATTERN = re.compile(
+    r"(->|eqmod|\bascom\b.*(telescope|mount)|^ascom\.|simulator|\bmount\b|lx200|onstep|"
+    r"\bindi\b.*\btelescope\b)",
     re.IGNORECASE,
 )
-
+MOUNT_MODEL_PATTERN = re.compile(
+    r"(\bh?eq-?[3568](\b|-|r|pro|/)|\beqm-?35|\baz-?gti|\baz-?eq[56]|\bgti\b|star ?adventurer|"
+    r"ioptron|\bcem-?\d+|\bgem-?\d+|\bzwo am\d|\bam[3-5]\b|losmandy|\bg-?11\b|10 ?micron|"
+    r"\bgm ?\d{4}|paramount|\bmach ?\d|rainbow|\brst-?\d+|celestron (cge|cgx|cgem|avx)|\bavx\b|"
+    r"\bcgx\b|\bcgem\b|wave ?1[05]0)",
+    re.IGNORECASE,
+)
+# tube models and the focal length or ratio people write into TELESCOP ('200/1000', 'f/5')
+TUBE_PATTERN = re.compile(
+    r"(esprit|evostar|\d*pds\b|quattro|skymax|skyliner|explorer|\bmak\b|maksutov|\b\d{2,3}p\b|"
+    r"\b\d{2,3} ?ed\b|\bed ?\d{2,3}\b|refractor|newton|reflector|dobson|\bapo\b|\brasa\b|"
+    r"\bsct\b|edge ?hd|\bc(5|6|8|9\.25|11|14)\b|redcat|askar|\bfsq|\bfc-?\d+|\btoa-?\d+|"
+    r"ritchey|\brc ?\d+|\bf/\d|\b\d{2,4} ?mm\b|\b\d{2,3} ?/ ?\d{3,4}\b)",
+    re.IGNORECASE,
+)
 # telescope/camera names that smart telescopes write with serial numbers
 SMART_SCOPES = (
     (re.compile(r"^S50(_|$)", re.I), "Seestar S50"),
@@ -86,6 +100,8 @@ FILTER_ALIASES: dict[str, str] = {
     "sii": "SII", "s2": "SII", "s": "SII", "sulfur": "SII", "sulphur": "SII",
     "hb": "Hb", "hbeta": "Hb", "nii": "NII", "n2": "NII",
 }
+# FILTER values that mean "no filter in the path"; lower-cased, spaces, '-' and '_' removed
+NO_FILTER = {"", "none", "nofilter", "empty", "null", "na", "n/a", "open"}
 _FILTER_WIDTH = re.compile(r"^(.*?)(\d+(\.\d+)?)\s*nm$", re.I)
 
 # OBJECT values that mean "no target"
@@ -339,6 +355,8 @@ def canonical_filter(raw: Any, aliases: Mapping[str, str] | None = None) -> str 
             if k.lower() == name.lower():
                 return v
     key = re.sub(r"[\s_\-]", "", name.lower())
+    if key in NO_FILTER:
+        return None
     if key in FILTER_ALIASES:
         return FILTER_ALIASES[key]
     m = _FILTER_WIDTH.match(re.sub(r"[\s_\-]", "", name))
@@ -388,6 +406,13 @@ def alias(raw: str | None, aliases: Mapping[str, str]) -> str | None:
     return None
 
 
+def is_mount(telescop: str) -> bool:
+    """True when a TELESCOP value names a mount or its driver, not an optical tube."""
+    if MOUNT_DRIVER_PATTERN.search(telescop):
+        return True
+    return not TUBE_PATTERN.search(telescop) and MOUNT_MODEL_PATTERN.search(telescop) is not None
+
+
 def equipment(values: Mapping[str, Any], s: Settings) -> tuple[str | None, str | None, str | None]:
     """(camera, telescope, mount): a TELESCOP that names a mount is not a telescope."""
     _, cam_raw = first(values, CAMERA_KEYS)
@@ -403,7 +428,7 @@ def equipment(values: Mapping[str, Any], s: Settings) -> tuple[str | None, str |
                 telescope = name
                 break
         else:
-            if MOUNT_PATTERN.search(tel_raw):
+            if is_mount(tel_raw):
                 mount = tel_raw
             else:
                 telescope = tel_raw
@@ -469,6 +494,11 @@ def software(values: Mapping[str, Any], history: list[str] | None = None) -> str
     return None
 
 
+# the note `site` leaves when it converted TheSkyX's west-positive SITELONG (a handled
+# convention, not a fault of the file)
+THESKYX_WEST_NOTE = "TheSkyX SITELONG is positive west: sign flipped"
+
+
 def site(values: Mapping[str, Any], sw: str | None) -> tuple[float | None, float | None, list[str]]:
     """(lat, lon east-positive): OBSGEO/LAT-OBS first; TheSkyX SITELONG is positive west."""
     notes: list[str] = []
@@ -477,7 +507,7 @@ def site(values: Mapping[str, Any], sw: str | None) -> tuple[float | None, float
     lon = parse_angle(lon_raw)
     if lon is not None and lon_key in ("SITELONG", "SITELON") and sw and "theskyx" in sw.lower():
         lon = -lon
-        notes.append("TheSkyX SITELONG is positive west: sign flipped")
+        notes.append(THESKYX_WEST_NOTE)
     if lat is not None and lon is not None and abs(lat) < 1e-9 and abs(lon) < 1e-9:
         return None, None, notes  # 0/0 is a placeholder, not a site
     if lat is not None and not -90 <= lat <= 90:

@@ -177,6 +177,7 @@ class Site:
                                       [(s["id"], s["integration_s"]) for s in session_rows])
             self._steps = len(session_rows) + len(target_rows) + 8
             session_thumbs = sessions.write_pages(self, session_rows, keys)
+            sessions.write_renamed(self, session_rows)
             self.explorer = explorer.write(self, keys)
             self.tick("explorer")
             target_thumbs = targets.write_pages(self, target_rows)

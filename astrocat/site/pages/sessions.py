@@ -7,7 +7,7 @@ import os
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from astrocat.rules import charts
 from astrocat.rules.calibration import calibration_gaps, night_calibration
@@ -76,6 +76,27 @@ def write_pages(site: Site, sessions: list[dict[str, Any]], keys: dict[str | Non
     for s, key in list(pending.values()):
         thumbs[s["id"]] = _page(site, s, key, [])
     return thumbs
+
+
+def write_renamed(site: Site, sessions: list[dict[str, Any]]) -> int:
+    """A page at each renamed session's old address that leads to its current page, so
+    links and bookmarks to the old id keep working (catalog `session_aliases`)."""
+    if not site.has_table("session_aliases"):
+        return 0
+    current = {s["id"] for s in sessions}
+    written = 0
+    for old, new in site.db.execute("SELECT old_id, new_id FROM session_aliases ORDER BY old_id").fetchall():
+        rel, to = session_href(old), session_href(new)
+        if old in current or new not in current or rel == to:
+            continue
+        name = escape(to.rsplit("/", 1)[-1])  # both pages live in sessions/
+        site.data_file(rel, (
+            f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Session {escape(new)}</title>'
+            f'<meta http-equiv="refresh" content="0; url={name}"><link rel="canonical" href="{name}"></head>\n'
+            f'<body><p>Session {escape(old)} is now <a href="{name}">{escape(new)}</a>.</p></body></html>\n'
+        ))
+        written += 1
+    return written
 
 
 def _page(site: Site, s: dict[str, Any], key: str, frames: list[dict[str, Any]]) -> str | None:

@@ -1,19 +1,47 @@
-"""Printing: rich tables for people, JSON for scripts. No logic about frames here."""
+"""Printing: rich tables for people, JSON for scripts. No logic about frames here.
+
+Every message is printed as text: square brackets in a path or a hint (`[observatory]`)
+are never read as rich markup unless a caller asks for markup explicitly."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from astrocat.units import hours, human_bytes  # noqa: F401  (re-exported for the CLI)
 
-# Piped output gets a wide table rather than rich's 80-column default.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, highlight=False)
+PIPED_WIDTH = 200  # piped output gets wide tables rather than rich's 80-column default
+MIN_SHRUNK = 16  # a path truncated in the middle keeps at least this many characters
+
+err_console = Console(stderr=True, highlight=False, emoji=False)
+
+
+def terminal_width() -> int:
+    """$COLUMNS when set, else the terminal's width, else PIPED_WIDTH (read at each print,
+    so a resized terminal or a test's COLUMNS is honoured)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return PIPED_WIDTH
+
+
+def _console() -> Console:
+    return Console(highlight=False, emoji=False, width=terminal_width())
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 session', '2 sessions', '0 frames' ('many' for irregular plurals)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def print_json(data: Any) -> None:
@@ -35,28 +63,79 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str | None = None) -> None:
-    """columns: (key, heading). Values are printed as text, never as rich markup."""
+def middle_truncate(text: str, width: int) -> str:
+    """'library/2024/…/M31_L_0001.fits': the start and the end (the file name) of a path kept."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail = (width - 1) * 3 // 5  # the file name matters more than the top folders
+    head = width - 1 - tail
+    return text[:head] + "…" + text[len(text) - tail:]
+
+
+def _table(cells: list[list[str]], headings: list[str], title: str | None, wrap: list[bool]) -> Table:
     table = Table(title=title, header_style="bold", show_lines=False)
-    for _, heading in columns:
-        table.add_column(heading, overflow="fold")
-    for row in rows:
-        table.add_row(*[_escape(fmt(row.get(key))) for key, _ in columns])
+    for heading, may_wrap in zip(headings, wrap):
+        # a cell either fits on one line or ends in an ellipsis: never split a character at a time
+        table.add_column(heading, no_wrap=not may_wrap, overflow="fold" if may_wrap else "ellipsis")
+    for row in cells:
+        table.add_row(*[escape(c) for c in row])
+    return table
+
+
+def print_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str | None = None, *,
+    drop: Iterable[str] = (), shrink: Iterable[str] = (), wrap: Iterable[str] = (),
+) -> None:
+    """columns: (key, heading). Values are printed as text, never as rich markup.
+
+    When the table is wider than the terminal, the columns in `drop` go first (in that
+    order), then the columns in `shrink` (paths) are truncated in the middle; what is still
+    too wide ends in an ellipsis, except the columns in `wrap` (free text), which wrap."""
+    console = _console()
+    width = console.width
+    keys = [k for k, _ in columns]
+    heading = dict(columns)
+    text = {k: [fmt(r.get(k)) for r in rows] for k in keys}
+    wrap_set, shrink_list = set(wrap), [k for k in shrink if k in keys]
+
+    def build(ks: list[str], cut: dict[str, int]) -> Table:
+        cells = [[middle_truncate(text[k][i], cut[k]) if k in cut else text[k][i] for k in ks] for i in range(len(rows))]
+        return _table(cells, [heading[k] for k in ks], title, [k in wrap_set for k in ks])
+
+    def natural(t: Table) -> int:
+        return Measurement.get(console, console.options.update(width=10**6), t).maximum
+
+    shown = list(keys)
+    table = build(shown, {})
+    for k in [k for k in drop if k in keys]:
+        if natural(table) <= width or len(shown) <= 1:
+            break
+        shown.remove(k)
+        table = build(shown, {})
+    over = natural(table) - width
+    if over > 0 and shrink_list:
+        cut: dict[str, int] = {}
+        for k in shrink_list:
+            if k not in shown or over <= 0:
+                continue
+            longest = max((len(t) for t in text[k]), default=0)
+            target = max(MIN_SHRUNK, len(heading[k]), longest - over)
+            if target < longest:
+                cut[k] = target
+                over -= longest - target
+        table = build(shown, cut)
     console.print(table)
     if not rows:
         console.print("(no rows)")
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
 def error(message: str) -> None:
     # soft_wrap: one error stays one line however long its paths (logs, cron mail, grep)
-    err_console.print(f"[bold red]error:[/] {_escape(message)}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 
-def info(message: str) -> None:
-    console.print(message)
+def info(message: str, *, markup: bool = False) -> None:
+    """One message as text; `markup=True` only for a message written with rich markup."""
+    _console().print(message, markup=markup, soft_wrap=True)

@@ -3,6 +3,7 @@ that agree with their numbers, and tables that fit an 80-column terminal."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -26,3 +27,82 @@ def test_scan_prints_a_bracketed_path_as_it_is(library):
     r = invoke_cli("scan", "--quiet", cwd=library.config_path.parent)
     assert r.returncode == 1, r.stderr
     assert re.search(r"rejected \S*M31 \[red\]/bad \[x\]\.fits: ", r.stdout), r.stdout
+
+
+# -- tables fit the terminal ----------------------------------------------------------------------
+
+def _body_rows(table: str) -> list[list[str]]:
+    """The cells of each printed body line of a rich table (between the heading rule and the end)."""
+    lines = table.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("┡"))
+    return [[c.strip() for c in line.strip("│").split("│")] for line in lines[start + 1:] if line.startswith("│")]
+
+
+def test_list_sessions_fits_80_columns(demo_dir: Path):
+    sessions = json.loads(invoke_cli("list", "sessions", "--json", cwd=demo_dir).stdout)
+    r = invoke_cli("list", "sessions", cwd=demo_dir, env=NARROW)
+    assert r.returncode == 0, r.stderr
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80, r.stdout
+    rows = _body_rows(r.stdout)
+    # one line per session, the whole id in its first cell (it is what --session takes)
+    assert [row[0] for row in rows] == [s["id"] for s in sessions]
+    assert {"lights", "integration"} <= set(_heading(r.stdout))
+
+
+def test_list_files_fits_80_columns(demo_dir: Path):
+    frames = json.loads(invoke_cli("list", "files", "--json", cwd=demo_dir).stdout)
+    r = invoke_cli("list", "files", cwd=demo_dir, env=NARROW)
+    assert r.returncode == 0, r.stderr
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80, r.stdout
+    rows = _body_rows(r.stdout)
+    assert len(rows) == len(frames)  # no cell folded onto a second line
+    for row, frame in zip(rows, frames):
+        path = row[0]
+        # a long path loses its middle, never its start or its end (the end is the longer part)
+        if path != frame["path"]:
+            head, tail = path.split("…")
+            assert frame["path"].startswith(head) and frame["path"].endswith(tail), (path, frame["path"])
+            assert len(tail) > len(head) >= 8 and len(path) >= 20, path
+        assert row[1] == frame["frame_type"]
+    # --json stays complete whatever the width
+    wide = json.loads(invoke_cli("list", "files", "--json", cwd=demo_dir, env=NARROW).stdout)
+    assert wide == frames and "telescope" in wide[0]
+
+
+def test_wide_terminal_shows_every_column(demo_dir: Path):
+    r = invoke_cli("list", "files", "--limit", "3", cwd=demo_dir, env={"COLUMNS": "200"})
+    assert _heading(r.stdout) == ["path", "type", "target", "filter", "exp s", "night", "camera", "telescope"]
+    assert "…" not in r.stdout
+
+
+def _heading(table: str) -> list[str]:
+    line = next(line for line in table.splitlines() if line.startswith("┃"))
+    return [c.strip() for c in line.strip("┃").split("┃")]
+
+
+# -- labels say what is there ---------------------------------------------------------------------
+
+def test_lights_without_a_target_are_not_called_calibration(library):
+    from organize_util import write_frame
+
+    for i in range(2):
+        write_frame(library.quarantine / f"Light_{i:04d}.fits", i, OBJECT=None)
+    write_frame(library.quarantine / "Dark_0001.fits", 9, OBJECT=None, IMAGETYP="DARK")
+    root = library.config_path.parent
+    assert invoke_cli("scan", "--quiet", cwd=root).returncode == 0
+    [session] = json.loads(invoke_cli("list", "sessions", "--json", cwd=root).stdout)
+    assert session["lights"] == 2 and not session["targets"]
+    rows = _body_rows(invoke_cli("list", "sessions", cwd=root).stdout)
+    assert rows[0][:3] == [session["id"], "no target", "2"]
+    assert invoke_cli("build", "--no-thumbnails", "--quiet", cwd=root).returncode == 0
+    note = next((library.notes / "Imaging_Sessions").rglob("*.md")).read_text(encoding="utf-8")
+    assert "none (no target)" in note and "calibration only" not in note
+    index = (library.site / "index.html").read_text(encoding="utf-8")
+    assert '<span class="sc-targets">no target</span>' in index
+
+
+def test_calibration_session_is_called_calibration_only(demo_dir: Path):
+    sessions = json.loads(invoke_cli("list", "sessions", "--json", cwd=demo_dir).stdout)
+    calib = next(s for s in sessions if not s["lights"])
+    rows = {row[0]: row for row in _body_rows(invoke_cli("list", "sessions", cwd=demo_dir).stdout)}
+    assert rows[calib["id"]][1] == "calibration only"

@@ -7,6 +7,7 @@ from typing import Optional
 from astrocat import catalog
 from astrocat.cli import output
 from astrocat.cli.app import app, group, open_db, settings
+from astrocat.rules.sessions import targets_label
 from astrocat.cli.options import (
     CAMERA, FILTER, FROM, JSON, LIMIT, NIGHT, SESSION, TARGET, TELESCOPE, TO, TYPE, YEAR, frame_filter,
 )
@@ -40,7 +41,9 @@ def list_files(
     if as_json:
         output.print_json(rows)
     else:
-        output.print_table(rows, FILE_COLUMNS, title=f"{len(rows)} frames")
+        # narrow terminals: equipment goes first, then the night; the path keeps its file name
+        output.print_table(rows, FILE_COLUMNS, title=output.plural(len(rows), "frame"),
+                           drop=("telescope", "camera", "night", "exposure_s"), shrink=("path",))
 
 
 @list_app.command("sessions")
@@ -64,12 +67,16 @@ def list_sessions(
         return
     for r in rows:
         r["integration"] = output.hours(r["integration_s"])
+        r["targets"] = targets_label(r["targets"], r["lights"])
+        r["temp"] = "" if r.get("ccd_temp_mean") is None else f"{r['ccd_temp_mean']:.0f}"
+    # the session id stays whole (it is what --session takes); calibration counts go first
     output.print_table(
         rows,
         [("id", "session"), ("targets", "targets"), ("lights", "lights"), ("integration", "integration"),
          ("filters", "filters"), ("darks", "darks"), ("flats", "flats"), ("biases", "bias"),
-         ("darkflats", "dark-flats"), ("ccd_temp_mean", "°C")],
-        title=f"{len(rows)} sessions",
+         ("darkflats", "dark-flats"), ("temp", "°C")],
+        title=output.plural(len(rows), "session"),
+        drop=("temp", "darkflats", "biases", "flats", "darks", "filters", "lights"), clip=("targets", "filters"),
     )
 
 

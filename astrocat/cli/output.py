@@ -20,6 +20,8 @@ from astrocat.units import hours, human_bytes  # noqa: F401  (re-exported for th
 
 PIPED_WIDTH = 200  # piped output gets wide tables rather than rich's 80-column default
 MIN_SHRUNK = 16  # a path truncated in the middle keeps at least this many characters
+MIN_PATH = 32  # ... but columns are dropped before a path gets shorter than this
+MIN_CLIP = 10  # a name cut at the end keeps at least this many
 
 err_console = Console(stderr=True, highlight=False, emoji=False)
 
@@ -69,9 +71,16 @@ def middle_truncate(text: str, width: int) -> str:
         return text
     if width <= 1:
         return "…"[:width]
-    tail = (width - 1) * 3 // 5  # the file name matters more than the top folders
+    # the file name matters more than the folders: keep it whole when there is room
+    name = len(text) - text.rstrip("/").rfind("/")
+    tail = name if name <= width - 9 else (width - 1) * 3 // 5
     head = width - 1 - tail
     return text[:head] + "…" + text[len(text) - tail:]
+
+
+def end_truncate(text: str, width: int) -> str:
+    """'M31, NGC 70…': a list of names cut at the end."""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
 def _table(cells: list[list[str]], headings: list[str], title: str | None, wrap: list[bool]) -> Table:
@@ -86,42 +95,48 @@ def _table(cells: list[list[str]], headings: list[str], title: str | None, wrap:
 
 def print_table(
     rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str | None = None, *,
-    drop: Iterable[str] = (), shrink: Iterable[str] = (), wrap: Iterable[str] = (),
+    drop: Iterable[str] = (), shrink: Iterable[str] = (), clip: Iterable[str] = (), wrap: Iterable[str] = (),
 ) -> None:
     """columns: (key, heading). Values are printed as text, never as rich markup.
 
     When the table is wider than the terminal, the columns in `drop` go first (in that
-    order), then the columns in `shrink` (paths) are truncated in the middle; what is still
-    too wide ends in an ellipsis, except the columns in `wrap` (free text), which wrap."""
+    order), then the columns in `shrink` (paths) are truncated in the middle and those in
+    `clip` at the end; what is still too wide ends in an ellipsis, except the columns in
+    `wrap` (free text), which wrap."""
     console = _console()
     width = console.width
     keys = [k for k, _ in columns]
     heading = dict(columns)
     text = {k: [fmt(r.get(k)) for r in rows] for k in keys}
-    wrap_set, shrink_list = set(wrap), [k for k in shrink if k in keys]
+    wrap_set = set(wrap)
+    # column -> (shortest it may be cut to, how to cut)
+    cutters = {k: (MIN_SHRUNK, middle_truncate) for k in shrink if k in keys}
+    cutters.update({k: (MIN_CLIP, end_truncate) for k in clip if k in keys and k not in cutters})
 
     def build(ks: list[str], cut: dict[str, int]) -> Table:
-        cells = [[middle_truncate(text[k][i], cut[k]) if k in cut else text[k][i] for k in ks] for i in range(len(rows))]
+        cells = [[cutters[k][1](text[k][i], cut[k]) if k in cut else text[k][i] for k in ks] for i in range(len(rows))]
         return _table(cells, [heading[k] for k in ks], title, [k in wrap_set for k in ks])
 
     def natural(t: Table) -> int:
         return Measurement.get(console, console.options.update(width=10**6), t).maximum
 
+    # a column is dropped only when the table cannot fit even with its cells cut short
+    # (paths no shorter than MIN_PATH for that decision)
+    shortest = {k: MIN_PATH if f is middle_truncate else lo for k, (lo, f) in cutters.items()}
     shown = list(keys)
-    table = build(shown, {})
     for k in [k for k in drop if k in keys]:
-        if natural(table) <= width or len(shown) <= 1:
+        if natural(build(shown, shortest)) <= width or len(shown) <= 1:
             break
         shown.remove(k)
-        table = build(shown, {})
+    table = build(shown, {})
     over = natural(table) - width
-    if over > 0 and shrink_list:
+    if over > 0 and cutters:
         cut: dict[str, int] = {}
-        for k in shrink_list:
+        for k, (lo, _) in cutters.items():
             if k not in shown or over <= 0:
                 continue
             longest = max((len(t) for t in text[k]), default=0)
-            target = max(MIN_SHRUNK, len(heading[k]), longest - over)
+            target = max(lo, len(heading[k]), longest - over)
             if target < longest:
                 cut[k] = target
                 over -= longest - target
@@ -139,3 +154,4 @@ def error(message: str) -> None:
 def info(message: str, *, markup: bool = False) -> None:
     """One message as text; `markup=True` only for a message written with rich markup."""
     _console().print(message, markup=markup, soft_wrap=True)
+

@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from astrocat import markdown, units
 from astrocat.resources import package_path
+from astrocat.rules.sessions import targets_label
 
 TEMPLATES_DIR = package_path("astrocat.site", "templates")
 
@@ -40,6 +41,7 @@ def environment() -> Any:
         ra=units.ra_hms,
         dec=units.dec_dms,
     )
+    env.globals["targets_label"] = targets_label
     return env
 
 

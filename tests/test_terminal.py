@@ -106,3 +106,49 @@ def test_calibration_session_is_called_calibration_only(demo_dir: Path):
     calib = next(s for s in sessions if not s["lights"])
     rows = {row[0]: row for row in _body_rows(invoke_cli("list", "sessions", cwd=demo_dir).stdout)}
     assert rows[calib["id"]][1] == "calibration only"
+
+
+def test_counts_agree_with_their_nouns_and_short_sessions_keep_their_seconds(library):
+    from organize_util import write_frame
+
+    write_frame(library.quarantine / "M31_L_4s_0001.fits", 0, EXPTIME=4.0)
+    root = library.config_path.parent
+    r = invoke_cli("scan", "--quiet", cwd=root)
+    assert r.stdout.startswith("scanned 1 file in "), r.stdout
+    assert ", 0 duplicates, " in r.stdout
+    lines = invoke_cli("stats", "summary", cwd=root).stdout.splitlines()
+    assert lines[0] == "4 s of light in 1 frame over 1 night"
+    assert ", 1 session, 1 target, " in lines[1] and lines[1].startswith("1 frame in all (light 1)")
+    assert invoke_cli("stats", "by-target", cwd=root).stdout.strip() == "M31: 4 s in 1 light frame over 1 night"
+    assert _body_rows(invoke_cli("list", "sessions", cwd=root).stdout)[0][3] == "4 s"
+    assert invoke_cli("list", "targets", cwd=root).stdout.splitlines()[0].strip() == "1 target"
+
+
+def test_organize_does_not_count_a_set_aside_duplicate_as_organized(library):
+    from organize_util import write_frame
+
+    first = library.quarantine / "M31_L_0001.fits"
+    write_frame(first, 0)
+    data = first.read_bytes()
+    root = library.config_path.parent
+    assert invoke_cli("sync", "--quiet", cwd=root).returncode == 0
+    (library.quarantine / "copy_of_M31_L_0001.fits").write_bytes(data)
+    assert invoke_cli("scan", "--quiet", cwd=root).returncode == 0
+    r = invoke_cli("organize", "--quiet", cwd=root)
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"organized 0 frames in [\d.]+ s, 1 duplicate \([\d.]+ KB\) set aside in _duplicates/", last), last
+
+
+def test_stats_tables_show_sizes_and_hours_not_raw_numbers(demo_dir: Path):
+    data = json.loads(invoke_cli("stats", "by-target", "--json", cwd=demo_dir).stdout)
+    r = invoke_cli("stats", "by-target", cwd=demo_dir)
+    assert _heading(r.stdout) == ["target", "integration", "lights", "nights", "size"]
+    rows = {row[0]: row for row in _body_rows(r.stdout)}
+    for d in data:
+        size, integration = rows[d["name"]][4], rows[d["name"]][1]
+        assert re.fullmatch(r"\d+\.\d (KB|MB|GB)", size), size
+        assert str(d["bytes"]) not in r.stdout
+        assert re.fullmatch(r"\d+\.\d\d h|\d+ min|\d+ s", integration), integration
+    m57 = next(d for d in data if d["name"] == "M57")  # 20 x 10 s: minutes, not '0.06 h'
+    assert rows["M57"][1] == f"{round(m57['integration_s'] / 60)} min"

@@ -99,11 +99,13 @@ def list_targets(
     if as_json:
         output.print_json(rows)
         return
+    for r in rows:
+        r["integration"] = output.hours(r["integration_s"])
     output.print_table(
         rows,
-        [("name", "target"), ("integration_h", "hours"), ("frames", "lights"), ("filters", "filters"),
+        [("name", "target"), ("integration", "integration"), ("frames", "lights"), ("filters", "filters"),
          ("nights", "nights"), ("first_night", "first"), ("last_night", "last")],
-        title=f"{len(rows)} targets",
+        title=output.plural(len(rows), "target"), drop=("first_night", "nights", "last_night"), clip=("filters",),
     )
 
 
@@ -115,11 +117,13 @@ def _list_values(column: str, title: str, limit: Optional[int], as_json: bool, *
     if as_json:
         output.print_json(rows)
         return
+    for r in rows:
+        r["integration"] = output.hours(r["integration_s"])
     output.print_table(
         rows,
-        [("name", column), ("frames", "frames"), ("integration_h", "light hours"), ("nights", "nights"),
+        [("name", column), ("frames", "frames"), ("integration", "light integration"), ("nights", "nights"),
          ("first_night", "first"), ("last_night", "last")],
-        title=title,
+        title=title, drop=("first_night", "last_night", "nights"),
     )
 
 
@@ -160,8 +164,12 @@ def list_duplicates(limit: Optional[int] = LIMIT, as_json: bool = JSON) -> None:
     if as_json:
         output.print_json(rows)
         return
-    output.print_table(rows, [("sha256", "sha256"), ("copies", "copies"), ("size", "bytes"), ("paths", "paths")],
-                       title=f"{len(rows)} duplicated contents")
+    for r in rows:
+        r["sha"] = r["sha256"][:12]
+        r["bytes"] = output.human_bytes(r["size"])
+        r["where"] = "\n".join(r["paths"])
+    output.print_table(rows, [("sha", "sha256"), ("copies", "copies"), ("bytes", "size"), ("where", "paths")],
+                       title=output.plural(len(rows), "duplicated content"), wrap=("where",))
 
 
 @list_app.command("rejects")
@@ -173,4 +181,7 @@ def list_rejects(limit: Optional[int] = LIMIT, as_json: bool = JSON) -> None:
     if as_json:
         output.print_json(rows)
         return
-    output.print_table(rows, [("path", "path"), ("size", "bytes"), ("reason", "reason")], title=f"{len(rows)} rejected files")
+    for r in rows:
+        r["bytes"] = output.human_bytes(r["size"])
+    output.print_table(rows, [("path", "path"), ("bytes", "size"), ("reason", "reason")],
+                       title=output.plural(len(rows), "rejected file"), shrink=("path",), wrap=("reason",))

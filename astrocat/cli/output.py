@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-from astrocat.units import hours, human_bytes  # noqa: F401  (re-exported for the CLI)
+from astrocat.units import hours, human_bytes, plural  # noqa: F401  (re-exported for the CLI)
 
 PIPED_WIDTH = 200  # piped output gets wide tables rather than rich's 80-column default
 MIN_SHRUNK = 16  # a path truncated in the middle keeps at least this many characters
@@ -39,11 +39,6 @@ def terminal_width() -> int:
 
 def _console() -> Console:
     return Console(highlight=False, emoji=False, width=terminal_width())
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """'1 session', '2 sessions', '0 frames' ('many' for irregular plurals)."""
-    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def print_json(data: Any) -> None:

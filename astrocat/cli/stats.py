@@ -33,14 +33,17 @@ def stats_summary(
         return
     # the names as matched (`--target "M 31"` reads M31)
     scope = " ".join(x for x in (flt.target, flt.filter, str(year) if year else None) if x)
+    plural = output.plural
     output.info(
-        f"{scope + ': ' if scope else ''}{data['integration_h']:.2f} h of light in {data['light_frames']} "
-        f"frames over {data['nights']} night{'s' if data['nights'] != 1 else ''}"
+        f"{scope + ': ' if scope else ''}{output.hours(data['integration_s'])} of light in "
+        f"{plural(data['light_frames'], 'frame')} over {plural(data['nights'], 'night')}"
     )
     output.info(
-        f"{data['frames']} frames in all ({', '.join(f'{k} {v}' for k, v in sorted(data['frames_by_type'].items()))}), "
-        f"{data['sessions']} sessions, {data['targets']} targets, {output.human_bytes(data['bytes'])}"
-        + (f", {data['rejects']} rejected files" if data["rejects"] else "")
+        f"{plural(data['frames'], 'frame')} in all "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(data['frames_by_type'].items()))}), "
+        f"{plural(data['sessions'], 'session')}, {plural(data['targets'], 'target')}, "
+        f"{output.human_bytes(data['bytes'])}"
+        + (f", {plural(data['rejects'], 'rejected file')}" if data["rejects"] else "")
     )
 
 
@@ -54,14 +57,19 @@ def _grouped(group_by: str, title: str, as_json: bool, **filters: Optional[str |
         return
     if len(rows) == 1 and group_by != "month":
         r = rows[0]
-        nights = f"{r['nights']} night{'s' if r['nights'] != 1 else ''}"
-        output.info(f"{r['name']}: {r['integration_h']:.2f} h in {r['light_frames']} light frames over {nights}")
+        output.info(f"{r['name']}: {output.hours(r['integration_s'])} in {output.plural(r['light_frames'], 'light frame')} "
+                    f"over {output.plural(r['nights'], 'night')}")
         return
-    output.print_table(
-        rows,
-        [("name", title), ("integration_h", "hours"), ("light_frames", "lights"), ("nights", "nights"),
-         ("bytes", "bytes")],
-    )
+    _print_sized(rows, [("name", title), ("integration", "integration"), ("light_frames", "lights"),
+                        ("nights", "nights"), ("size", "size")])
+
+
+def _print_sized(rows: list[dict], columns: list[tuple[str, str]], drop: tuple[str, ...] = ("size", "nights")) -> None:
+    """A stats table with integration as hours and sizes in KB/MB/GB (--json keeps the numbers)."""
+    for r in rows:
+        r["integration"] = output.hours(r["integration_s"])
+        r["size"] = output.human_bytes(r["bytes"])
+    output.print_table(rows, columns, drop=drop)
 
 
 @stats_app.command("by-target")
@@ -113,8 +121,6 @@ def stats_equipment(
     if as_json:
         output.print_json(rows)
         return
-    output.print_table(
-        rows,
-        [("camera", "camera"), ("telescope", "telescope"), ("frames", "frames"), ("light_frames", "lights"),
-         ("integration_h", "hours"), ("nights", "nights"), ("bytes", "bytes")],
-    )
+    _print_sized(rows, [("camera", "camera"), ("telescope", "telescope"), ("frames", "frames"),
+                        ("light_frames", "lights"), ("integration", "integration"), ("nights", "nights"),
+                        ("size", "size")], drop=("nights", "frames", "size"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from astrocat.site import build
+from astrocat.units import plural
 
 if TYPE_CHECKING:
     from astrocat.pipeline import Run
@@ -17,5 +18,6 @@ def site_step(ctx: Run) -> None:
     ctx.report["site"] = result.as_dict()
     ctx.results["site"] = result
     if result.written:
-        ctx.echo(f"site: {len(result.written)} files updated, {result.thumbs_rendered} thumbnails rendered; "
+        ctx.echo(f"site: {plural(len(result.written), 'file')} updated, "
+                 f"{plural(result.thumbs_rendered, 'thumbnail')} rendered; "
                  f"open {result.index}")

@@ -152,3 +152,73 @@ def test_stats_tables_show_sizes_and_hours_not_raw_numbers(demo_dir: Path):
         assert re.fullmatch(r"\d+\.\d\d h|\d+ min|\d+ s", integration), integration
     m57 = next(d for d in data if d["name"] == "M57")  # 20 x 10 s: minutes, not '0.06 h'
     assert rows["M57"][1] == f"{round(m57['integration_s'] / 60)} min"
+
+
+# -- every listing takes the filters that make sense for it ----------------------------------------
+
+def test_value_listings_take_every_frame_filter(demo_dir: Path):
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{demo_dir / 'catalog.db'}?mode=ro", uri=True)
+
+    def values(column: str, where: str) -> dict[str, int]:
+        return dict(con.execute(f"SELECT {column}, COUNT(*) FROM frames WHERE counted = 1 AND {column} IS NOT NULL "
+                                f"AND {where} GROUP BY {column}").fetchall())
+
+    def listed(*args: str) -> dict[str, int]:
+        r = invoke_cli("list", *args, "--json", cwd=demo_dir)
+        assert r.returncode == 0, r.stderr
+        return {v["name"]: v["frames"] for v in json.loads(r.stdout)}
+
+    flats = listed("filters", "--type", "flat", "--night", "2024-10-03")
+    assert flats == values("filter", "frame_type = 'flat' AND night = '2024-10-03'") and len(flats) >= 3
+    assert flats != listed("filters", "--night", "2024-10-03")  # --type narrowed it
+    assert listed("cameras", "--filter", "Ha") == values("camera", "filter = 'Ha'")
+    one_night = listed("cameras", "--session", "2024-10-03_ASI2600MM_Esprit100")
+    assert one_night == values("camera", "session_id = '2024-10-03_ASI2600MM_Esprit100'")
+    assert one_night["ZWO ASI2600MM Pro"] < listed("cameras")["ZWO ASI2600MM Pro"]  # the other night left out
+    assert listed("telescopes", "--from", "2024-11-01", "--to", "2024-11-10", "--type", "light") == values(
+        "telescope", "night BETWEEN '2024-11-01' AND '2024-11-10' AND frame_type = 'light'")
+
+
+def test_duplicates_take_frame_filters_and_rejects_say_they_take_none(library):
+    from organize_util import write_frame
+
+    root = library.config_path.parent
+    for name, index, target in (("m31", 0, "M31"), ("m42", 1, "M42")):
+        first = library.quarantine / f"{name}.fits"
+        write_frame(first, index, OBJECT=target)
+        (library.quarantine / f"{name}_copy.fits").write_bytes(first.read_bytes())
+    assert invoke_cli("scan", "--quiet", cwd=root).returncode == 0
+    everything = json.loads(invoke_cli("list", "duplicates", "--json", cwd=root).stdout)
+    assert len(everything) == 2
+    m42 = json.loads(invoke_cli("list", "duplicates", "--target", "M 42", "--json", cwd=root).stdout)
+    assert [d["paths"] for d in m42] == [["quarantine/m42.fits", "quarantine/m42_copy.fits"]]
+    assert json.loads(invoke_cli("list", "duplicates", "--night", "2023-01-01", "--json", cwd=root).stdout) == []
+    r = invoke_cli("list", "rejects", "--target", "M31", cwd=root)
+    assert r.returncode == 2
+    assert "Takes only --limit and --json" in " ".join(invoke_cli("list", "rejects", "--help").stdout.split())
+
+
+def test_stats_take_the_filters_that_make_sense(demo_dir: Path):
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{demo_dir / 'catalog.db'}?mode=ro", uri=True)
+    sid = "2024-10-03_ASI2600MM_Esprit100"
+
+    def stats(*args: str):
+        r = invoke_cli("stats", *args, "--json", cwd=demo_dir)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    flats = con.execute("SELECT COUNT(*) FROM frames WHERE counted = 1 AND frame_type = 'flat' "
+                        "AND night = '2024-10-03'").fetchone()[0]
+    assert stats("summary", "--type", "flat", "--night", "2024-10-03")["frames"] == flats > 0
+    by_filter = {r["name"]: r["light_frames"] for r in stats("by-filter", "--session", sid)}
+    assert by_filter == dict(con.execute(
+        "SELECT filter, COUNT(*) FROM frames WHERE counted = 1 AND frame_type = 'light' AND session_id = ? "
+        "GROUP BY filter", [sid]).fetchall())
+    [rig] = stats("equipment", "--night", "2024-10-03")
+    assert rig["camera"] == "ZWO ASI2600MM Pro" and rig["frames"] == con.execute(
+        "SELECT COUNT(*) FROM frames WHERE counted = 1 AND night = '2024-10-03'").fetchone()[0]
+    assert invoke_cli("stats", "by-target", "--type", "flat", cwd=demo_dir).returncode == 2  # lights only

@@ -30,6 +30,9 @@ def list_files(
 ) -> None:
     """Cataloged frames. `--json` prints every field of each frame (docs/data-model.md).
 
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session`, plus `--limit` and `--json`.
+
     Examples: `astrocat list files --target M31 --filter Ha` ·
     `astrocat list files --type flat --night 2024-11-01 --json`
     """
@@ -54,6 +57,10 @@ def list_sessions(
     session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
     """Imaging sessions (night + camera + telescope), newest first.
+
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session` (a session is listed when some of its frames match), plus
+    `--limit` and `--json`.
 
     Example: `astrocat list sessions --year 2024 --target M31`
     """
@@ -88,6 +95,10 @@ def list_targets(
     limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
     """Targets with total integration (light frames), filters and first/last night.
+
+    Takes every filter but `--type` (a target's totals are of its light frames):
+    `--target --filter --night --from --to --year --camera --telescope --session`,
+    plus `--limit` and `--json`.
 
     Example: `astrocat list targets --year 2024`
     """
@@ -129,38 +140,81 @@ def _list_values(column: str, title: str, limit: Optional[int], as_json: bool, *
 
 @list_app.command("cameras")
 def list_cameras(
-    year: Optional[int] = YEAR, target: Optional[str] = TARGET, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
+    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
+    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
+    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
-    """Cameras (INSTRUME, after your aliases) with frame counts. Example: `astrocat list cameras`"""
-    _list_values("camera", "cameras", limit, as_json, year=year, target=target)
+    """Cameras (INSTRUME, after your aliases) with frame counts, for the frames the filters select.
+
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session`, plus `--limit` and `--json`.
+
+    Examples: `astrocat list cameras` · `astrocat list cameras --target M31 --year 2024`
+    """
+    _list_values("camera", "cameras", limit, as_json, target=target, filter_=filter_, frame_type=frame_type,
+                 night=night, date_from=date_from, date_to=date_to, year=year, camera=camera, telescope=telescope,
+                 session=session)
 
 
 @list_app.command("telescopes")
 def list_telescopes(
-    year: Optional[int] = YEAR, target: Optional[str] = TARGET, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
+    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
+    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
+    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
-    """Telescopes (TELESCOP, mounts excluded, after your aliases). Example: `astrocat list telescopes`"""
-    _list_values("telescope", "telescopes", limit, as_json, year=year, target=target)
+    """Telescopes (TELESCOP, mounts excluded, after your aliases), for the frames the filters select.
+
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session`, plus `--limit` and `--json`.
+
+    Examples: `astrocat list telescopes` · `astrocat list telescopes --camera ASI2600MM --type light`
+    """
+    _list_values("telescope", "telescopes", limit, as_json, target=target, filter_=filter_, frame_type=frame_type,
+                 night=night, date_from=date_from, date_to=date_to, year=year, camera=camera, telescope=telescope,
+                 session=session)
 
 
 @list_app.command("filters")
 def list_filter_names(
-    year: Optional[int] = YEAR, target: Optional[str] = TARGET, camera: Optional[str] = CAMERA,
-    limit: Optional[int] = LIMIT, as_json: bool = JSON,
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
+    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
+    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
+    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
-    """Filters (canonical names) with frame counts. Example: `astrocat list filters --target M31`"""
-    _list_values("filter", "filters", limit, as_json, year=year, target=target, camera=camera)
+    """Filters (canonical names) with frame counts, for the frames the filters select.
+
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session`, plus `--limit` and `--json`.
+
+    Examples: `astrocat list filters --target M31` · `astrocat list filters --type flat --night 2024-10-03`
+    """
+    _list_values("filter", "filters", limit, as_json, target=target, filter_=filter_, frame_type=frame_type,
+                 night=night, date_from=date_from, date_to=date_to, year=year, camera=camera, telescope=telescope,
+                 session=session)
 
 
 @list_app.command("duplicates")
-def list_duplicates(limit: Optional[int] = LIMIT, as_json: bool = JSON) -> None:
+def list_duplicates(
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
+    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
+    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
+    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+) -> None:
     """Identical content (same sha256) cataloged at more than one path.
 
-    Example: `astrocat list duplicates --json`
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session` (matched against the copies' headers, which are the same
+    for every copy), plus `--limit` and `--json`.
+
+    Examples: `astrocat list duplicates --json` · `astrocat list duplicates --night 2024-10-03`
     """
     s = settings()
+    flt = frame_filter(s, target=target, filter_=filter_, frame_type=frame_type, night=night, date_from=date_from,
+                       date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
     with open_db(s, readonly=True) as db:
-        rows = catalog.list_duplicates(db, limit)
+        rows = catalog.list_duplicates(db, limit, flt)
     if as_json:
         output.print_json(rows)
         return
@@ -174,7 +228,13 @@ def list_duplicates(limit: Optional[int] = LIMIT, as_json: bool = JSON) -> None:
 
 @list_app.command("rejects")
 def list_rejects(limit: Optional[int] = LIMIT, as_json: bool = JSON) -> None:
-    """Files the scan could not catalog, with the reason. Example: `astrocat list rejects`"""
+    """Files the scan could not catalog, with the reason.
+
+    Takes only `--limit` and `--json`: a rejected file has no header values (target,
+    night, camera, ...) for the other filters to match.
+
+    Example: `astrocat list rejects`
+    """
     s = settings()
     with open_db(s, readonly=True) as db:
         rows = catalog.list_rejects(db, limit)

@@ -222,3 +222,48 @@ def test_stats_take_the_filters_that_make_sense(demo_dir: Path):
     assert rig["camera"] == "ZWO ASI2600MM Pro" and rig["frames"] == con.execute(
         "SELECT COUNT(*) FROM frames WHERE counted = 1 AND night = '2024-10-03'").fetchone()[0]
     assert invoke_cli("stats", "by-target", "--type", "flat", cwd=demo_dir).returncode == 2  # lights only
+
+
+# -- messages printed while a progress bar runs ---------------------------------------------------
+
+_SNIPPET = """
+import time
+from astrocat.cli import output
+from astrocat.cli.app import progress_bar
+with progress_bar(False, "Testing") as update:
+    update(1, 5, "a"); time.sleep(0.3)
+    output.info("a message while the bar runs")
+    update(5, 5, "b"); time.sleep(0.3)
+output.info("done")
+"""
+
+
+def test_a_message_during_a_progress_bar_starts_its_own_line():
+    """`sync` prints what each step did while its bar runs: the message must not be glued
+    to the bar's line (rich writes a console straight past its stdout proxy)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", "COLUMNS": "80"}
+    proc = subprocess.Popen([sys.executable, "-c", _SNIPPET], stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    raw = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        raw += chunk
+    os.close(master)
+    assert proc.wait(timeout=30) == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw.decode("utf-8", "replace"))
+    assert "Testing" in text  # the bar did run
+    at = text.index("a message while the bar runs")
+    assert at == 0 or text[at - 1] in "\r\n", repr(text[max(0, at - 40):at + 30])

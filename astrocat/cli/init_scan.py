@@ -87,5 +87,5 @@ def scan(
         if len(result.rejects) > 20:
             output.info(f"  ... and {len(result.rejects) - 20} more: `astrocat list rejects`")
         for d in result.duplicate_paths[:10]:
-            output.info(f"  duplicate {d['path']} = {', '.join(d['same_as'])}")
+            output.info(f"  duplicate {d['path']}\n    same content as {', '.join(d['same_as'])}")
     raise typer.Exit(EXIT_OK if ran.report["ok"] else EXIT_PROBLEMS)

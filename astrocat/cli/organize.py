@@ -56,7 +56,8 @@ def organize(
                            drop=("method",), shrink=("source", "to"))
         raise typer.Exit(EXIT_OK)
     for d in result.duplicates[:20]:
-        output.info(f"duplicate {d['path']} (same content as {d['same_as']}) moved to {d['moved_to']}")
+        # one path a line: each stays whole (and copyable) in a narrow terminal
+        output.info(f"duplicate {d['path']}\n  same content as {d['same_as']}\n  moved to {d['moved_to']}")
     held, filed_bytes = p.count("hold"), result.bytes_moved - result.bytes_duplicates
     n_dup = len(result.duplicates)
     output.info(

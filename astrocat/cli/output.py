@@ -147,17 +147,19 @@ def error(message: str) -> None:
 
 
 def info(message: str, *, markup: bool = False) -> None:
-    """One message as text; `markup=True` only for a message written with rich markup."""
+    """One message as text; `markup=True` only for a message written with rich markup.
+
+    In a terminal a long message wraps between words; piped, it stays one line (grep, logs)."""
     console = _console()
     proxied = getattr(sys.stdout, "rich_proxied_file", None)
-    if proxied is not None and proxied.isatty():
+    terminal = (proxied or sys.stdout).isatty()
+    if proxied is not None and terminal:
         # a progress bar is live in this terminal: rich's console would write past its stdout
         # proxy, into the bar's line; through the proxy the message lands above the bar
         # (a piped stdout is written directly, so the pipe still gets every message)
         with console.capture() as captured:
-            console.print(message, markup=markup, soft_wrap=True)
+            console.print(message, markup=markup, soft_wrap=False)
         sys.stdout.write(captured.get())
         sys.stdout.flush()
         return
-    console.print(message, markup=markup, soft_wrap=True)
-
+    console.print(message, markup=markup, soft_wrap=not terminal)

@@ -267,3 +267,27 @@ def test_a_message_during_a_progress_bar_starts_its_own_line():
     assert "Testing" in text  # the bar did run
     at = text.index("a message while the bar runs")
     assert at == 0 or text[at - 1] in "\r\n", repr(text[max(0, at - 40):at + 30])
+
+
+def test_long_paths_stay_one_a_line_in_narrow_duplicate_and_plan_tables(library):
+    from organize_util import write_frame
+
+    root = library.config_path.parent
+    deep = library.quarantine / "2024-11-01 imported from the observatory laptop" / "NINA session folder"
+    first = deep / "M31_Light_L_180.00s_gain100_offset50_-10.0C_0001.fits"
+    write_frame(first, 0)
+    (deep / "second copy of M31_Light_L_180.00s_gain100_offset50_-10.0C_0001.fits").write_bytes(first.read_bytes())
+    assert invoke_cli("scan", "--quiet", cwd=root).returncode == 0
+    r = invoke_cli("list", "duplicates", cwd=root, env=NARROW)
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80, r.stdout
+    real = sorted(d["paths"] for d in json.loads(invoke_cli("list", "duplicates", "--json", cwd=root).stdout))[0]
+    shown = [row[3] for row in _body_rows(r.stdout)]
+    assert len(shown) == 2 and all("…" in p for p in shown)  # one line per copy, its middle cut
+    for p, full in zip(shown, real):
+        head, tail = p.split("…")
+        assert full.startswith(head) and full.endswith(tail) and len(head) >= 8 and len(tail) >= 16, (p, full)
+    r = invoke_cli("organize", "--dry-run", cwd=root, env=NARROW)
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80, r.stdout
+    rows = _body_rows(r.stdout)
+    assert sorted(row[0] for row in rows) == ["duplicate", "file"]
+    assert all(row[1].startswith("quarantine/") and row[1].endswith(".fits") for row in rows), rows

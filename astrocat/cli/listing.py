@@ -223,7 +223,7 @@ def list_duplicates(
         r["bytes"] = output.human_bytes(r["size"])
         r["where"] = "\n".join(r["paths"])
     output.print_table(rows, [("sha", "sha256"), ("copies", "copies"), ("bytes", "size"), ("where", "paths")],
-                       title=output.plural(len(rows), "duplicated content"), wrap=("where",))
+                       title=output.plural(len(rows), "duplicated content"), shrink=("where",))
 
 
 @list_app.command("rejects")

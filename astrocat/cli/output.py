@@ -108,8 +108,13 @@ def print_table(
     cutters = {k: (MIN_SHRUNK, middle_truncate) for k in shrink if k in keys}
     cutters.update({k: (MIN_CLIP, end_truncate) for k in clip if k in keys and k not in cutters})
 
+    def cell(k: str, i: int, cut: dict[str, int]) -> str:
+        if k not in cut:
+            return text[k][i]
+        return "\n".join(cutters[k][1](line, cut[k]) for line in text[k][i].split("\n"))  # a path a line
+
     def build(ks: list[str], cut: dict[str, int]) -> Table:
-        cells = [[cutters[k][1](text[k][i], cut[k]) if k in cut else text[k][i] for k in ks] for i in range(len(rows))]
+        cells = [[cell(k, i, cut) for k in ks] for i in range(len(rows))]
         return _table(cells, [heading[k] for k in ks], title, [k in wrap_set for k in ks])
 
     def natural(t: Table) -> int:
@@ -126,15 +131,20 @@ def print_table(
     table = build(shown, {})
     over = natural(table) - width
     if over > 0 and cutters:
+        # take the characters from the widest cuttable column first, so that two paths
+        # (organize's source and destination) end up sharing the room
+        widths = {k: max((len(line) for t in text[k] for line in t.split("\n")), default=0)
+                  for k in cutters if k in shown}
+        floor = {k: max(cutters[k][0], len(heading[k])) for k in widths}
         cut: dict[str, int] = {}
-        for k, (lo, _) in cutters.items():
-            if k not in shown or over <= 0:
-                continue
-            longest = max((len(t) for t in text[k]), default=0)
-            target = max(lo, len(heading[k]), longest - over)
-            if target < longest:
-                cut[k] = target
-                over -= longest - target
+        while over > 0:
+            room = [k for k in widths if widths[k] > floor[k]]
+            if not room:
+                break
+            k = max(room, key=lambda c: widths[c])
+            widths[k] -= 1
+            cut[k] = widths[k]
+            over -= 1
         table = build(shown, cut)
     console.print(table)
     if not rows:

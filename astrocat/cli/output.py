@@ -79,10 +79,10 @@ def end_truncate(text: str, width: int) -> str:
 
 
 def _table(cells: list[list[str]], headings: list[str], title: str | None, wrap: list[bool]) -> Table:
-    table = Table(title=title, header_style="bold", show_lines=False)
+    table = Table(title=escape(title) if title else None, header_style="bold", show_lines=False)
     for heading, may_wrap in zip(headings, wrap):
         # a cell either fits on one line or ends in an ellipsis: never split a character at a time
-        table.add_column(heading, no_wrap=not may_wrap, overflow="fold" if may_wrap else "ellipsis")
+        table.add_column(escape(heading), no_wrap=not may_wrap, overflow="fold" if may_wrap else "ellipsis")
     for row in cells:
         table.add_row(*[escape(c) for c in row])
     return table

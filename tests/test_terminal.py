@@ -122,6 +122,10 @@ def test_counts_agree_with_their_nouns_and_short_sessions_keep_their_seconds(lib
     assert invoke_cli("stats", "by-target", cwd=root).stdout.strip() == "M31: 4 s in 1 light frame over 1 night"
     assert _body_rows(invoke_cli("list", "sessions", cwd=root).stdout)[0][3] == "4 s"
     assert invoke_cli("list", "targets", cwd=root).stdout.splitlines()[0].strip() == "1 target"
+    assert invoke_cli("build", "--no-thumbnails", "--quiet", cwd=root).returncode == 0
+    assert "4 s of light in 1 frame over 1 night." in (library.site / "stats.html").read_text(encoding="utf-8")
+    index = (library.site / "index.html").read_text(encoding="utf-8")
+    assert '<div class="stat-value">4 s</div><div class="stat-label">of light</div>' in index
 
 
 def test_organize_does_not_count_a_set_aside_duplicate_as_organized(library):

@@ -35,6 +35,7 @@ def environment() -> Any:
     env.filters.update(
         hours=units.hours,
         bytes=units.human_bytes,
+        plural=units.plural,
         num=lambda n: f"{n:,}" if isinstance(n, int) else (f"{n:,.1f}" if isinstance(n, float) else n),
         secs=lambda s: "" if s is None else (f"{s:g}" if isinstance(s, (int, float)) else str(s)),
         temp=lambda t: "" if t is None else f"{t:.1f} °C",

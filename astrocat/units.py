@@ -1,16 +1,22 @@
-"""Human-readable units, shared by the terminal, the site, the notes and the charts. Pure."""
+"""Human-readable units and counts, shared by the terminal, the site, the notes and the charts. Pure."""
 
 from __future__ import annotations
 
 
 def human_bytes(n: int | float | None) -> str:
-    """1536 -> '1.5 KB' (binary multiples, as file managers show them)."""
+    """1500 -> '1.5 KB': decimal multiples (1 KB = 1000 bytes), as disks are sold and
+    as macOS and GNOME show sizes."""
     n = float(n or 0)
     for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
+        if round(n, 1) < 1000 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
+        n /= 1000
     return f"{n:.1f} TB"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 session', '2 sessions', '0 frames' (`many` for an irregular plural)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def hours(seconds: float | None) -> str:

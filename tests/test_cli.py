@@ -136,7 +136,8 @@ def test_demo_library_lists_and_stats(demo_dir: Path):
         "AND frame_type='light' AND is_master=0"
     ).fetchone()[0]
     r = invoke_cli("stats", "by-target", "--target", "M31", "--filter", "Ha", cwd=demo_dir)
-    assert r.stdout.strip() == f"M31: {want:.2f} h in 10 light frames over 1 night"
+    assert want * 60 == pytest.approx(30)  # half an hour reads as minutes
+    assert r.stdout.strip() == "M31: 30 min in 10 light frames over 1 night"
     js = json.loads(invoke_cli("stats", "summary", "--target", "M31", "--filter", "Ha", "--json", cwd=demo_dir).stdout)
     assert js["integration_h"] == pytest.approx(want, abs=1e-3)
 

@@ -119,11 +119,11 @@ def test_combined_spellings_answer_the_one_line_question(demo_dir: Path, con) ->
         "SELECT SUM(exposure_s), COUNT(*), COUNT(DISTINCT night) FROM frames WHERE counted = 1 "
         "AND frame_type = 'light' AND is_master = 0 AND target = 'M31' AND filter = 'Ha'"
     ).fetchone()
-    plural = "s" if nights != 1 else ""
+    assert (secs, frames, nights) == (1800, 10, 1)  # half an hour reads as minutes
     for target, filter_ in (("M31", "Ha"), ("Messier 31", "H-alpha"), ("m 31", "Ha 3nm")):
         r = invoke_cli("stats", "by-target", "--target", target, "--filter", filter_, cwd=demo_dir)
         assert r.returncode == 0, r.stderr
-        assert r.stdout.strip() == f"M31: {secs / 3600:.2f} h in {frames} light frames over {nights} night{plural}"
+        assert r.stdout.strip() == "M31: 30 min in 10 light frames over 1 night"
         r = invoke_cli("stats", "summary", "--target", target, "--filter", filter_, cwd=demo_dir)
         assert r.returncode == 0, r.stderr
-        assert r.stdout.splitlines()[0] == f"M31 Ha: {secs / 3600:.2f} h of light in {frames} frames over {nights} night{plural}"
+        assert r.stdout.splitlines()[0] == "M31 Ha: 30 min of light in 10 frames over 1 night"

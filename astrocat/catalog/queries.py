@@ -167,16 +167,25 @@ def list_values(
     return out
 
 
-def list_duplicates(db: sqlite_utils.Database, limit: int | None = None) -> list[dict[str, Any]]:
+def list_duplicates(
+    db: sqlite_utils.Database, limit: int | None = None, flt: FrameFilter | None = None
+) -> list[dict[str, Any]]:
+    """Contents present at more than one path; with a filter, those with a copy it matches
+    (the copies share their headers, so any copy answers for the content)."""
+    params: list[Any] = []
+    narrow = ""
+    if flt is not None:
+        where, params = replace(flt, every_copy=True).where()
+        narrow = f" AND sha256 IN (SELECT sha256 FROM frames WHERE {where})"
     sql = (
         "SELECT sha256, COUNT(*) AS copies, MAX(size) AS size, json_group_array(path) AS paths "
-        "FROM frames WHERE sha256 IS NOT NULL AND location != 'missing' "
+        f"FROM frames WHERE sha256 IS NOT NULL AND location != 'missing'{narrow} "
         "GROUP BY sha256 HAVING COUNT(*) > 1 ORDER BY size DESC, sha256"
     )
     if limit:
         sql += f" LIMIT {int(limit)}"
     out = []
-    for rec in db.query(sql):
+    for rec in db.query(sql, params):
         rec["paths"] = sorted(json.loads(rec["paths"]))
         out.append(rec)
     return out

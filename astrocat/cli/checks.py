@@ -50,7 +50,7 @@ def verify_files(
         output.info(f"uncataloged: {path}")
     c = report["counts"]
     output.info(
-        f"checked {report['checked']} files ({report['mode']}): {report['ok']} ok, {c['missing']} missing, "
+        f"checked {output.plural(report['checked'], 'file')} ({report['mode']}): {report['ok']} ok, {c['missing']} missing, "
         f"{c['changed']} changed, {c['unreadable']} unreadable, {c['uncataloged']} uncataloged"
     )
     raise typer.Exit(code)
@@ -75,7 +75,7 @@ def verify_database(as_json: bool = typer.Option(False, "--json", help="Print th
         raise typer.Exit(code)
     for p in report["problems"][:100]:
         output.info(f"{p['check']}: {p['detail']}")
-    output.info(f"{report['catalog']}: {report['frames']} frames; " + ", ".join(f"{k} {v}" for k, v in report["checks"].items()))
+    output.info(f"{report['catalog']}: {output.plural(report['frames'], 'frame')}; " + ", ".join(f"{k} {v}" for k, v in report["checks"].items()))
     raise typer.Exit(code)
 
 
@@ -119,5 +119,6 @@ def validate(
     for r in shown:
         r["why"] = "; ".join(f"{x['severity']}: {x['message']}" for x in r["reasons"])
     output.print_table(shown, [("score", "score"), ("path", "path"), ("checksum", "checksum"), ("why", "reasons")],
-                       title=f"{len(rows)} files, {sum(1 for r in rows if not r['ok'])} with errors")
+                       title=f"{output.plural(len(rows), 'file')}, {sum(1 for r in rows if not r['ok'])} with errors",
+                       shrink=("path",), wrap=("why",))
     raise typer.Exit(code)

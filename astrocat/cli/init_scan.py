@@ -76,17 +76,17 @@ def scan(
     else:
         print_recovered(recovered)
         output.info(
-            f"scanned {result.seen} files in {result.elapsed_s:.2f} s: {result.new} new, "
+            f"scanned {output.plural(result.seen, 'file')} in {result.elapsed_s:.2f} s: {result.new} new, "
             f"{result.changed} changed, {result.unchanged} unchanged, {result.missing} missing, "
-            f"{result.duplicates} duplicates, {result.rejected} rejected"
+            f"{output.plural(result.duplicates, 'duplicate')}, {result.rejected} rejected"
         )
         if result.waiting:
             n = result.waiting
-            output.info(f"{n} file{'s' if n != 1 else ''} still being written, left for the next run")
+            output.info(f"{output.plural(n, 'file')} still being written, left for the next run")
         for r in result.rejects[:20]:
             output.info(f"  rejected {r['path']}: {r['reason']}")
         if len(result.rejects) > 20:
             output.info(f"  ... and {len(result.rejects) - 20} more: `astrocat list rejects`")
         for d in result.duplicate_paths[:10]:
-            output.info(f"  duplicate {d['path']} = {', '.join(d['same_as'])}")
+            output.info(f"  duplicate {d['path']}\n    same content as {', '.join(d['same_as'])}")
     raise typer.Exit(EXIT_OK if ran.report["ok"] else EXIT_PROBLEMS)

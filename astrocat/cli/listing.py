@@ -7,6 +7,7 @@ from typing import Optional
 from astrocat import catalog
 from astrocat.cli import output
 from astrocat.cli.app import app, group, open_db, settings
+from astrocat.rules.sessions import targets_label
 from astrocat.cli.options import (
     CAMERA, FILTER, FROM, JSON, LIMIT, NIGHT, SESSION, TARGET, TELESCOPE, TO, TYPE, YEAR, frame_filter,
 )
@@ -29,6 +30,9 @@ def list_files(
 ) -> None:
     """Cataloged frames. `--json` prints every field of each frame (docs/data-model.md).
 
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session`, plus `--limit` and `--json`.
+
     Examples: `astrocat list files --target M31 --filter Ha` ·
     `astrocat list files --type flat --night 2024-11-01 --json`
     """
@@ -40,7 +44,9 @@ def list_files(
     if as_json:
         output.print_json(rows)
     else:
-        output.print_table(rows, FILE_COLUMNS, title=f"{len(rows)} frames")
+        # narrow terminals: equipment goes first, then the night; the path keeps its file name
+        output.print_table(rows, FILE_COLUMNS, title=output.plural(len(rows), "frame"),
+                           drop=("telescope", "camera", "night", "exposure_s"), shrink=("path",))
 
 
 @list_app.command("sessions")
@@ -51,6 +57,10 @@ def list_sessions(
     session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
     """Imaging sessions (night + camera + telescope), newest first.
+
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session` (a session is listed when some of its frames match), plus
+    `--limit` and `--json`.
 
     Example: `astrocat list sessions --year 2024 --target M31`
     """
@@ -64,12 +74,16 @@ def list_sessions(
         return
     for r in rows:
         r["integration"] = output.hours(r["integration_s"])
+        r["targets"] = targets_label(r["targets"], r["lights"])
+        r["temp"] = "" if r.get("ccd_temp_mean") is None else f"{r['ccd_temp_mean']:.0f}"
+    # the session id stays whole (it is what --session takes); calibration counts go first
     output.print_table(
         rows,
         [("id", "session"), ("targets", "targets"), ("lights", "lights"), ("integration", "integration"),
          ("filters", "filters"), ("darks", "darks"), ("flats", "flats"), ("biases", "bias"),
-         ("darkflats", "dark-flats"), ("ccd_temp_mean", "°C")],
-        title=f"{len(rows)} sessions",
+         ("darkflats", "dark-flats"), ("temp", "°C")],
+        title=output.plural(len(rows), "session"),
+        drop=("temp", "darkflats", "biases", "flats", "darks", "filters", "lights"), clip=("targets", "filters"),
     )
 
 
@@ -82,6 +96,10 @@ def list_targets(
 ) -> None:
     """Targets with total integration (light frames), filters and first/last night.
 
+    Takes every filter but `--type` (a target's totals are of its light frames):
+    `--target --filter --night --from --to --year --camera --telescope --session`,
+    plus `--limit` and `--json`.
+
     Example: `astrocat list targets --year 2024`
     """
     s = settings()
@@ -92,11 +110,13 @@ def list_targets(
     if as_json:
         output.print_json(rows)
         return
+    for r in rows:
+        r["integration"] = output.hours(r["integration_s"])
     output.print_table(
         rows,
-        [("name", "target"), ("integration_h", "hours"), ("frames", "lights"), ("filters", "filters"),
+        [("name", "target"), ("integration", "integration"), ("frames", "lights"), ("filters", "filters"),
          ("nights", "nights"), ("first_night", "first"), ("last_night", "last")],
-        title=f"{len(rows)} targets",
+        title=output.plural(len(rows), "target"), drop=("first_night", "nights", "last_night"), clip=("filters",),
     )
 
 
@@ -108,62 +128,120 @@ def _list_values(column: str, title: str, limit: Optional[int], as_json: bool, *
     if as_json:
         output.print_json(rows)
         return
+    for r in rows:
+        r["integration"] = output.hours(r["integration_s"])
     output.print_table(
         rows,
-        [("name", column), ("frames", "frames"), ("integration_h", "light hours"), ("nights", "nights"),
+        [("name", column), ("frames", "frames"), ("integration", "light integration"), ("nights", "nights"),
          ("first_night", "first"), ("last_night", "last")],
-        title=title,
+        title=title, drop=("first_night", "last_night", "nights"),
     )
 
 
 @list_app.command("cameras")
 def list_cameras(
-    year: Optional[int] = YEAR, target: Optional[str] = TARGET, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
+    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
+    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
+    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
-    """Cameras (INSTRUME, after your aliases) with frame counts. Example: `astrocat list cameras`"""
-    _list_values("camera", "cameras", limit, as_json, year=year, target=target)
+    """Cameras (INSTRUME, after your aliases) with frame counts, for the frames the filters select.
+
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session`, plus `--limit` and `--json`.
+
+    Examples: `astrocat list cameras` · `astrocat list cameras --target M31 --year 2024`
+    """
+    _list_values("camera", "cameras", limit, as_json, target=target, filter_=filter_, frame_type=frame_type,
+                 night=night, date_from=date_from, date_to=date_to, year=year, camera=camera, telescope=telescope,
+                 session=session)
 
 
 @list_app.command("telescopes")
 def list_telescopes(
-    year: Optional[int] = YEAR, target: Optional[str] = TARGET, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
+    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
+    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
+    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
-    """Telescopes (TELESCOP, mounts excluded, after your aliases). Example: `astrocat list telescopes`"""
-    _list_values("telescope", "telescopes", limit, as_json, year=year, target=target)
+    """Telescopes (TELESCOP, mounts excluded, after your aliases), for the frames the filters select.
+
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session`, plus `--limit` and `--json`.
+
+    Examples: `astrocat list telescopes` · `astrocat list telescopes --camera ASI2600MM --type light`
+    """
+    _list_values("telescope", "telescopes", limit, as_json, target=target, filter_=filter_, frame_type=frame_type,
+                 night=night, date_from=date_from, date_to=date_to, year=year, camera=camera, telescope=telescope,
+                 session=session)
 
 
 @list_app.command("filters")
 def list_filter_names(
-    year: Optional[int] = YEAR, target: Optional[str] = TARGET, camera: Optional[str] = CAMERA,
-    limit: Optional[int] = LIMIT, as_json: bool = JSON,
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
+    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
+    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
+    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
-    """Filters (canonical names) with frame counts. Example: `astrocat list filters --target M31`"""
-    _list_values("filter", "filters", limit, as_json, year=year, target=target, camera=camera)
+    """Filters (canonical names) with frame counts, for the frames the filters select.
+
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session`, plus `--limit` and `--json`.
+
+    Examples: `astrocat list filters --target M31` · `astrocat list filters --type flat --night 2024-10-03`
+    """
+    _list_values("filter", "filters", limit, as_json, target=target, filter_=filter_, frame_type=frame_type,
+                 night=night, date_from=date_from, date_to=date_to, year=year, camera=camera, telescope=telescope,
+                 session=session)
 
 
 @list_app.command("duplicates")
-def list_duplicates(limit: Optional[int] = LIMIT, as_json: bool = JSON) -> None:
+def list_duplicates(
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
+    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
+    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
+    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+) -> None:
     """Identical content (same sha256) cataloged at more than one path.
 
-    Example: `astrocat list duplicates --json`
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session` (matched against the copies' headers, which are the same
+    for every copy), plus `--limit` and `--json`.
+
+    Examples: `astrocat list duplicates --json` · `astrocat list duplicates --night 2024-10-03`
     """
     s = settings()
+    flt = frame_filter(s, target=target, filter_=filter_, frame_type=frame_type, night=night, date_from=date_from,
+                       date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
     with open_db(s, readonly=True) as db:
-        rows = catalog.list_duplicates(db, limit)
+        rows = catalog.list_duplicates(db, limit, flt)
     if as_json:
         output.print_json(rows)
         return
-    output.print_table(rows, [("sha256", "sha256"), ("copies", "copies"), ("size", "bytes"), ("paths", "paths")],
-                       title=f"{len(rows)} duplicated contents")
+    for r in rows:
+        r["sha"] = r["sha256"][:12]
+        r["bytes"] = output.human_bytes(r["size"])
+        r["where"] = "\n".join(r["paths"])
+    output.print_table(rows, [("sha", "sha256"), ("copies", "copies"), ("bytes", "size"), ("where", "paths")],
+                       title=output.plural(len(rows), "duplicated content"), shrink=("where",))
 
 
 @list_app.command("rejects")
 def list_rejects(limit: Optional[int] = LIMIT, as_json: bool = JSON) -> None:
-    """Files the scan could not catalog, with the reason. Example: `astrocat list rejects`"""
+    """Files the scan could not catalog, with the reason.
+
+    Takes only `--limit` and `--json`: a rejected file has no header values (target,
+    night, camera, ...) for the other filters to match.
+
+    Example: `astrocat list rejects`
+    """
     s = settings()
     with open_db(s, readonly=True) as db:
         rows = catalog.list_rejects(db, limit)
     if as_json:
         output.print_json(rows)
         return
-    output.print_table(rows, [("path", "path"), ("size", "bytes"), ("reason", "reason")], title=f"{len(rows)} rejected files")
+    for r in rows:
+        r["bytes"] = output.human_bytes(r["size"])
+    output.print_table(rows, [("path", "path"), ("bytes", "size"), ("reason", "reason")],
+                       title=output.plural(len(rows), "rejected file"), shrink=("path",), wrap=("reason",))

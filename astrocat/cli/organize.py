@@ -50,17 +50,23 @@ def organize(
         ]
         output.print_table(rows, [("action", "action"), ("source", "source"), ("to", "destination / reason"),
                                   ("method", "method")],
-                           title=f"plan: {p.count('file') + p.count('relayout')} to file, {p.count('duplicate')} duplicates, "
-                                 f"{p.count('hold')} held, {p.count('skip')} skipped (dry run: nothing changed)")
+                           title=f"plan: {p.count('file') + p.count('relayout')} to file, "
+                                 f"{output.plural(p.count('duplicate'), 'duplicate')}, "
+                                 f"{p.count('hold')} held, {p.count('skip')} skipped (dry run: nothing changed)",
+                           drop=("method",), shrink=("source", "to"))
         raise typer.Exit(EXIT_OK)
     for d in result.duplicates[:20]:
-        output.info(f"duplicate {d['path']} (same content as {d['same_as']}) moved to {d['moved_to']}")
-    held = p.count("hold")
+        # one path a line: each stays whole (and copyable) in a narrow terminal
+        output.info(f"duplicate {d['path']}\n  same content as {d['same_as']}\n  moved to {d['moved_to']}")
+    held, filed_bytes = p.count("hold"), result.bytes_moved - result.bytes_duplicates
+    n_dup = len(result.duplicates)
     output.info(
-        f"{'re-filed' if relayout else 'organized'} {result.moved} frame{'s' if result.moved != 1 else ''} "
-        f"({output.human_bytes(result.bytes_moved)}) in {result.elapsed_s:.2f} s"
-        + (f", {len(result.duplicates)} duplicates to {library.DUPLICATES_DIR}/" if result.duplicates else "")
-        + (f", {held} calibration frames held until their night is over" if held else "")
+        f"{'re-filed' if relayout else 'organized'} {output.plural(result.moved, 'frame')}"
+        + (f" ({output.human_bytes(filed_bytes)})" if result.moved else "")
+        + f" in {result.elapsed_s:.2f} s"
+        + (f", {output.plural(n_dup, 'duplicate')} ({output.human_bytes(result.bytes_duplicates)}) set aside in "
+           f"{library.DUPLICATES_DIR}/" if n_dup else "")
+        + (f", {output.plural(held, 'calibration frame')} held until their night is over" if held else "")
         + (f", {p.count('skip')} skipped" if p.count("skip") else "")
     )
     for w in result.warnings:
@@ -70,7 +76,7 @@ def organize(
     if len(result.failed) > 20:
         output.error(f"... and {len(result.failed) - 20} more not moved (`astrocat organize --json` lists all)")
     if result.stopped:
-        output.error(f"stopped: {result.stopped}; {result.not_attempted} more frames left in quarantine")
+        output.error(f"stopped: {result.stopped}; {output.plural(result.not_attempted, 'more frame')} left in quarantine")
     raise typer.Exit(code)
 
 
@@ -103,5 +109,5 @@ def purge_duplicates(
     for k in result["kept"]:
         output.error(f"{k['path']}: kept: {k['reason']}")
     verb = "deleted" if confirm else "would delete (dry run; add --confirm)"
-    output.info(f"{verb}: {len(done)} duplicates, {output.human_bytes(result['bytes'])}")
+    output.info(f"{verb}: {output.plural(len(done), 'duplicate')}, {output.human_bytes(result['bytes'])}")
     raise typer.Exit(code)

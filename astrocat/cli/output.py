@@ -1,19 +1,44 @@
-"""Printing: rich tables for people, JSON for scripts. No logic about frames here."""
+"""Printing: rich tables for people, JSON for scripts. No logic about frames here.
+
+Every message is printed as text: square brackets in a path or a hint (`[observatory]`)
+are never read as rich markup unless a caller asks for markup explicitly."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
-from astrocat.units import hours, human_bytes  # noqa: F401  (re-exported for the CLI)
+from astrocat.units import hours, human_bytes, plural  # noqa: F401  (re-exported for the CLI)
 
-# Piped output gets a wide table rather than rich's 80-column default.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, highlight=False)
+PIPED_WIDTH = 200  # piped output gets wide tables rather than rich's 80-column default
+MIN_SHRUNK = 16  # a path truncated in the middle keeps at least this many characters
+MIN_PATH = 32  # ... but columns are dropped before a path gets shorter than this
+MIN_CLIP = 10  # a name cut at the end keeps at least this many
+
+err_console = Console(stderr=True, highlight=False, emoji=False)
+
+
+def terminal_width() -> int:
+    """$COLUMNS when set, else the terminal's width, else PIPED_WIDTH (read at each print,
+    so a resized terminal or a test's COLUMNS is honoured)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return PIPED_WIDTH
+
+
+def _console() -> Console:
+    return Console(highlight=False, emoji=False, width=terminal_width())
 
 
 def print_json(data: Any) -> None:
@@ -35,28 +60,116 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str | None = None) -> None:
-    """columns: (key, heading). Values are printed as text, never as rich markup."""
-    table = Table(title=title, header_style="bold", show_lines=False)
-    for _, heading in columns:
-        table.add_column(heading, overflow="fold")
-    for row in rows:
-        table.add_row(*[_escape(fmt(row.get(key))) for key, _ in columns])
+def middle_truncate(text: str, width: int) -> str:
+    """'library/2024/…/M31_L_0001.fits': the start and the end (the file name) of a path kept."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    # the file name matters more than the folders: keep it whole when there is room
+    name = len(text) - text.rstrip("/").rfind("/")
+    tail = name if name <= width - 9 else (width - 1) * 3 // 5
+    head = width - 1 - tail
+    return text[:head] + "…" + text[len(text) - tail:]
+
+
+def end_truncate(text: str, width: int) -> str:
+    """'M31, NGC 70…': a list of names cut at the end."""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def _table(cells: list[list[str]], headings: list[str], title: str | None, wrap: list[bool]) -> Table:
+    table = Table(title=escape(title) if title else None, header_style="bold", show_lines=False)
+    for heading, may_wrap in zip(headings, wrap):
+        # a cell either fits on one line or ends in an ellipsis: never split a character at a time
+        table.add_column(escape(heading), no_wrap=not may_wrap, overflow="fold" if may_wrap else "ellipsis")
+    for row in cells:
+        table.add_row(*[escape(c) for c in row])
+    return table
+
+
+def print_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str | None = None, *,
+    drop: Iterable[str] = (), shrink: Iterable[str] = (), clip: Iterable[str] = (), wrap: Iterable[str] = (),
+) -> None:
+    """columns: (key, heading). Values are printed as text, never as rich markup.
+
+    When the table is wider than the terminal, the columns in `drop` go first (in that
+    order), then the columns in `shrink` (paths) are truncated in the middle and those in
+    `clip` at the end; what is still too wide ends in an ellipsis, except the columns in
+    `wrap` (free text), which wrap."""
+    console = _console()
+    width = console.width
+    keys = [k for k, _ in columns]
+    heading = dict(columns)
+    text = {k: [fmt(r.get(k)) for r in rows] for k in keys}
+    wrap_set = set(wrap)
+    # column -> (shortest it may be cut to, how to cut)
+    cutters = {k: (MIN_SHRUNK, middle_truncate) for k in shrink if k in keys}
+    cutters.update({k: (MIN_CLIP, end_truncate) for k in clip if k in keys and k not in cutters})
+
+    def cell(k: str, i: int, cut: dict[str, int]) -> str:
+        if k not in cut:
+            return text[k][i]
+        return "\n".join(cutters[k][1](line, cut[k]) for line in text[k][i].split("\n"))  # a path a line
+
+    def build(ks: list[str], cut: dict[str, int]) -> Table:
+        cells = [[cell(k, i, cut) for k in ks] for i in range(len(rows))]
+        return _table(cells, [heading[k] for k in ks], title, [k in wrap_set for k in ks])
+
+    def natural(t: Table) -> int:
+        return Measurement.get(console, console.options.update(width=10**6), t).maximum
+
+    # a column is dropped only when the table cannot fit even with its cells cut short
+    # (paths no shorter than MIN_PATH for that decision)
+    shortest = {k: MIN_PATH if f is middle_truncate else lo for k, (lo, f) in cutters.items()}
+    shown = list(keys)
+    for k in [k for k in drop if k in keys]:
+        if natural(build(shown, shortest)) <= width or len(shown) <= 1:
+            break
+        shown.remove(k)
+    table = build(shown, {})
+    over = natural(table) - width
+    if over > 0 and cutters:
+        # take the characters from the widest cuttable column first, so that two paths
+        # (organize's source and destination) end up sharing the room
+        widths = {k: max((len(line) for t in text[k] for line in t.split("\n")), default=0)
+                  for k in cutters if k in shown}
+        floor = {k: max(cutters[k][0], len(heading[k])) for k in widths}
+        cut: dict[str, int] = {}
+        while over > 0:
+            room = [k for k in widths if widths[k] > floor[k]]
+            if not room:
+                break
+            k = max(room, key=lambda c: widths[c])
+            widths[k] -= 1
+            cut[k] = widths[k]
+            over -= 1
+        table = build(shown, cut)
     console.print(table)
     if not rows:
         console.print("(no rows)")
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
 def error(message: str) -> None:
     # soft_wrap: one error stays one line however long its paths (logs, cron mail, grep)
-    err_console.print(f"[bold red]error:[/] {_escape(message)}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 
-def info(message: str) -> None:
-    console.print(message)
+def info(message: str, *, markup: bool = False) -> None:
+    """One message as text; `markup=True` only for a message written with rich markup.
+
+    In a terminal a long message wraps between words; piped, it stays one line (grep, logs)."""
+    console = _console()
+    proxied = getattr(sys.stdout, "rich_proxied_file", None)
+    terminal = (proxied or sys.stdout).isatty()
+    if proxied is not None and terminal:
+        # a progress bar is live in this terminal: rich's console would write past its stdout
+        # proxy, into the bar's line; through the proxy the message lands above the bar
+        # (a piped stdout is written directly, so the pipe still gets every message)
+        with console.capture() as captured:
+            console.print(message, markup=markup, soft_wrap=False)
+        sys.stdout.write(captured.get())
+        sys.stdout.flush()
+        return
+    console.print(message, markup=markup, soft_wrap=not terminal)

@@ -53,7 +53,7 @@ def notes(
     else:
         verb = "would write" if dry_run else "wrote"
         output.info(
-            f"{verb} {result.written} notes in {result.notes_folder} ({len(result.created)} new, "
+            f"{verb} {output.plural(result.written, 'note')} in {result.notes_folder} ({len(result.created)} new, "
             f"{len(result.updated)} updated), {result.unchanged} unchanged, "
             f"{len(result.skipped_deleted)} deleted by you and skipped, "
             f"{result.with_user_text} with your own text ({result.elapsed_s:.2f} s)"
@@ -113,7 +113,7 @@ def build(
     else:
         data = result.as_dict()
         output.info(
-            f"built {data['files']} files in {data['elapsed_s']:.2f} s: {data['written']} written, "
+            f"built {output.plural(data['files'], 'file')} in {data['elapsed_s']:.2f} s: {data['written']} written, "
             f"{data['unchanged']} unchanged, {data['removed']} removed; thumbnails: "
             f"{data['thumbnails_rendered']} rendered, {data['thumbnails_cached']} cached"
         )

@@ -7,7 +7,9 @@ from typing import Optional
 from astrocat import catalog
 from astrocat.cli import output
 from astrocat.cli.app import app, group, open_db, settings
-from astrocat.cli.options import CAMERA, FILTER, FROM, JSON, NIGHT, TARGET, TELESCOPE, TO, YEAR, frame_filter
+from astrocat.cli.options import (
+    CAMERA, FILTER, FROM, JSON, NIGHT, SESSION, TARGET, TELESCOPE, TO, TYPE, YEAR, frame_filter,
+)
 
 stats_app = group("Frames, integration hours and storage: summary, by target, filter, month, equipment.")
 app.add_typer(stats_app, name="stats")
@@ -15,17 +17,21 @@ app.add_typer(stats_app, name="stats")
 
 @stats_app.command("summary")
 def stats_summary(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, night: Optional[str] = NIGHT,
-    date_from: Optional[str] = FROM, date_to: Optional[str] = TO, year: Optional[int] = YEAR,
-    camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE, as_json: bool = JSON,
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
+    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
+    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
+    session: Optional[str] = SESSION, as_json: bool = JSON,
 ) -> None:
     """Frames, light frames, integration hours, nights, sessions, targets, storage.
+
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session`.
 
     Example ("how many hours of Ha on M31?"): `astrocat stats summary --target M31 --filter Ha`
     """
     s = settings()
-    flt = frame_filter(s, target=target, filter_=filter_, night=night, date_from=date_from, date_to=date_to,
-                       year=year, camera=camera, telescope=telescope)
+    flt = frame_filter(s, target=target, filter_=filter_, frame_type=frame_type, night=night, date_from=date_from,
+                       date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
     with open_db(s, readonly=True) as db:
         data = catalog.stats_summary(db, flt)
     if as_json:
@@ -33,14 +39,17 @@ def stats_summary(
         return
     # the names as matched (`--target "M 31"` reads M31)
     scope = " ".join(x for x in (flt.target, flt.filter, str(year) if year else None) if x)
+    plural = output.plural
     output.info(
-        f"{scope + ': ' if scope else ''}{data['integration_h']:.2f} h of light in {data['light_frames']} "
-        f"frames over {data['nights']} night{'s' if data['nights'] != 1 else ''}"
+        f"{scope + ': ' if scope else ''}{output.hours(data['integration_s'])} of light in "
+        f"{plural(data['light_frames'], 'frame')} over {plural(data['nights'], 'night')}"
     )
     output.info(
-        f"{data['frames']} frames in all ({', '.join(f'{k} {v}' for k, v in sorted(data['frames_by_type'].items()))}), "
-        f"{data['sessions']} sessions, {data['targets']} targets, {output.human_bytes(data['bytes'])}"
-        + (f", {data['rejects']} rejected files" if data["rejects"] else "")
+        f"{plural(data['frames'], 'frame')} in all "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(data['frames_by_type'].items()))}), "
+        f"{plural(data['sessions'], 'session')}, {plural(data['targets'], 'target')}, "
+        f"{output.human_bytes(data['bytes'])}"
+        + (f", {plural(data['rejects'], 'rejected file')}" if data["rejects"] else "")
     )
 
 
@@ -54,67 +63,93 @@ def _grouped(group_by: str, title: str, as_json: bool, **filters: Optional[str |
         return
     if len(rows) == 1 and group_by != "month":
         r = rows[0]
-        nights = f"{r['nights']} night{'s' if r['nights'] != 1 else ''}"
-        output.info(f"{r['name']}: {r['integration_h']:.2f} h in {r['light_frames']} light frames over {nights}")
+        output.info(f"{r['name']}: {output.hours(r['integration_s'])} in {output.plural(r['light_frames'], 'light frame')} "
+                    f"over {output.plural(r['nights'], 'night')}")
         return
-    output.print_table(
-        rows,
-        [("name", title), ("integration_h", "hours"), ("light_frames", "lights"), ("nights", "nights"),
-         ("bytes", "bytes")],
-    )
+    _print_sized(rows, [("name", title), ("integration", "integration"), ("light_frames", "lights"),
+                        ("nights", "nights"), ("size", "size")])
+
+
+def _print_sized(rows: list[dict], columns: list[tuple[str, str]], drop: tuple[str, ...] = ("size", "nights")) -> None:
+    """A stats table with integration as hours and sizes in KB/MB/GB (--json keeps the numbers)."""
+    for r in rows:
+        r["integration"] = output.hours(r["integration_s"])
+        r["size"] = output.human_bytes(r["bytes"])
+    output.print_table(rows, columns, drop=drop)
 
 
 @stats_app.command("by-target")
 def stats_by_target(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, date_from: Optional[str] = FROM,
-    date_to: Optional[str] = TO, year: Optional[int] = YEAR, camera: Optional[str] = CAMERA,
-    telescope: Optional[str] = TELESCOPE, as_json: bool = JSON,
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, night: Optional[str] = NIGHT,
+    date_from: Optional[str] = FROM, date_to: Optional[str] = TO, year: Optional[int] = YEAR,
+    camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE, session: Optional[str] = SESSION,
+    as_json: bool = JSON,
 ) -> None:
     """Light integration per target. Example: `astrocat stats by-target --filter Ha`
+
+
+    Takes every filter but `--type` (it adds up light frames): `--target --filter --night
+    --from --to --year --camera --telescope --session`.
 
     With one target and one filter it answers in one line:
     `astrocat stats by-target --target M31 --filter Ha` -> `M31: 12.50 h in 150 light frames over 4 nights`
     """
-    _grouped("target", "target", as_json, target=target, filter_=filter_, date_from=date_from, date_to=date_to,
-             year=year, camera=camera, telescope=telescope)
+    _grouped("target", "target", as_json, target=target, filter_=filter_, night=night, date_from=date_from,
+             date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
 
 
 @stats_app.command("by-filter")
 def stats_by_filter(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, date_from: Optional[str] = FROM,
-    date_to: Optional[str] = TO, year: Optional[int] = YEAR, camera: Optional[str] = CAMERA,
-    telescope: Optional[str] = TELESCOPE, as_json: bool = JSON,
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, night: Optional[str] = NIGHT,
+    date_from: Optional[str] = FROM, date_to: Optional[str] = TO, year: Optional[int] = YEAR,
+    camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE, session: Optional[str] = SESSION,
+    as_json: bool = JSON,
 ) -> None:
-    """Light integration per filter. Example: `astrocat stats by-filter --target M31`"""
-    _grouped("filter", "filter", as_json, target=target, filter_=filter_, date_from=date_from, date_to=date_to,
-             year=year, camera=camera, telescope=telescope)
+    """Light integration per filter. Example: `astrocat stats by-filter --target M31`
+
+    Takes every filter but `--type` (it adds up light frames): `--target --filter --night
+    --from --to --year --camera --telescope --session`.
+    """
+    _grouped("filter", "filter", as_json, target=target, filter_=filter_, night=night, date_from=date_from,
+             date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
 
 
 @stats_app.command("by-month")
 def stats_by_month(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, date_from: Optional[str] = FROM,
-    date_to: Optional[str] = TO, year: Optional[int] = YEAR, camera: Optional[str] = CAMERA,
-    telescope: Optional[str] = TELESCOPE, as_json: bool = JSON,
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, night: Optional[str] = NIGHT,
+    date_from: Optional[str] = FROM, date_to: Optional[str] = TO, year: Optional[int] = YEAR,
+    camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE, session: Optional[str] = SESSION,
+    as_json: bool = JSON,
 ) -> None:
-    """Light integration per month of the night. Example: `astrocat stats by-month --year 2024`"""
-    _grouped("month", "month", as_json, target=target, filter_=filter_, date_from=date_from, date_to=date_to,
-             year=year, camera=camera, telescope=telescope)
+    """Light integration per month of the night. Example: `astrocat stats by-month --year 2024`
+
+    Takes every filter but `--type` (it adds up light frames): `--target --filter --night
+    --from --to --year --camera --telescope --session`.
+    """
+    _grouped("month", "month", as_json, target=target, filter_=filter_, night=night, date_from=date_from,
+             date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
 
 
 @stats_app.command("equipment")
 def stats_equipment(
-    target: Optional[str] = TARGET, year: Optional[int] = YEAR, as_json: bool = JSON,
+    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
+    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
+    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
+    session: Optional[str] = SESSION, as_json: bool = JSON,
 ) -> None:
-    """Frames and integration per camera + telescope. Example: `astrocat stats equipment --year 2024`"""
+    """Frames and integration per camera + telescope. Example: `astrocat stats equipment --year 2024`
+
+    Takes every filter: `--target --filter --type --night --from --to --year --camera
+    --telescope --session`.
+    """
     s = settings()
-    flt = frame_filter(s, target=target, year=year)
+    flt = frame_filter(s, target=target, filter_=filter_, frame_type=frame_type, night=night, date_from=date_from,
+                       date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
     with open_db(s, readonly=True) as db:
         rows = catalog.stats_equipment(db, flt)
     if as_json:
         output.print_json(rows)
         return
-    output.print_table(
-        rows,
-        [("camera", "camera"), ("telescope", "telescope"), ("frames", "frames"), ("light_frames", "lights"),
-         ("integration_h", "hours"), ("nights", "nights"), ("bytes", "bytes")],
-    )
+    _print_sized(rows, [("camera", "camera"), ("telescope", "telescope"), ("frames", "frames"),
+                        ("light_frames", "lights"), ("integration", "integration"), ("nights", "nights"),
+                        ("size", "size")], drop=("nights", "frames", "size"))

@@ -54,8 +54,9 @@ def sync(
         output.info(f"  no thumbnail: {reason}")
     output.info(
         f"sync: {sc['new']} new, {sc['changed']} changed, {sc['missing']} missing, {sc['rejected']} rejected; "
-        f"organized {org['moved']}, {len(org['duplicates'])} duplicates, {len(org['held'])} held; "
-        + (f"recovered {rec['finished'] + rec['rolled_back']} moves; " if rec["finished"] or rec["rolled_back"] else "")
+        f"organized {org['moved']}, {output.plural(len(org['duplicates']), 'duplicate')}, {len(org['held'])} held; "
+        + (f"recovered {output.plural(rec['finished'] + rec['rolled_back'], 'move')}; "
+           if rec["finished"] or rec["rolled_back"] else "")
         + (f"{sc['waiting']} still being written; " if sc.get("waiting") else "")
         + f"{report['elapsed_s']:.2f} s"
     )

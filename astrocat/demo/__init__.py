@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from astrocat.demo.fitswrite import Raw, star_field, write_fits
+from astrocat.units import hours, plural
 
 Echo = Callable[[str], None]
 
@@ -425,8 +426,9 @@ def run(directory: Path, echo: Echo = print) -> dict[str, Any]:
         db.conn.close()
     report["frames_written"] = sum(counts.values())
     echo(
-        f"catalog: {summary['frames']} frames, {summary['integration_h']:.1f} h of light on "
-        f"{summary['targets']} targets over {summary['nights']} nights ({time.perf_counter() - started:.1f} s)"
+        f"catalog: {plural(summary['frames'], 'frame')}, {hours(summary['integration_s'])} of light on "
+        f"{plural(summary['targets'], 'target')} over {plural(summary['nights'], 'night')} "
+        f"({time.perf_counter() - started:.1f} s)"
     )
     echo("")
     echo(f"Your demo library is in {directory}. Try:")

@@ -54,7 +54,8 @@ class OrganizeResult:
     stopped: str | None = None
     not_attempted: int = 0
     recovered: RecoveryResult = field(default_factory=RecoveryResult)
-    bytes_moved: int = 0
+    bytes_moved: int = 0  # every byte moved, duplicates set aside included
+    bytes_duplicates: int = 0  # of which set aside in quarantine/_duplicates
     elapsed_s: float = 0.0
     filed_s: float = 0.0  # until the last verified copy was filed (sources may still be going)
 
@@ -71,7 +72,7 @@ class OrganizeResult:
             "skipped": [{"path": i.src, "reason": i.reason} for i in skipped],
             "failed": self.failed, "warnings": self.warnings, "stopped": self.stopped,
             "not_attempted": self.not_attempted, "recovered": self.recovered.as_dict(),
-            "bytes_moved": self.bytes_moved, "elapsed_s": round(self.elapsed_s, 3), "filed_s": round(self.filed_s, 3),
+            "bytes_moved": self.bytes_moved, "bytes_duplicates": self.bytes_duplicates, "elapsed_s": round(self.elapsed_s, 3), "filed_s": round(self.filed_s, 3),
             "plan": [i.as_dict() for i in self.plan.items],
         }
 
@@ -240,6 +241,7 @@ class _Mover:
             self.r.moved += item.action != "duplicate"
             self.r.bytes_moved += item.size
             if item.action == "duplicate":
+                self.r.bytes_duplicates += item.size
                 self.r.duplicates.append({"path": item.src, "moved_to": item.dst, "same_as": item.same_as})
             if self.progress:
                 self.progress(self.done, len(self.r.plan.moves), item.src)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from astrocat.library import organize, recover
+from astrocat.units import plural
 
 if TYPE_CHECKING:
     from astrocat.pipeline import Run
@@ -17,7 +18,7 @@ def recover_step(ctx: Run) -> None:
     ctx.results["recovered"] = recovered
     if recovered.finished or recovered.rolled_back:
         ctx.changed()
-        ctx.echo(f"recovered {recovered.finished + recovered.rolled_back} interrupted moves")
+        ctx.echo(f"recovered {plural(recovered.finished + recovered.rolled_back, 'interrupted move')}")
     if recovered.problems:
         ctx.problem()
 
@@ -28,7 +29,7 @@ def organize_step(ctx: Run) -> None:
     ctx.report["organize"] = {k: v for k, v in result.as_dict().items() if k not in ("plan", "recovered")}
     if result.moved or result.duplicates:
         ctx.changed()
-        ctx.echo(f"organize: {result.moved} frames filed into {ctx.settings.library}"
-                 + (f", {len(result.duplicates)} duplicates set aside" if result.duplicates else ""))
+        ctx.echo(f"organize: {plural(result.moved, 'frame')} filed into {ctx.settings.library}"
+                 + (f", {plural(len(result.duplicates), 'duplicate')} set aside" if result.duplicates else ""))
     if not result.ok:
         ctx.problem()

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any, Iterable, Mapping, Sequence
 
 from astrocat.notes.yaml import Link, make_tag
+from astrocat.rules.sessions import targets_label
 from astrocat.units import dec_dms, hours, ra_hms
 
 # The Obsidian property type of every frontmatter key astrocat writes: one type per
@@ -218,7 +219,8 @@ def session_note(
     out = [f"# Imaging session {md_text(session.get('night') or sid)}\n\n"]
     facts: list[tuple[str, str]] = [
         ("Night", md_text(session.get("night"))),
-        ("Targets", ", ".join(_link(stems, "target", t) for t in targets) or "none (calibration only)"),
+        ("Targets", ", ".join(_link(stems, "target", t) for t in targets)
+         or f"none ({targets_label((), session.get('lights'))})"),
         ("Camera", md_text(session.get("camera") or "unknown")),
         ("Telescope", md_text(session.get("telescope") or "unknown")),
         ("Light frames", f"{int(session.get('lights') or 0)} · {hours(session.get('integration_s'))}"),

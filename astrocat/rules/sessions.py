@@ -34,6 +34,15 @@ def session_id(night: str | None, camera: str | None, telescope: str | None, foc
     return f"{night}_{rig_slug(camera, 'NoCamera')}_{rig_slug(telescope, scope_fallback)}"
 
 
+def targets_label(targets: Iterable[str] | None, lights: int | None) -> str:
+    """What a session shot: 'M31, NGC 7000'; 'no target' when its lights name none;
+    'calibration only' when it has no lights."""
+    names = [t for t in targets or () if t]
+    if names:
+        return ", ".join(names)
+    return "no target" if lights else "calibration only"
+
+
 def summarize(sid: str, frames: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """One `sessions` row: counts and integration per filter and type, temperatures, span."""
     frames = list(frames)

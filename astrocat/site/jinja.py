@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from astrocat import markdown, units
 from astrocat.resources import package_path
+from astrocat.rules.sessions import targets_label
 
 TEMPLATES_DIR = package_path("astrocat.site", "templates")
 
@@ -34,12 +35,14 @@ def environment() -> Any:
     env.filters.update(
         hours=units.hours,
         bytes=units.human_bytes,
+        plural=units.plural,
         num=lambda n: f"{n:,}" if isinstance(n, int) else (f"{n:,.1f}" if isinstance(n, float) else n),
         secs=lambda s: "" if s is None else (f"{s:g}" if isinstance(s, (int, float)) else str(s)),
         temp=lambda t: "" if t is None else f"{t:.1f} °C",
         ra=units.ra_hms,
         dec=units.dec_dms,
     )
+    env.globals["targets_label"] = targets_label
     return env
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from astrocat.site import build
+from astrocat.units import plural
 
 if TYPE_CHECKING:
     from astrocat.pipeline import Run
@@ -19,5 +20,6 @@ def site_step(ctx: Run) -> None:
     if result.thumb_failures:  # the site is built, but some frames have no preview
         ctx.problem()
     if result.written:
-        ctx.echo(f"site: {len(result.written)} files updated, {result.thumbs_rendered} thumbnails rendered; "
+        ctx.echo(f"site: {plural(len(result.written), 'file')} updated, "
+                 f"{plural(result.thumbs_rendered, 'thumbnail')} rendered; "
                  f"open {result.index}")

@@ -55,8 +55,9 @@ def upsert_frame_values(db: sqlite_utils.Database, values: Sequence[Sequence[Any
 
 # What a rescan compares to tell "changed" from "read again": the content and every
 # normalised field, not when it was read (scanned_at), its mtime (a `touch` changes no
-# frame) or the raw header text (the content's sha256 already covers it).
-_NOT_COMPARED = {"mtime", "scanned_at", "header_json"}
+# frame) or the raw header text (the content's sha256 already covers it), nor the names
+# kept from before a move (a filed frame's file name differs from its original one).
+_NOT_COMPARED = {"mtime", "scanned_at", "header_json"} | _KEEP_FIRST
 _COMPARED = [i for i, c in enumerate(_WRITE_COLS) if c not in _NOT_COMPARED]
 _SHA = _WRITE_COLS.index("sha256")
 

@@ -4,6 +4,7 @@ the child's peak memory: the fuzz and kill tests share them."""
 from __future__ import annotations
 
 import bz2
+import functools
 import gzip
 import os
 import random
@@ -193,10 +194,15 @@ def _gz(b: bytes) -> bytes:
     return gzip.compress(b, mtime=0)
 
 
+@functools.lru_cache(maxsize=1)
+def _zeros_gz() -> bytes:
+    return gzip.compress(bytes(BOMB_UNIT), compresslevel=9, mtime=0)
+
+
 def scan_bombs() -> list[tuple[str, bytes]]:
     """Small compressed files that expand to far more (multi-member gzip, multi-stream
     bzip2): the scan reads only their headers."""
-    zeros_gz = gzip.compress(bytes(BOMB_UNIT), compresslevel=9, mtime=0)
+    zeros_gz = _zeros_gz()
     zeros_bz = bz2.compress(bytes(BOMB_UNIT), 9)
     return [
         ("bomb_zeros_1GB.fits.gz", zeros_gz * 16),  # no FITS header at all
@@ -210,7 +216,7 @@ def scan_bombs() -> list[tuple[str, bytes]]:
 def preview_bombs() -> list[tuple[str, bytes]]:
     """Compressed frames a scan accepts (their headers are fine) whose previews decompress
     far more than the file holds."""
-    zeros_gz = gzip.compress(bytes(BOMB_UNIT), compresslevel=9, mtime=0)
+    zeros_gz = _zeros_gz()
     return [
         # an honest-looking 512 MB frame (header and data agree, all zeros) in 0.5 MB
         ("bomb_512MB_frame.fits.gz", _gz(_head(16384, 16384)) + zeros_gz * 8),

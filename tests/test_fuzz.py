@@ -184,6 +184,21 @@ def test_every_reject_reason_is_a_short_sentence(fuzzed: Fuzzed) -> None:
     assert {x["path"]: x["reason"] for x in json.loads(fuzzed.runs["scan"].stdout)["rejects"]} == rejects
 
 
+def test_cli_full_rescan_prints_each_reject_in_one_line(fuzzed: Fuzzed) -> None:
+    r = fuzzed.run("cli-rescan", fuzzed.main, ["-m", "astrocat", "scan", "--full", "--quiet"], timeout=60)
+    _no_traceback(r, "cli-rescan")
+    assert r.peak_rss_mb < MAX_RSS_MB, f"cli-rescan peaked at {r.peak_rss_mb:.0f} MB"
+    assert r.returncode == 1, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])  # 1: some files were rejected
+    frames, rejects = _catalog(fuzzed.main)
+    assert f"{len(frames)} changed, 0 unchanged, 0 missing" in r.stdout, r.stdout[:500]
+    assert f"{len(rejects)} rejected" in r.stdout, r.stdout[:500]
+    printed = [line for line in r.stdout.splitlines() if line.startswith("  rejected ")]
+    assert len(printed) == 20, r.stdout  # the first 20, then a pointer to `astrocat list rejects`
+    for line in printed:
+        path, reason = line[len("  rejected "):].split(": ", 1)
+        assert rejects[path] == reason, line
+
+
 def _build(fuzzed: Fuzzed, key: str, lib, *flags: str, timeout: float = 60) -> tuple[Measured, dict]:
     r = fuzzed.run(key, lib, ["-m", "astrocat", "build", "--json", "--quiet", *flags], timeout=timeout)
     _no_traceback(r, key)

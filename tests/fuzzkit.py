@@ -242,13 +242,16 @@ def xisf(xml: bytes, rest: bytes = b"", length: int | None = None) -> bytes:
     return b"XISF0100" + struct.pack("<I", n) + b"\0\0\0\0" + xml + rest
 
 
-def hostile_xml(rng: random.Random, xml: bytes) -> tuple[bytes, int | None]:
+XML_KINDS = 12
+
+
+def hostile_xml(rng: random.Random, xml: bytes, kind: int | None = None) -> tuple[bytes, int | None]:
     """(new XML, header length to claim or None for the true one)."""
     body = xml
     if body.lstrip().startswith(b"<?xml"):
         body = body[body.index(b"?>") + 2 :]
     decl = b"<?xml version='1.0' encoding='UTF-8'?>"
-    kind = rng.randrange(12)
+    kind = rng.randrange(XML_KINDS) if kind is None else kind
     image_at = body.find(b"<Image")
     image_end = body.find(b">", image_at) + 1 if image_at >= 0 else -1
     if kind == 0:  # declared encodings that do not match the bytes, or are not encodings
@@ -265,7 +268,7 @@ def hostile_xml(rng: random.Random, xml: bytes) -> tuple[bytes, int | None]:
         dtd = b"<!DOCTYPE xisf [<!ENTITY ext SYSTEM '" + target + b"'>]>"
         return decl + dtd + body.replace(b"<Image", b"<Image note='x'>&ext;<Dummy", 1), None
     if kind == 4 and image_end > 0:  # deep nesting inside the Image element
-        depth = rng.choice([1_000, 100_000, 1_000_000])
+        depth = rng.choice([1_000, 100_000, 300_000])
         return decl + body[:image_end] + b"<a>" * depth + b"</a>" * depth + body[image_end:], None
     if kind == 5 and image_end > 0:  # deep nesting, never closed
         return decl + body[:image_end] + b"<a>" * 200_000 + body[image_end:], None
@@ -277,7 +280,7 @@ def hostile_xml(rng: random.Random, xml: bytes) -> tuple[bytes, int | None]:
         geometry = rng.choice([b"9" * 1_000_000, b"4294967296:4294967296:1", b"-1:-1:1", b"1:1:99999999999", b"\xd9\xa3:3:1"])
         return decl + body[:image_at] + b"<Image geometry='" + geometry + b"' " + body[image_at + 6 :], None
     if kind == 8 and image_end > 0:  # very many keywords
-        kws = b"".join(b"<FITSKeyword name='K%d' value='%d' comment=''/>" % (i, i) for i in range(rng.choice([10_000, 200_000])))
+        kws = b"".join(b"<FITSKeyword name='K%d' value='%d' comment=''/>" % (i, i) for i in range(rng.choice([10_000, 50_000])))
         return decl + body[:image_end] + kws + body[image_end:], None
     if kind == 9:  # the stated header length lies
         return decl + body, rng.choice([0, 1, 15, len(decl) + len(body) // 2, 2**31, 2**32 - 1, 64 * 2**20 + 1])
@@ -333,6 +336,15 @@ def mutants(bases: list[Path], seed: int, count: int, bombs: bool = True) -> lis
         out.append(Mutant(f"{n:04d}_{op}_{base.stem[:24].replace(' ', '_')}{suffix}", blob))
     if bombs:
         out += [Mutant(f"{count + i:04d}_{name}", blob) for i, (name, blob) in enumerate(scan_bombs())]
+        # and every kind of hostile XML, twice, in each XISF sample
+        for base in bases:
+            raw = base.read_bytes()
+            parts = xisf_parts(raw) if base.name.lower().endswith(".xisf") else None
+            for kind in range(XML_KINDS) if parts else ():
+                for variant in range(2):
+                    xml, length = hostile_xml(rng, parts[0], kind)
+                    name = f"{len(out):04d}_xml{kind}-{variant}_{base.stem[:24]}.xisf"
+                    out.append(Mutant(name, xisf(xml, parts[1], length)))
     return out
 
 

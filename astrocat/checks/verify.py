@@ -125,8 +125,12 @@ def _verify_database(db: sqlite_utils.Database, settings: Settings, problems: li
     latest = features.latest_migration()
     version = catalog.schema_version(db)
     if version != latest:
-        add("schema", f"catalog schema version {version}, this astrocat expects {latest}")
+        add("schema", f"catalog schema version {version}, this astrocat expects {latest}"
+            + ("; the catalog is unfinished, not damaged: the next `astrocat scan` completes it"
+               if version < latest else ""))
     ran.append("schema")
+    if version < latest:
+        return 0  # the other checks read tables and columns a later migration adds: not run
     for names, check in features.checks():
         check(db, settings, add)
         ran.extend(names)

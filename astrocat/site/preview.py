@@ -26,6 +26,10 @@ PREVIEW_SUFFIXES = tuple(f + c for f in (".fits", ".fit", ".fts") for c in ("", 
     ".fz", XISF_SUFFIX)
 # Whole-file compressed FITS and XISF are decoded in memory: a header claiming more is refused
 MAX_DECODED_BYTES = 2 * 2**30
+# A whole-file compressed FITS (.gz, .bz2) is decompressed for its preview only this far:
+# a 120-megapixel 16-bit frame fits; a gzip "bomb" (a tiny file claiming a huge image, or
+# a frame followed by a gigabyte of zeros) is refused or cut before it costs the build.
+MAX_COMPRESSED_PREVIEW_BYTES = 256 * 2**20
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 # 2x2 superpixel layout: pattern -> (row, col) of R, the two Gs, B
 _BAYER = {
@@ -79,7 +83,9 @@ def _read_fits(path: str | os.PathLike, bayer: str | None, max_px: int) -> np.nd
 
     whole_file = str(path).lower().endswith((".gz", ".bz2"))  # decompressed into memory, not memmapped
     try:
-        hdul = fits.open(path, memmap=True, do_not_scale_image_data=True, mode="readonly", lazy_load_hdus=True)
+        source = _decompressed_prefix(path) if whole_file else path
+        hdul = fits.open(source, memmap=not whole_file, do_not_scale_image_data=True, mode="readonly",
+                         lazy_load_hdus=True)
     except (OSError, ValueError, TypeError, EOFError) as exc:
         raise PreviewError(f"not a readable FITS file: {_short(exc)}") from None
     except KeyError as exc:  # astropy sizes the data from BITPIX/NAXISn before any check
@@ -110,6 +116,46 @@ def _read_fits(path: str | os.PathLike, bayer: str | None, max_px: int) -> np.nd
         raise PreviewError(f"cannot read the image: {_short(exc)}") from None
     finally:
         hdul.close()
+
+
+def _decompressed_prefix(path: str | os.PathLike):
+    """The start of a .gz/.bz2 FITS file, decompressed as far as its primary header says
+    (header + image), never past MAX_COMPRESSED_PREVIEW_BYTES, as an in-memory file."""
+    import bz2
+    import gzip
+    import io
+
+    opener = gzip.open if str(path).lower().endswith(".gz") else bz2.open
+    limit = MAX_COMPRESSED_PREVIEW_BYTES
+    with opener(path, "rb") as f:
+        head = bytearray()
+        while True:  # header blocks up to END
+            block = f.read(2880)
+            if len(block) < 2880:
+                raise PreviewError("compressed FITS ends inside its header")
+            head += block
+            if any(block[i:i + 8] == b"END     " for i in range(0, 2880, 80)):
+                break
+            if len(head) > 10 * 2**20:
+                raise PreviewError("compressed FITS header larger than 10 MB")
+        cards = {bytes(head[i:i + 8]).strip(): bytes(head[i + 10:i + 80]).split(b"/")[0].strip()
+                 for i in range(0, len(head), 80)}
+        try:
+            naxis = int(cards.get(b"NAXIS", b"0"))
+            bitpix = int(cards.get(b"BITPIX", b"0"))
+            dims = [int(cards.get(b"NAXIS%d" % i, b"0")) for i in range(1, min(naxis, 999) + 1)]
+        except ValueError:
+            raise PreviewError("compressed FITS with unreadable NAXIS/BITPIX") from None
+        need = math.prod(dims) * abs(bitpix) // 8 if naxis else 0
+        if need > limit:
+            raise PreviewError(f"compressed FITS image of {need:,} bytes: too large for a preview "
+                               f"(limit {limit:,})")
+        # an image in the primary HDU: exactly header + data; else (an extension) up to the limit
+        want = need + (-need) % 2880 if need else limit + 1
+        rest = f.read(want)
+        if not need and len(rest) > limit:
+            raise PreviewError(f"compressed FITS larger than {limit:,} bytes: too large for a preview")
+    return io.BytesIO(bytes(head) + rest)
 
 
 def _read_xisf(path: str | os.PathLike, bayer: str | None, max_px: int) -> np.ndarray:

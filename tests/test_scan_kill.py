@@ -28,7 +28,7 @@ from astrocat.ingest.scan import POOL_MIN_FILES
 from conftest import ROOT, invoke_cli
 
 SEED = 4242
-ROUNDS = {"group": 20, "main": 4}  # each main-only kill that leaves workers waits the full 5 s
+ROUNDS = {"group": 20, "main": 20}  # 20 random moments each
 REPAIRABLE = {"journal", "counted", "sessions"}  # what a scan killed mid-way may leave, and the next scan repairs
 
 

@@ -123,19 +123,18 @@ def mark_missing(db: sqlite_utils.Database, paths: Iterable[str]) -> list[str]:
     return paths
 
 
-def session_ids_for_paths(db: sqlite_utils.Database, paths: Sequence[str]) -> set[str]:
+def _distinct_for_paths(db: sqlite_utils.Database, column: str, paths: Sequence[str]) -> set[str]:
     out: set[str] = set()
     for i in range(0, len(paths), 500):
         chunk = paths[i : i + 500]
-        q = f"SELECT DISTINCT session_id FROM frames WHERE path IN ({','.join('?' * len(chunk))})"
+        q = f"SELECT DISTINCT {column} FROM frames WHERE path IN ({','.join('?' * len(chunk))})"
         out.update(r[0] for r in db.execute(q, chunk) if r[0])
     return out
+
+
+def session_ids_for_paths(db: sqlite_utils.Database, paths: Sequence[str]) -> set[str]:
+    return _distinct_for_paths(db, "session_id", paths)
 
 
 def sha256s_for_paths(db: sqlite_utils.Database, paths: Sequence[str]) -> set[str]:
-    out: set[str] = set()
-    for i in range(0, len(paths), 500):
-        chunk = paths[i : i + 500]
-        q = f"SELECT DISTINCT sha256 FROM frames WHERE path IN ({','.join('?' * len(chunk))})"
-        out.update(r[0] for r in db.execute(q, chunk) if r[0])
-    return out
+    return _distinct_for_paths(db, "sha256", paths)

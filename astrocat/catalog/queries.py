@@ -96,8 +96,7 @@ def list_frames(
     where, params = _resolved(db, flt).where()
     cols = ", ".join(f'"{c}"' for c in FRAME_FIELDS)
     sql = f"SELECT {cols} FROM frames WHERE {where} ORDER BY date_obs, path"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
+    sql += _limit(limit)
     out = []
     for row in db.execute(sql, params):
         rec = dict(zip(FRAME_FIELDS, row))
@@ -116,8 +115,7 @@ def list_sessions(
         "SELECT s.* FROM sessions s WHERE s.id IN "
         f"(SELECT DISTINCT f.session_id FROM frames f WHERE {where}) ORDER BY s.night DESC, s.id"
     )
-    if limit:
-        sql += f" LIMIT {int(limit)}"
+    sql += _limit(limit)
     out = []
     for rec in db.query(sql, params):
         for key in ("targets", "filters", "integration_by_filter", "frames_by_type"):
@@ -134,8 +132,7 @@ def list_targets(db: sqlite_utils.Database, flt: FrameFilter, limit: int | None 
         f"(SELECT DISTINCT f.target FROM frames f WHERE {where}) "
         "ORDER BY t.integration_s DESC, t.name"
     )
-    if limit:
-        sql += f" LIMIT {int(limit)}"
+    sql += _limit(limit)
     out = []
     for rec in db.query(sql, params):
         rec["integration_by_filter"] = json.loads(rec["integration_by_filter"] or "{}")
@@ -158,8 +155,7 @@ def list_values(
         "COUNT(DISTINCT night) AS nights, MIN(night) AS first_night, MAX(night) AS last_night "
         f'FROM frames WHERE {where} AND "{column}" IS NOT NULL GROUP BY "{column}" ORDER BY frames DESC'
     )
-    if limit:
-        sql += f" LIMIT {int(limit)}"
+    sql += _limit(limit)
     out = []
     for rec in db.query(sql, params):
         rec["integration_h"] = round((rec["integration_s"] or 0) / 3600.0, 3)
@@ -182,8 +178,7 @@ def list_duplicates(
         f"FROM frames WHERE sha256 IS NOT NULL AND location != 'missing'{narrow} "
         "GROUP BY sha256 HAVING COUNT(*) > 1 ORDER BY size DESC, sha256"
     )
-    if limit:
-        sql += f" LIMIT {int(limit)}"
+    sql += _limit(limit)
     out = []
     for rec in db.query(sql, params):
         rec["paths"] = sorted(json.loads(rec["paths"]))
@@ -193,8 +188,7 @@ def list_duplicates(
 
 def list_rejects(db: sqlite_utils.Database, limit: int | None = None) -> list[dict[str, Any]]:
     sql = "SELECT path, size, reason, scanned_at FROM rejects ORDER BY path"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
+    sql += _limit(limit)
     return list(db.query(sql))
 
 
@@ -267,3 +261,7 @@ def stats_equipment(db: sqlite_utils.Database, flt: FrameFilter) -> list[dict[st
         rec["integration_h"] = round(rec["integration_s"] / 3600.0, 3)
         out.append(rec)
     return out
+
+
+def _limit(limit: int | None) -> str:
+    return f" LIMIT {int(limit)}" if limit else ""

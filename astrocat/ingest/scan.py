@@ -25,7 +25,7 @@ from astrocat.catalog.counts import present
 from astrocat.progress import ProgressFn
 from astrocat.clock import utc_now
 from astrocat import catalog
-from astrocat.config import DUPLICATES_DIR, Settings
+from astrocat.config import Settings
 from astrocat.ingest.headers import HeaderError, is_candidate, not_regular_reason, read_header
 from astrocat.rules.normalize import Settings as NormalizeSettings
 from astrocat.rules.naming import original_name
@@ -153,21 +153,16 @@ def _symlink_reason(path: str) -> str:
 
 
 class PathForms:
-    """Catalog path and location of absolute paths, as `Settings.rel` / `location_of` give them.
+    """Catalog path (as `Settings.rel` gives it) and location (`Settings.location_of`).
 
-    String prefix tests instead of pathlib: a scan asks this for every file it sees,
-    and on a rescan of an unchanged library that is most of the work."""
+    `rel` tests string prefixes instead of pathlib: a scan asks it for every file it
+    sees, and on a rescan of an unchanged library that is most of the work."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.fast = os.sep == "/" and os.altsep is None
         self.base = str(settings.base_dir)
         self.base_prefix = self.base.rstrip("/") + "/"
-        self.roots = [
-            (name, str(getattr(settings, name)), str(getattr(settings, name)).rstrip("/") + "/")
-            for name in ("quarantine", "library", "processing")
-        ]
-        self.duplicates_prefix = str(settings.quarantine / DUPLICATES_DIR).rstrip("/") + "/"
 
     def rel(self, path: str) -> str:
         if not self.fast:
@@ -178,15 +173,7 @@ class PathForms:
         return "." if p == self.base else p
 
     def location(self, path: str) -> str:
-        if not self.fast:
-            return self.settings.location_of(path)
-        p = os.path.abspath(path)
-        for name, root, prefix in self.roots:
-            if p == root or p.startswith(prefix):
-                if name == "quarantine" and p.startswith(self.duplicates_prefix):
-                    return "duplicate"
-                return name
-        return "external"
+        return self.settings.location_of(path)
 
 
 def read_entry(entry: Entry, settings: Settings) -> tuple[dict[str, Any] | None, str | None]:

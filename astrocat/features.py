@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 PIPELINES = ("sync", "demo", "build", "scan")
@@ -47,7 +47,6 @@ class Feature:
     datasette: str | None = None  # "package:resource" Datasette metadata fragment
     # ((names it reports), "module:function") run by `verify database`
     checks: tuple[tuple[tuple[str, ...], str], ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 FEATURES: tuple[Feature, ...] = (

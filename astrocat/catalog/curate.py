@@ -346,16 +346,6 @@ def target_merge(db: sqlite_utils.Database, keep: str, others: Sequence[str]) ->
     return [o for other in others for o in target_alias(db, names[other.casefold()], names[keep.casefold()])]
 
 
-def resolve_target(db: sqlite_utils.Database, name: str) -> str:
-    """The target a name stands for after the catalog's target aliases (filters use it)."""
-    if not db["overrides"].exists():
-        return name
-    aliases = {k.casefold(): json.loads(v) for k, v in db.execute(
-        "SELECT o.key, o.value FROM overrides o JOIN history h ON h.id = o.history_id "
-        "WHERE o.kind = 'target' AND h.undone_at IS NULL ORDER BY o.history_id, o.id")}
-    return rules.resolve_target(name, aliases) or name
-
-
 def known_targets(db: sqlite_utils.Database) -> Candidates:
     """Candidates from the catalog's own targets, placed by their frames' coordinates."""
     places = [(n, ra, dec) for n, ra, dec in db.execute(

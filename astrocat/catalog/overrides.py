@@ -146,6 +146,16 @@ def apply(db: sqlite_utils.Database, paths: Sequence[str] | None = None, fresh: 
     return out
 
 
+def resolve_target(db: sqlite_utils.Database, name: str) -> str:
+    """The target a name stands for after the catalog's target aliases (filters use it)."""
+    if not db["overrides"].exists():
+        return name
+    aliases = {k.casefold(): json.loads(v) for k, v in db.execute(
+        "SELECT o.key, o.value FROM overrides o JOIN history h ON h.id = o.history_id "
+        "WHERE o.kind = 'target' AND h.undone_at IS NULL ORDER BY o.history_id, o.id")}
+    return rules.resolve_target(name, aliases) or name
+
+
 def raw_values(raw: str | None) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from astrocat.catalog.counts import counted, integrates, present
 from astrocat.catalog.derived import resolve_session
+from astrocat.catalog.overrides import resolve_target
 from astrocat.catalog.schema import FRAME_FIELDS
 from astrocat.rules import normalize
 from astrocat.rules.normalize import Settings as NormalizeSettings
@@ -84,7 +85,10 @@ class FrameFilter:
 
 
 def _resolved(db: sqlite_utils.Database, flt: FrameFilter) -> FrameFilter:
-    """The filter with a renamed session's old id read as its current one."""
+    """The filter with a renamed session's old id read as its current one, and a target
+    alias (`astrocat target alias`) as the target it names."""
+    if flt.target is not None:
+        flt = replace(flt, target=resolve_target(db, flt.target))
     if flt.session is None:
         return flt
     return replace(flt, session=resolve_session(db, flt.session))

@@ -79,18 +79,22 @@ def test_corrections_survive_a_rescan_and_scan_full(curated) -> None:
 
 def test_corrections_survive_organize_and_a_relayout(curated) -> None:
     lib, sha = curated
-    cli(lib, "organize")
+    bad_path = rows(lib, "SELECT path FROM frames WHERE bad = 1")[0][0]
+    out = cli(lib, "organize")
+    assert "1 skipped" in out
     _assert_curated(lib, sha)
-    paths = [r[0] for r in rows(lib, "SELECT path FROM frames")]
+    paths = [r[0] for r in rows(lib, "SELECT path FROM frames WHERE bad = 0")]
     # filed under the corrected values: the OIII frame by its filter, every frame under M31
-    assert all(p.startswith("library/2024/2024-11-01_M31/") for p in paths), paths
+    assert len(paths) == 5 and all(p.startswith("library/2024/2024-11-01_M31/") for p in paths), paths
     assert sum("_OIII_" in p for p in paths) == 1
     set_pattern(lib.config_path, "{target}/{filter}/{night}/{frame_type}_{exposure}_{seq}")
     cli(lib, "organize", "--relayout")
     paths = sorted(r[0] for r in rows(lib, "SELECT path FROM frames"))
     assert sum(p.startswith("library/M31/OIII/") for p in paths) == 1
-    bad_path = rows(lib, "SELECT path FROM frames WHERE bad = 1")[0][0]
-    assert (lib.base_dir / bad_path).is_file(), "a bad frame is filed like any other, never deleted"
+    assert sum(p.startswith("library/M31/Ha/") for p in paths) == 4
+    # a bad frame is never moved or deleted: it is where it was
+    assert rows(lib, "SELECT path FROM frames WHERE bad = 1") == [(bad_path,)]
+    assert (lib.base_dir / bad_path).is_file()
     _assert_curated(lib, sha)
     scan(lib, "--full")
     _assert_curated(lib, sha)

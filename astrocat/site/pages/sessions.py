@@ -153,7 +153,7 @@ def _page(site: Site, s: dict[str, Any], key: str, frames: list[dict[str, Any]])
         meta={"thumb": first, "thumbs": [t["href"] for t in thumbs], "failed": failed},
         title=f"Session {sid}", section=SESSIONS, s=s, year=year,
         span=session_span(s.get("first_utc"), s.get("last_utc")), files=files, thumbs=thumbs,
-        breakdown=breakdown, calibration=calibration, missing=calibration_gaps(lights, calibration),
+        breakdown=breakdown, calibration=calibration, missing=calibration_gaps([f for f in lights if not f.get("bad")], calibration),
         rig={"focal_length_mm": distinct("focal_length_mm"), "gain": distinct("gain"), "offset": distinct("offset"),
              "binning": distinct("binning"), "software": distinct("software"), "set_temp_c": distinct("set_temp_c"),
              "bayer_pattern": distinct("bayer_pattern")},

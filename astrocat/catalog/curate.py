@@ -80,7 +80,6 @@ def commit(db: sqlite_utils.Database, command: str, overrides: Sequence[ov.Overr
     `aliases`: session ids that should keep resolving to another (a merge)."""
     if not overrides:
         raise CurationError("nothing to change")
-    sync(db)
     change = Change(None, command, list(overrides), dry_run=dry_run)
     with _transaction(db, keep=not dry_run):
         before = ov.aliases_snapshot(db)

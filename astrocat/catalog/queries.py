@@ -94,16 +94,20 @@ def _resolved(db: sqlite_utils.Database, flt: FrameFilter) -> FrameFilter:
     return replace(flt, session=resolve_session(db, flt.session))
 
 
+_CURATED = ["bad", "bad_reason"]  # marked bad (astrocat frame mark-bad): listed, outside integration
+
+
 def list_frames(
     db: sqlite_utils.Database, flt: FrameFilter, limit: int | None = None
 ) -> list[dict[str, Any]]:
     where, params = _resolved(db, flt).where()
-    cols = ", ".join(f'"{c}"' for c in FRAME_FIELDS)
+    fields = FRAME_FIELDS + _CURATED if "bad" in db["frames"].columns_dict else FRAME_FIELDS
+    cols = ", ".join(f'"{c}"' for c in fields)
     sql = f"SELECT {cols} FROM frames WHERE {where} ORDER BY date_obs, path"
     sql += _limit(limit)
     out = []
     for row in db.execute(sql, params):
-        rec = dict(zip(FRAME_FIELDS, row))
+        rec = dict(zip(fields, row))
         rec["is_master"] = bool(rec["is_master"])
         rec["problems"] = json.loads(rec["problems"]) if rec["problems"] else []
         out.append(rec)

@@ -56,7 +56,7 @@ def _run(command: str, build: Callable[[Any], Any], *, dry_run: bool, why: Optio
     s = settings()
     with locked(s, command.split()[1] + " " + command.split()[2]), open_db(s) as db:
         try:
-            curate.sync(db)
+            curate.sync(db)  # a rebuilt catalog first takes its corrections back from the journal
             built = build(db)
             rows, aliases = built if isinstance(built, tuple) else (built, ())
             change = curate.commit(db, command, rows, who=_who(), why=why, dry_run=dry_run,
@@ -409,9 +409,8 @@ def history(
     Example: `astrocat history --limit 10`
     """
     s = settings()
-    with open_db(s) as db:
-        curate.sync(db)
-        rows = ov.history(db, limit)
+    with open_db(s, readonly=True) as db:
+        rows = ov.history(db, limit) if db["history"].exists() else []
     if as_json:
         output.print_json(rows)
         return

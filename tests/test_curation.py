@@ -148,6 +148,13 @@ def test_corrections_survive_a_rebuild_of_site_and_notes(curated) -> None:
     assert "## Frames marked bad" in note
     assert f"~~{bad_name.replace('_', chr(92) + '_')}~~" in note and "clouds" in note
     assert "22 min" in note, "the note's total is 1320 s: the bad frame is left out"
+    # an incremental build and notes run follow an undo of the bad mark
+    cli(lib, "frame", "unmark-bad", "--path", "*")
+    cli(lib, "build", "--no-thumbnails")
+    page = (lib.site / "sessions" / f"{RENAMED}.html").read_text(encoding="utf-8")
+    assert "<s>" not in page and "bad: clouds" not in page
+    note = next(lib.notes.rglob(f"{RENAMED}.md")).read_text(encoding="utf-8")
+    assert "Frames marked bad" not in note and "27 min" in note
 
 
 def test_bad_frames_leave_stats_integration_by_exactly_their_exposure(library) -> None:
@@ -231,3 +238,41 @@ def test_undo_with_nothing_to_undo(library) -> None:
     night(library, 1)
     scan(library)
     assert "nothing to undo" in cli(library, "undo", code=2)
+
+
+def _journal(lib):
+    return lib.catalog.with_name(lib.catalog.name + ".overrides.jsonl")
+
+
+def _delete_catalog(lib) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        lib.catalog.with_name(lib.catalog.name + suffix).unlink(missing_ok=True)
+
+
+def test_a_damaged_journal_gives_back_what_it_can_and_is_written_again(library) -> None:
+    night(library, 2)
+    scan(library)
+    first, second = frame_ids(library)
+    cli(library, "frame", "set", str(first), "--target", "M33")
+    cli(library, "frame", "mark-bad", str(second), "--reason", "clouds")
+    journal = _journal(library)
+    lines = journal.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    # the second entry cut short by a crash, and a line of something else
+    journal.write_text(lines[0] + "\n" + lines[1][:40] + "\n[1, 2]\n", encoding="utf-8")
+    _delete_catalog(library)
+    scan(library)
+    assert rows(library, "SELECT target, bad FROM frames ORDER BY date_obs") == [("M33", 0), ("M31", 0)]
+    # written again from the catalog: one whole entry, nothing unreadable
+    again = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines()]
+    assert [e["entry"]["command"] for e in again] == [f"astrocat frame set {first} --target M33"]
+
+
+def test_a_journal_that_cannot_be_written_leaves_a_warning_not_a_failure(library) -> None:
+    night(library, 1)
+    scan(library)
+    _journal(library).mkdir()  # a folder where the file should be: every write fails
+    out = cli(library, "frame", "set", str(frame_ids(library)[0]), "--target", "M33")
+    assert "warning:" in out and "cannot write the corrections' journal" in out
+    assert rows(library, "SELECT target FROM frames") == [("M33",)]
+    assert "Traceback" not in out

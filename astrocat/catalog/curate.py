@@ -43,6 +43,7 @@ class Change:
     aliases_added: list[tuple[str, str, str]] = field(default_factory=list)
     aliases_removed: list[tuple[str, str, str]] = field(default_factory=list)
     dry_run: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class Change:
                         for i, p, f, a, b in self.changes],
             "session_aliases_added": [list(r[:2]) for r in self.aliases_added],
             "session_aliases_removed": [list(r[:2]) for r in self.aliases_removed],
+            "warnings": self.warnings,
         }
 
 
@@ -101,7 +103,7 @@ def commit(db: sqlite_utils.Database, command: str, overrides: Sequence[ov.Overr
         change.changes = applied.changes
         change.history_id = None if dry_run else hid
     if not dry_run:
-        overrides_file.append_entry(db, hid)
+        change.warnings += filter(None, [overrides_file.append_entry(db, hid)])
     return change
 
 
@@ -144,7 +146,7 @@ def undo(db: sqlite_utils.Database, history_id: int | None = None, dry_run: bool
         change.changes = applied.changes
         change.history_id = history_id
     if not dry_run:
-        overrides_file.append_undo(db, h[1], now)
+        change.warnings += filter(None, [overrides_file.append_undo(db, h[1], now)])
     return change
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from astrocat.catalog import overrides as ov
+from astrocat.rules.curation import FIELDS as _FIELDS
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -42,35 +43,46 @@ def _entry_lines(db: sqlite_utils.Database, where: str = "1=1", params: list[Any
     return out
 
 
-def append_entry(db: sqlite_utils.Database, history_id: int) -> None:
-    _append(db, _entry_lines(db, "id = ?", [history_id])[:1])
+def append_entry(db: sqlite_utils.Database, history_id: int) -> str | None:
+    return _append(db, _entry_lines(db, "id = ?", [history_id])[:1])
 
 
-def append_undo(db: sqlite_utils.Database, uuid: str, at: str) -> None:
-    _append(db, [json.dumps({"undo": uuid, "at": at}, sort_keys=True)])
+def append_undo(db: sqlite_utils.Database, uuid: str, at: str) -> str | None:
+    return _append(db, [json.dumps({"undo": uuid, "at": at}, sort_keys=True)])
 
 
-def _append(db: sqlite_utils.Database, lines: list[str]) -> None:
+def _append(db: sqlite_utils.Database, lines: list[str]) -> str | None:
+    """Append lines; returns a one-line warning when the file cannot be written (the
+    catalog holds the change, and the next command that can writes the file again)."""
     path = journal_path(db)
     if path is None or not lines:
-        return
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write("".join(line + "\n" for line in lines))
-        fh.flush()
-        os.fsync(fh.fileno())
+        return None
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write("".join(line + "\n" for line in lines))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        return f"{path}: cannot write the corrections' journal ({exc.strerror or exc}); the catalog has the change"
+    return None
 
 
-def rewrite(db: sqlite_utils.Database) -> None:
-    """Write the whole file again from the catalog (atomically)."""
+def rewrite(db: sqlite_utils.Database) -> str | None:
+    """Write the whole file again from the catalog (atomically); a warning when it cannot."""
     path = journal_path(db)
     if path is None:
-        return
+        return None
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write("".join(line + "\n" for line in _entry_lines(db)))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("".join(line + "\n" for line in _entry_lines(db)))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        return f"{path}: cannot write the corrections' journal ({exc.strerror or exc})"
+    return None
 
 
 def read(path: Path) -> tuple[list[dict[str, Any]], dict[str, str], int]:
@@ -114,19 +126,22 @@ def sync(db: sqlite_utils.Database) -> ov.Applied | None:
     imported = False
     with db.conn:
         for e in entries:
-            if e.get("uuid") in known or not e.get("uuid") or not e.get("command"):
+            if e.get("uuid") in known or not isinstance(e.get("uuid"), str) or not e.get("command"):
+                continue
+            try:
+                rows = _overrides_of(e)
+                aliases = [tuple(r) for r in json.loads(e.get("aliases_added") or "[]")]
+            except (KeyError, TypeError, ValueError):
+                bad += 1  # an entry edited by hand into something else: skipped, the file rewritten
                 continue
             e = {**e, "undone_at": undone.get(e["uuid"])}
-            rows = [ov.Override(o["kind"], o["key"], o["field"], _load(o.get("value")), _load(o.get("value_before")))
-                    for o in e.get("overrides") or [] if o.get("kind") in ("frame", "session", "target")]
-            who = e.get("who")
             why = next((o.get("why") for o in e.get("overrides") or [] if o.get("why")), None)
-            ov.record(db, e, rows, who, why)
+            ov.record(db, e, rows, e.get("who"), why)
             known[e["uuid"]] = e["undone_at"]
             imported = True
-            if not e["undone_at"] and e.get("aliases_added"):
+            if not e["undone_at"] and aliases:
                 db.conn.executemany("INSERT OR IGNORE INTO session_aliases (old_id, new_id, renamed_at) VALUES (?, ?, ?)",
-                                    [tuple(r) for r in json.loads(e["aliases_added"])])
+                                    aliases)
         for uuid, at in undone.items():
             if uuid in known and not known[uuid]:
                 db.execute("UPDATE history SET undone_at = ? WHERE uuid = ?", [at, uuid])
@@ -137,6 +152,16 @@ def sync(db: sqlite_utils.Database) -> ov.Applied | None:
     if bad or set(known) - in_file or {u for u, d in known.items() if d} - set(undone):
         rewrite(db)
     return applied
+
+
+def _overrides_of(entry: dict[str, Any]) -> list[ov.Override]:
+    out = []
+    for o in entry.get("overrides") or []:
+        if o["kind"] not in ("frame", "session", "target") or o["field"] not in _FIELDS:
+            raise ValueError(o["field"])
+        out.append(ov.Override(o["kind"], str(o["key"]), o["field"], _load(o.get("value")),
+                               _load(o.get("value_before"))))
+    return out
 
 
 def _load(value: Any) -> Any:

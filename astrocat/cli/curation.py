@@ -81,6 +81,8 @@ def _print_change(change: curate.Change, as_json: bool) -> None:
         output.info(f"  session {old} now resolves to {new}")
     for old, new, _ in change.aliases_removed:
         output.info(f"  session {old} no longer resolves to {new}")
+    for w in change.warnings:
+        output.info(f"warning: {w}")
 
 
 def _show(value: Any) -> str:

@@ -276,3 +276,15 @@ def test_a_journal_that_cannot_be_written_leaves_a_warning_not_a_failure(library
     assert "warning:" in out and "cannot write the corrections' journal" in out
     assert rows(library, "SELECT target FROM frames") == [("M33",)]
     assert "Traceback" not in out
+
+
+def test_a_correction_the_frames_already_carry_records_nothing(library) -> None:
+    night(library, 2)
+    scan(library)
+    out = cli(library, "frame", "set", "--path", "*", "--target", "M 31")
+    assert "nothing to change" in out
+    assert rows(library, "SELECT COUNT(*) FROM history") == [(0,)]
+    assert "--target: give a name" in cli(library, "frame", "set", "--path", "*", "--target", " ", code=2)
+    # an alias for a name no frame has yet is recorded: frames scanned later join the target
+    cli(library, "target", "alias", "Andromeda", "M31")
+    assert rows(library, "SELECT COUNT(*) FROM history") == [(1,)]

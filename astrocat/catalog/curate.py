@@ -44,6 +44,7 @@ class Change:
     aliases_removed: list[tuple[str, str, str]] = field(default_factory=list)
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
+    noop: bool = False  # nothing would change: nothing was recorded
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,22 +55,24 @@ class Change:
                         for i, p, f, a, b in self.changes],
             "session_aliases_added": [list(r[:2]) for r in self.aliases_added],
             "session_aliases_removed": [list(r[:2]) for r in self.aliases_removed],
-            "warnings": self.warnings,
+            "warnings": self.warnings, "nothing_to_change": self.noop,
         }
 
 
 @contextmanager
-def _transaction(db: sqlite_utils.Database, keep: bool) -> Iterator[None]:
-    """One transaction: committed when `keep`, else rolled back (a dry run)."""
+def _transaction(db: sqlite_utils.Database, keep: bool) -> Iterator[list[bool]]:
+    """One transaction: committed when `keep` (which the body may turn off: `tx[0] = False`),
+    else rolled back (a dry run)."""
     if db.conn.in_transaction:
         db.conn.commit()
     db.conn.execute("BEGIN IMMEDIATE")
+    tx = [keep]
     try:
-        yield
+        yield tx
     except BaseException:
         db.conn.rollback()
         raise
-    if keep:
+    if tx[0]:
         db.conn.commit()
     else:
         db.conn.rollback()
@@ -83,7 +86,7 @@ def commit(db: sqlite_utils.Database, command: str, overrides: Sequence[ov.Overr
     if not overrides:
         raise CurationError("nothing to change")
     change = Change(None, command, list(overrides), dry_run=dry_run)
-    with _transaction(db, keep=not dry_run):
+    with _transaction(db, keep=not dry_run) as tx:
         before = ov.aliases_snapshot(db)
         now = utc_now()
         entry = {"uuid": uuidlib.uuid4().hex, "at": now, "command": command, "summary": summary}
@@ -102,6 +105,12 @@ def commit(db: sqlite_utils.Database, command: str, overrides: Sequence[ov.Overr
                    [json.dumps(change.aliases_added), json.dumps(change.aliases_removed), hid])
         change.changes = applied.changes
         change.history_id = None if dry_run else hid
+        if not applied.changes and not change.aliases_added and all(o.kind == "frame" for o in overrides):
+            # the frames say so already: nothing to record (a target alias with no frame yet
+            # is recorded: it applies to the frames scanned later)
+            change.history_id, change.noop, tx[0] = None, True, False
+    if change.noop:
+        return change
     if not dry_run:
         change.warnings += filter(None, [overrides_file.append_entry(db, hid)])
     return change

@@ -70,6 +70,9 @@ def _print_change(change: curate.Change, as_json: bool) -> None:
     if as_json:
         output.print_json(change.as_dict())
         return
+    if change.noop:
+        output.info(f"{change.command}: nothing to change, the frames say so already")
+        return
     n = len(change.changes)
     head = "dry run, nothing changed: " if change.dry_run else ""
     where = "" if change.history_id is None else f" (history {change.history_id}; `astrocat undo` reverts it)"
@@ -115,6 +118,9 @@ def frame_set(
     """
     s = settings()
     values: dict[str, Any] = {}
+    for option, value in (("--target", target), ("--filter", filter_)):
+        if value is not None and not value.strip():
+            raise fail(f"{option}: give a name", EXIT_USAGE)
     if target is not None:
         values["target"] = _target(s, target)
     if filter_ is not None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 
 import pytest
 
+from conftest import invoke_cli
 from curatekit import SESSION, cli, cli_json, dump, frame_ids, night, rows, scan, write_light
 from organize_util import set_pattern
 
@@ -288,3 +290,22 @@ def test_a_correction_the_frames_already_carry_records_nothing(library) -> None:
     # an alias for a name no frame has yet is recorded: frames scanned later join the target
     cli(library, "target", "alias", "Andromeda", "M31")
     assert rows(library, "SELECT COUNT(*) FROM history") == [(1,)]
+
+
+def test_verify_database_finds_a_frame_out_of_step_with_its_corrections(library) -> None:
+    night(library, 2)
+    scan(library)
+    fid = frame_ids(library)[0]
+    cli(library, "frame", "set", str(fid), "--target", "M33")
+    assert cli_json(library, "verify", "database")["checks"]["overrides"] == "ok"
+    con = sqlite3.connect(library.catalog)
+    with con:
+        con.execute("UPDATE frames SET target = 'M31' WHERE id = ?", (fid,))  # an outside edit
+    con.close()
+    r = invoke_cli("verify", "database", "--json", cwd=library.base_dir)
+    assert r.returncode == 1
+    problems = json.loads(r.stdout)["problems"]
+    assert any("do not carry the corrections" in str(p) for p in problems), problems
+    scan(library, "--full")
+    assert rows(library, "SELECT target FROM frames WHERE id = ?", fid) == [("M33",)]
+    assert cli_json(library, "verify", "database")["clean"] is True

@@ -94,11 +94,13 @@ def active(db: sqlite_utils.Database) -> tuple[dict[str, dict[str, Any]], dict[s
 _COLS = ["id", "path", "sha256", "raw", *rules.FIELDS]
 
 
-def apply(db: sqlite_utils.Database, paths: Sequence[str] | None = None, fresh: bool = False) -> Applied:
+def apply(db: sqlite_utils.Database, paths: Sequence[str] | None = None, fresh: bool = False,
+          write: bool = True) -> Applied:
     """Bring frames' columns to their effective values.
 
     `paths`: only these frames (None: every frame a correction may touch). `fresh`: their
-    columns were just written from the headers (scan), so they are the base, not `raw`."""
+    columns were just written from the headers (scan), so they are the base, not `raw`.
+    `write=False` only says what would change (`verify database`)."""
     out = Applied()
     session, frame, aliases = active(db)
     cols = ", ".join(f'"{c}"' for c in _COLS)
@@ -140,7 +142,7 @@ def apply(db: sqlite_utils.Database, paths: Sequence[str] | None = None, fresh: 
         out.sessions |= {s for s in (rec["session_id"], eff["session_id"]) if s}
         if rec["sha256"]:
             out.sha256s.add(rec["sha256"])
-    if updates:
+    if updates and write:
         sets = ", ".join(f'"{f}" = ?' for f in rules.FIELDS)
         db.conn.executemany(f"UPDATE frames SET {sets}, raw = ? WHERE id = ?", updates)
     return out

@@ -84,6 +84,11 @@ class FrameFilter:
         return (" AND ".join(clauses) or "1=1"), params
 
 
+def resolved(db: sqlite_utils.Database, flt: FrameFilter) -> FrameFilter:
+    """The filter with the catalog's names read (`_resolved`), for queries outside this module."""
+    return _resolved(db, flt)
+
+
 def _resolved(db: sqlite_utils.Database, flt: FrameFilter) -> FrameFilter:
     """The filter with a renamed session's old id read as its current one, and a target
     alias (`astrocat target alias`) as the target it names."""
@@ -179,7 +184,7 @@ def list_duplicates(
     params: list[Any] = []
     narrow = ""
     if flt is not None:
-        where, params = replace(flt, every_copy=True).where()
+        where, params = replace(_resolved(db, flt), every_copy=True).where()
         narrow = f" AND sha256 IN (SELECT sha256 FROM frames WHERE {where})"
     sql = (
         "SELECT sha256, COUNT(*) AS copies, MAX(size) AS size, json_group_array(path) AS paths "

@@ -309,3 +309,23 @@ def test_verify_database_finds_a_frame_out_of_step_with_its_corrections(library)
     scan(library, "--full")
     assert rows(library, "SELECT target FROM frames WHERE id = ?", fid) == [("M33",)]
     assert cli_json(library, "verify", "database")["clean"] is True
+
+
+def test_a_catalog_restored_from_an_older_copy_takes_back_later_corrections(library, tmp_path) -> None:
+    night(library, 3)
+    scan(library)
+    a, b, c = frame_ids(library)
+    cli(library, "frame", "set", str(a), "--target", "M33")
+    backup = tmp_path / "backup.db"
+    src, dst = sqlite3.connect(library.catalog), sqlite3.connect(backup)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    cli(library, "frame", "mark-bad", str(b), "--reason", "clouds")
+    cli(library, "undo", "1")  # the M33 correction, undone after the backup was taken
+    _delete_catalog(library)
+    backup.replace(library.catalog)
+    scan(library)
+    got = dict(rows(library, "SELECT id, target || '/' || bad FROM frames"))
+    assert got == {a: "M31/0", b: "M31/1", c: "M31/0"}
+    assert [(h["id"], bool(h["undone_at"])) for h in cli_json(library, "history")] == [(2, False), (1, True)]

@@ -144,3 +144,19 @@ def test_session_requests_that_cannot_be_done(library, args, message) -> None:
     before = dump(library)
     assert message in cli(library, *args, code=2)
     assert dump(library) == before
+
+
+def test_a_note_that_followed_a_rename_follows_its_undo_back(library) -> None:
+    _two_nights(library)
+    cli(library, "notes")
+    note = next(library.notes.rglob(f"{SESSION}.md"))
+    mine = "\nWritten by hand: guiding 0.6\u2033 RMS.\n".encode()
+    note.write_bytes(note.read_bytes() + mine)
+    cli(library, "session", "rename", SESSION, "renamed")
+    cli(library, "notes")
+    assert not note.exists() and note.with_name("renamed.md").read_bytes().endswith(mine)
+    cli(library, "undo")
+    cli(library, "notes")
+    assert note.read_bytes().endswith(mine)
+    assert not note.with_name("renamed.md").exists()
+    assert sessions(library) == {SESSION: 4, NEXT: 2}

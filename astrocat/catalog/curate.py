@@ -148,7 +148,12 @@ def undo(db: sqlite_utils.Database, history_id: int | None = None, dry_run: bool
         refresh_derived(db, applied.sessions, applied.sha256s)
         added = {tuple(r) for r in json.loads(h[4] or "[]")}
         removed = {tuple(r) for r in json.loads(h[5] or "[]")}
-        ov.set_aliases(db, sorted((set(before) - added) | removed))
+        restored = (set(before) - added) | removed
+        # a session note that followed the change (re-keyed to the new id) must be able to
+        # follow it back: the undo's own rename of that session stays recorded
+        noted = _noted_sessions(db)
+        restored |= {r for r in set(ov.aliases_snapshot(db)) - set(before) if r[0] in noted}
+        ov.set_aliases(db, sorted(restored))
         after = ov.aliases_snapshot(db)
         change.aliases_added = sorted(set(after) - set(before))
         change.aliases_removed = sorted(set(before) - set(after))
@@ -157,6 +162,12 @@ def undo(db: sqlite_utils.Database, history_id: int | None = None, dry_run: bool
     if not dry_run:
         change.warnings += filter(None, [overrides_file.append_undo(db, h[1], now)])
     return change
+
+
+def _noted_sessions(db: sqlite_utils.Database) -> set[str]:
+    if not db["notes"].exists():
+        return set()
+    return {r[0] for r in db.execute("SELECT key FROM notes WHERE kind = 'session'")}
 
 
 # --- frames ----------------------------------------------------------------------------

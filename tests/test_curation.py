@@ -329,3 +329,19 @@ def test_a_catalog_restored_from_an_older_copy_takes_back_later_corrections(libr
     got = dict(rows(library, "SELECT id, target || '/' || bad FROM frames"))
     assert got == {a: "M31/0", b: "M31/1", c: "M31/0"}
     assert [(h["id"], bool(h["undone_at"])) for h in cli_json(library, "history")] == [(2, False), (1, True)]
+
+
+def test_a_correction_is_refused_while_another_astrocat_holds_the_catalog(library) -> None:
+    from astrocat.lock import catalog_lock
+    from conftest import run_cli
+
+    night(library, 1)
+    scan(library)
+    before = dump(library)
+    with catalog_lock(library.catalog, "test holder"):
+        # a real second process: the lock is between processes
+        r = run_cli("frame", "mark-bad", str(frame_ids(library)[0]), "--reason", "clouds",
+                    cwd=library.base_dir, env={"ASTROCAT_LOCK_WAIT_S": "0.5"})
+    assert r.returncode == 3, r.stderr
+    assert "test holder" in r.stderr and "Traceback" not in r.stderr
+    assert dump(library) == before

@@ -355,16 +355,18 @@ def target_merge(
 
 
 def candidate_sources(db: catalog.sqlite_utils.Database) -> list[curate.Candidates]:
-    """Where target suggestions come from, first match wins: the offline sky catalog when
-    it is installed, then the targets already in the catalog (placed by their frames)."""
+    """Where target suggestions come from, first match wins: the targets already in the
+    catalog (placed by their frames: your own names win), then the offline sky catalog
+    (`astrocat.skycat.nearest`) when it is part of this astrocat."""
     sources = [curate.known_targets(db)]
     if importlib.util.find_spec("astrocat.skycat") is not None:
         skycat = importlib.import_module("astrocat.skycat")
 
         def sky(ra: float, dec: float, radius: float) -> list[tuple[str, float]]:
-            return [(getattr(o, "name", None) or str(o), sep) for o, sep in skycat.nearest(ra, dec, radius)]
+            # a SkyObject's `id` is the designation astrocat files a target under (M31, IC 1805)
+            return [(getattr(o, "id", None) or str(o), sep) for o, sep in skycat.nearest(ra, dec, radius)]
 
-        sources.insert(0, sky)
+        sources.append(sky)
     return sources
 
 

@@ -83,3 +83,25 @@ def test_alias_rename_merge_and_filters_that_accept_the_old_names(library) -> No
     scan(library)
     assert _targets_by_file(library)["e.fits"] == "M31"
     assert "exists already" in cli(library, "target", "rename", "NGC 281", "M31", code=2)
+
+
+def test_a_second_candidate_source_answers_where_the_known_targets_do_not(library) -> None:
+    """The plug the offline sky catalog goes into: sources are tried in order."""
+    from astrocat import catalog
+    from astrocat.catalog import curate
+    from astrocat.rules.curation import nearest
+
+    _sky(library)
+    sombrero = [("M104", 189.9976, -11.6231), ("M31", 10.6847, 41.2690)]
+
+    def sky(ra: float, dec: float, radius: float) -> list[tuple[str, float]]:
+        return nearest(ra, dec, sombrero, radius)
+
+    db = catalog.open_catalog(library.catalog)
+    try:
+        found = curate.suggest(db, 13.0, [curate.known_targets(db), sky])
+    finally:
+        db.conn.close()
+    got = {f["path"].rsplit("/", 1)[-1]: f["target"] for f in found}
+    # blank_far (180, -20): nothing known within 13 deg, M104 12.7 deg away
+    assert got == {"blank_a.fits": "M31", "blank_b.fits": "M33", "blank_far.fits": "M104"}

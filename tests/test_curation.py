@@ -65,7 +65,10 @@ def curated(library):
 def test_corrections_show_everywhere_at_once(curated) -> None:
     lib, sha = curated
     _assert_curated(lib, sha)
-    assert len(cli_json(lib, "history")) == 4
+    history = cli_json(lib, "history")
+    assert [h["summary"] for h in history] == [
+        "6 values of 6 frames changed", "2 values of 2 frames changed", "2 values of 1 frame changed",
+        "2 values of 1 frame changed"]
 
 
 def test_corrections_survive_a_rescan_and_scan_full(curated) -> None:
@@ -210,8 +213,8 @@ def test_show_prints_effective_and_header_values(library) -> None:
     shown = cli_json(library, "show", str(fid))
     assert shown["frame"]["exposure_s"] == 60.0
     assert shown["raw"] == {"exposure_s": 300.0}
-    assert [(o["field"], json.loads(o["value"]), o["why"]) for o in shown["overrides"]] == [
-        ("exposure_s", 60.0, "EXPTIME written in ms")]
+    assert [(o["field"], o["value"], o["value_before"], o["why"]) for o in shown["overrides"]] == [
+        ("exposure_s", 60.0, 300.0, "EXPTIME written in ms")]
     text = cli(library, "show", str(fid))
     assert "300.0  (corrected)" in text
 

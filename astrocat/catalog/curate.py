@@ -21,6 +21,7 @@ from astrocat.catalog import overrides as ov
 from astrocat.catalog import overrides_file
 from astrocat.catalog.derived import refresh_derived, resolve_session
 from astrocat.clock import utc_now
+from astrocat.units import plural
 from astrocat.rules import curation as rules
 
 if TYPE_CHECKING:
@@ -101,8 +102,10 @@ def commit(db: sqlite_utils.Database, command: str, overrides: Sequence[ov.Overr
         after = ov.aliases_snapshot(db)
         change.aliases_added = sorted(set(after) - set(before))
         change.aliases_removed = sorted(set(before) - set(after))
-        db.execute("UPDATE history SET aliases_added = ?, aliases_removed = ? WHERE id = ?",
-                   [json.dumps(change.aliases_added), json.dumps(change.aliases_removed), hid])
+        frames = len({c[0] for c in applied.changes})
+        summary = summary or f"{plural(len(applied.changes), 'value')} of {plural(frames, 'frame')} changed"
+        db.execute("UPDATE history SET aliases_added = ?, aliases_removed = ?, summary = ? WHERE id = ?",
+                   [json.dumps(change.aliases_added), json.dumps(change.aliases_removed), summary, hid])
         change.changes = applied.changes
         change.history_id = None if dry_run else hid
         if not applied.changes and not change.aliases_added and all(o.kind == "frame" for o in overrides):

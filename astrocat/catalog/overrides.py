@@ -158,6 +158,11 @@ def resolve_target(db: sqlite_utils.Database, name: str) -> str:
     return rules.resolve_target(name, aliases) or name
 
 
+def decoded(value: str | None) -> Any:
+    """An overrides value (JSON text) as the value it is."""
+    return None if value is None else json.loads(value)
+
+
 def raw_values(raw: str | None) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 

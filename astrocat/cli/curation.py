@@ -204,6 +204,8 @@ def show(
         base_sid = raw.get("session_id", row["session_id"])
         corrections = ov.frame_overrides(db, row["sha256"], base_sid, raw.get("target", row["target"])) \
             if db["overrides"].exists() else []
+    for c in corrections:
+        c["value"], c["value_before"] = ov.decoded(c["value"]), ov.decoded(c["value_before"])
     row.pop("header_json", None)
     row.pop("raw", None)
     if as_json:
@@ -221,7 +223,7 @@ def show(
                        title=f"frame {row['id']}")
     for c in corrections:
         state = " (undone)" if c["undone_at"] else ""
-        output.info(f"history {c['history_id']}{state}: {c['kind']} {c['key']}: {c['field']} = {c['value']}"
+        output.info(f"history {c['history_id']}{state}: {c['kind']} {c['key']}: {c['field']} = {_show(c['value'])}"
                     f" by {c['who']} at {c['at']}" + (f": {c['why']}" if c["why"] else ""))
 
 
@@ -427,7 +429,7 @@ def history(
     for r in rows:
         r["state"] = f"undone {r['undone_at']}" if r["undone_at"] else ""
     output.print_table(rows, [("id", "id"), ("at", "when"), ("who", "who"), ("command", "command"),
-                              ("overrides", "rows"), ("state", "state")],
+                              ("summary", "what"), ("state", "state")],
                        title=output.plural(len(rows), "change"), shrink=("command",))
 
 

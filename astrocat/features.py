@@ -102,6 +102,14 @@ FEATURES: tuple[Feature, ...] = (
         commands=("build",),
         steps=(Step("site", 50, "astrocat.site.steps:site_step"),),
     ),
+    Feature(
+        "curation", "Curation",
+        cli=("astrocat.cli.curation",),
+        migrations=((8, "overrides, history, frames.bad/bad_reason/raw: corrections as data",
+                     "astrocat.catalog.overrides:_m8_curation"),),
+        commands=("frame", "session", "target", "show", "history", "undo"),
+        checks=((("overrides",), "astrocat.checks.verify:check_overrides"),),
+    ),
     Feature("datasette", "Datasette", cli=("astrocat.cli.outputs",), commands=("datasette",)),
     Feature("sync", "Sync", cli=("astrocat.cli.sync_demo",), commands=("sync",)),
     Feature(

@@ -17,9 +17,11 @@ from astrocat.catalog.queries import (
     stats_equipment, stats_grouped, stats_summary,
 )
 from astrocat.catalog.schema import FRAME_FIELDS, rebuild_fts
+from astrocat.catalog.overrides import apply as apply_overrides
+from astrocat.catalog.curate import sync as sync_overrides
 
 __all__ = [
-    "CatalogBusy", "CatalogError", "CatalogFull", "FRAME_FIELDS", "describe", "FrameFilter", "counted", "counted_out_of_step", "present", "forget_rejects", "frame_values", "integrates",
+    "apply_overrides", "sync_overrides", "CatalogBusy", "CatalogError", "CatalogFull", "FRAME_FIELDS", "describe", "FrameFilter", "counted", "counted_out_of_step", "present", "forget_rejects", "frame_values", "integrates",
     "known_files", "list_duplicates", "list_frames", "list_rejects", "list_sessions", "list_targets",
     "list_values", "mark_missing", "migrate", "open_catalog", "rebuild_fts", "record_rejects", "refresh_counted",
     "same_frame", "stored_sha256", "stored_values",

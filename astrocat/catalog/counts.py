@@ -4,7 +4,9 @@ A frame counts when it is present (not `missing`), not a set-aside duplicate, an
 primary copy of its content: of several present frames with the same sha256 (a filed
 frame and its copy on an external drive, or a copy waiting in quarantine) only one
 counts, the first by location (library, quarantine, processing, elsewhere), then by id.
-Integration also leaves out masters and stacks: it is the sum of light subs.
+Integration also leaves out masters and stacks and frames marked bad (`frames.bad`, a
+correction: clouds, a test frame): it is the sum of the good light subs. A bad frame
+still counts as a file (frame, session and storage totals); it is never moved or deleted.
 
 `frames.counted` holds the verdict as a column (indexed, so Datasette's canned queries
 and facets use it too); `refresh_counted` keeps it true after every change of paths,
@@ -35,9 +37,9 @@ def counted(alias: str = "") -> str:
 
 
 def integrates(alias: str = "") -> str:
-    """SQL: the frame adds its exposure to integration totals (a counted light sub)."""
+    """SQL: the frame adds its exposure to integration totals (a counted light sub not marked bad)."""
     a = f"{alias}." if alias else ""
-    return f"{a}counted = 1 AND {a}frame_type = 'light' AND {a}is_master = 0"
+    return f"{a}counted = 1 AND {a}bad = 0 AND {a}frame_type = 'light' AND {a}is_master = 0"
 
 
 def _verdicts_sql() -> str:

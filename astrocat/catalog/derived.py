@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 _SESSION_FRAME_COLS = [
     "frame_type", "is_master", "target", "filter", "exposure_s", "date_obs", "night", "camera",
-    "telescope", "ccd_temp_c", "site_lat", "site_lon", "size",
+    "telescope", "ccd_temp_c", "site_lat", "site_lon", "size", "bad",
 ]
 
 

@@ -60,6 +60,7 @@ def upsert_frame_values(db: sqlite_utils.Database, values: Sequence[Sequence[Any
 _NOT_COMPARED = {"mtime", "scanned_at", "header_json"} | _KEEP_FIRST
 _COMPARED = [i for i, c in enumerate(_WRITE_COLS) if c not in _NOT_COMPARED]
 _SHA = _WRITE_COLS.index("sha256")
+_COMPARED_AT = {_WRITE_COLS[i]: k for k, i in enumerate(_COMPARED)}
 
 
 def stored_values(db: sqlite_utils.Database, paths: Sequence[str]) -> dict[str, tuple[Any, ...]]:
@@ -67,11 +68,26 @@ def stored_values(db: sqlite_utils.Database, paths: Sequence[str]) -> dict[str, 
     cols = ", ".join(f'"{_WRITE_COLS[i]}"' for i in _COMPARED)
     at = _COMPARED.index(_WRITE_COLS.index("path"))
     out: dict[str, tuple[Any, ...]] = {}
+    raw = ", raw" if "raw" in db["frames"].columns_dict else ", NULL"
     for i in range(0, len(paths), 500):
         chunk = paths[i : i + 500]
-        q = f"SELECT {cols} FROM frames WHERE path IN ({','.join('?' * len(chunk))})"
-        out.update((row[at], tuple(row)) for row in db.execute(q, chunk))
+        q = f"SELECT {cols}{raw} FROM frames WHERE path IN ({','.join('?' * len(chunk))})"
+        for row in db.execute(q, chunk):
+            out[row[at]] = _header_values(row[:-1], row[-1])
     return out
+
+
+def _header_values(row: Sequence[Any], raw: str | None) -> tuple[Any, ...]:
+    """A stored row with the header's values in place of its corrected ones (`frames.raw`):
+    a rescan compares what the file says with what it said."""
+    if not raw:
+        return tuple(row)
+    values = list(row)
+    for col, value in json.loads(raw).items():
+        at = _COMPARED_AT.get(col)
+        if at is not None:
+            values[at] = value
+    return tuple(values)
 
 
 def same_frame(stored: tuple[Any, ...] | None, values: Sequence[Any]) -> bool:

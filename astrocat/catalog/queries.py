@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from astrocat.catalog.counts import counted, integrates, present
 from astrocat.catalog.derived import resolve_session
+from astrocat.catalog.overrides import resolve_target
 from astrocat.catalog.schema import FRAME_FIELDS
 from astrocat.rules import normalize
 from astrocat.rules.normalize import Settings as NormalizeSettings
@@ -83,23 +84,35 @@ class FrameFilter:
         return (" AND ".join(clauses) or "1=1"), params
 
 
+def resolved(db: sqlite_utils.Database, flt: FrameFilter) -> FrameFilter:
+    """The filter with the catalog's names read (`_resolved`), for queries outside this module."""
+    return _resolved(db, flt)
+
+
 def _resolved(db: sqlite_utils.Database, flt: FrameFilter) -> FrameFilter:
-    """The filter with a renamed session's old id read as its current one."""
+    """The filter with a renamed session's old id read as its current one, and a target
+    alias (`astrocat target alias`) as the target it names."""
+    if flt.target is not None:
+        flt = replace(flt, target=resolve_target(db, flt.target))
     if flt.session is None:
         return flt
     return replace(flt, session=resolve_session(db, flt.session))
+
+
+_CURATED = ["bad", "bad_reason"]  # marked bad (astrocat frame mark-bad): listed, outside integration
 
 
 def list_frames(
     db: sqlite_utils.Database, flt: FrameFilter, limit: int | None = None
 ) -> list[dict[str, Any]]:
     where, params = _resolved(db, flt).where()
-    cols = ", ".join(f'"{c}"' for c in FRAME_FIELDS)
+    fields = FRAME_FIELDS + _CURATED if "bad" in db["frames"].columns_dict else FRAME_FIELDS
+    cols = ", ".join(f'"{c}"' for c in fields)
     sql = f"SELECT {cols} FROM frames WHERE {where} ORDER BY date_obs, path"
     sql += _limit(limit)
     out = []
     for row in db.execute(sql, params):
-        rec = dict(zip(FRAME_FIELDS, row))
+        rec = dict(zip(fields, row))
         rec["is_master"] = bool(rec["is_master"])
         rec["problems"] = json.loads(rec["problems"]) if rec["problems"] else []
         out.append(rec)
@@ -171,7 +184,7 @@ def list_duplicates(
     params: list[Any] = []
     narrow = ""
     if flt is not None:
-        where, params = replace(flt, every_copy=True).where()
+        where, params = replace(_resolved(db, flt), every_copy=True).where()
         narrow = f" AND sha256 IN (SELECT sha256 FROM frames WHERE {where})"
     sql = (
         "SELECT sha256, COUNT(*) AS copies, MAX(size) AS size, json_group_array(path) AS paths "

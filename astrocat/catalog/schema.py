@@ -173,8 +173,11 @@ def _m5_counted(db: sqlite_utils.Database) -> None:
     )
     db.execute("CREATE INDEX idx_frames_counted_session ON frames(counted, session_id)")
     refresh_counted(db, None)
-    refresh_sessions(db)
-    refresh_targets(db)
+    # sessions and targets read columns later migrations add (frames.bad): the last of
+    # those recomputes them, so a catalog created today does not meet them half-made
+    if "bad" in db["frames"].columns_dict:
+        refresh_sessions(db)
+        refresh_targets(db)
 
 
 def _m6_original_name(db: sqlite_utils.Database) -> None:

@@ -19,6 +19,7 @@ import sqlite_utils
 from astrocat.progress import ProgressFn
 from astrocat import catalog
 from astrocat.config import Settings
+from astrocat.catalog.queries import resolved
 from astrocat.rules.normalize import THESKYX_WEST_NOTE
 
 
@@ -125,7 +126,7 @@ def validate(
     """One result per cataloged file matching the filter (and under `paths` when given:
     files or folders on disk, or catalog paths): every present copy, since each file
     has its own header and checksums."""
-    where, params = replace(flt, every_copy=True).where()
+    where, params = replace(resolved(db, flt), every_copy=True).where()
     if paths:
         clauses = []
         for p in (settings.rel(p) if os.path.exists(p) else p.rstrip("/") for p in paths):

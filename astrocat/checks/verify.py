@@ -18,6 +18,7 @@ import sqlite_utils
 
 from astrocat.catalog.counts import out_of_step_contents
 from astrocat.catalog.derived import out_of_step_sessions
+from astrocat.catalog.overrides import apply as apply_overrides
 from astrocat import features
 from astrocat.progress import ProgressFn
 from astrocat import catalog
@@ -205,3 +206,14 @@ def _db_report(settings: Settings, frames: int, problems: list[dict[str, str]], 
         "problems": problems,
         "clean": not problems and set(ran) >= set(check_names()),
     }
+
+
+def check_overrides(db: sqlite_utils.Database, settings: Settings, add: Add) -> None:
+    """overrides: every frame carries the corrections in effect (astrocat frame/session/target)."""
+    if not db["overrides"].exists():
+        return
+    wrong = sorted({(fid, path) for fid, path, *_ in apply_overrides(db, write=False).changes})
+    if wrong:
+        more = ", ..." if len(wrong) > 5 else ""
+        add("overrides", f"{len(wrong)} frames do not carry the corrections in effect "
+                         f"({', '.join(p for _, p in wrong[:5])}{more}); `astrocat scan --full` applies them again")

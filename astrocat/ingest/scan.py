@@ -348,6 +348,7 @@ def scan(
     started = time.perf_counter()
     roots = roots or [settings.quarantine, settings.library]
     result = ScanResult()
+    catalog.sync_overrides(db)  # a rebuilt or restored catalog takes its corrections back first
     known = catalog.known_files(db)
     entries = list(walk([r for r in roots if os.path.exists(r)]))
     result.seen = len(entries)
@@ -387,8 +388,11 @@ def scan(
     def flush() -> None:
         with db.conn:
             catalog.upsert_frame_values(db, frames)
+            # the corrections again, in the same transaction: the rows now hold header values
+            applied = catalog.apply_overrides(db, frame_paths, fresh=True)
             catalog.forget_rejects(db, frame_paths)
             catalog.record_rejects(db, rejects)
+        affected_sessions.update(applied.sessions)
         frames.clear()
         frame_paths.clear()
         rejects.clear()

@@ -60,7 +60,7 @@ class Plan:
 _PLAN_COLS = [
     "id", "path", "size", "sha256", "frame_type", "is_master", "target", "filter", "exposure_s",
     "night", "session_id", "camera", "telescope", "gain", "ccd_temp_c", "set_temp_c", "binning",
-    "original_name",
+    "original_name", "bad", "bad_reason",
 ]
 
 
@@ -130,6 +130,12 @@ class _Names:
         return full
 
 
+def _stays_bad(f: dict[str, Any]) -> PlanItem:
+    """A frame marked bad is never moved (astrocat frame mark-bad): it stays where it is."""
+    return PlanItem(f["id"], f["path"], None, "skip", None, f["size"],
+                    f"marked bad ({f['bad_reason'] or 'no reason given'}): stays where it is")
+
+
 def _frames(db: sqlite_utils.Database, where: str, params: list[Any]) -> Iterator[dict[str, Any]]:
     cols = ", ".join(f'"{c}"' for c in _PLAN_COLS)
     for row in db.execute(f"SELECT {cols} FROM frames WHERE {where} ORDER BY date_obs, path", params):
@@ -168,6 +174,9 @@ def plan(
 
     if relayout:
         for f in todo:
+            if f["bad"]:
+                out.items.append(_stays_bad(f))
+                continue
             r = render(f)
             current = f["path"]
             inside = current.startswith(lib_root + "/")
@@ -193,6 +202,9 @@ def plan(
         "SELECT src, sha256, dst FROM moves WHERE state = 'done' AND kind = 'file'")}
     for f in todo:
         src = f["path"]
+        if f["bad"]:
+            out.items.append(_stays_bad(f))
+            continue
         if not f["sha256"]:
             out.items.append(PlanItem(f["id"], src, None, "skip", None, f["size"], NO_SHA))
             continue

@@ -184,6 +184,8 @@ def session_note(
     that use this session.
     """
     sid = session["id"]
+    bad = [d for d in detail if d.get("bad")]
+    detail = [d for d in detail if not d.get("bad")]
     targets = sorted(json_list(session.get("targets")))
     filters = sorted(json_list(session.get("filters")))
     by_type = _json_dict(session.get("frames_by_type"))
@@ -266,6 +268,13 @@ def session_note(
         ]
         out.append("\n## Calibration frames\n\n")
         out.append(_table(["Type", "Filter", "Frames", "Exposure"], ["---", "---", "--:", "--:"], rows))
+    if bad:
+        # struck through, with the reason: they stay in the library but add no integration
+        out.append("\n## Frames marked bad\n\n")
+        out.append("".join(
+            f"- ~~{md_text(str(d.get('path') or '').rsplit('/', 1)[-1])}~~ "
+            f"({md_text(d.get('frame_type'))}, {_secs(d.get('exposure_s'))}): {md_text(d.get('bad_reason') or 'bad')}\n"
+            for d in bad))
     return NoteContent(fm, frozenset(SESSION_KEYS), "".join(out))
 
 

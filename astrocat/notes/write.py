@@ -95,15 +95,21 @@ def load_targets(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 
 
 def load_detail(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """Frames per session, type, target, filter and exposure (one grouped query)."""
+    """Frames per session, type, target, filter and exposure (one grouped query); frames
+    marked bad one row each (`bad` = 1, with `path` and `bad_reason`), outside the totals."""
     sql = f"""
       SELECT session_id, frame_type, is_master, target, filter, exposure_s,
              COUNT(*) AS frames, SUM(COALESCE(exposure_s, 0)) AS seconds
       FROM frames
-      WHERE {counted()} AND session_id IS NOT NULL
+      WHERE {counted()} AND bad = 0 AND session_id IS NOT NULL
       GROUP BY session_id, frame_type, is_master, target, filter, exposure_s
     """
-    return list(db.query(sql))
+    bad = f"""
+      SELECT session_id, frame_type, is_master, target, filter, exposure_s, 1 AS frames,
+             COALESCE(exposure_s, 0) AS seconds, 1 AS bad, path, bad_reason
+      FROM frames WHERE {counted()} AND bad = 1 AND session_id IS NOT NULL ORDER BY session_id, date_obs, path
+    """
+    return list(db.query(sql)) + list(db.query(bad))
 
 
 def load_processing_sessions(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -221,7 +227,7 @@ def _contents(sessions, targets, procs, detail, stems) -> dict[str, NoteContent]
     by_target: dict[str, list[dict[str, Any]]] = {}
     for d in detail:
         by_session.setdefault(d["session_id"], []).append(d)
-        if d["frame_type"] == "light" and not d["is_master"] and d["target"]:
+        if d["frame_type"] == "light" and not d["is_master"] and d["target"] and not d.get("bad"):
             by_target.setdefault(d["target"], []).append(d)
     session_rows = {s["id"]: s for s in sessions}
     procs_of_session: dict[str, list[dict[str, Any]]] = {}

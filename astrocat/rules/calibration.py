@@ -9,10 +9,10 @@ from astrocat.rules.naming import CALIBRATION_TYPES
 
 def night_calibration(frames: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per calibration type (dark, flat, bias, darkflat): how many frames, at which
-    exposures, through which filters."""
+    exposures, through which filters. Frames marked bad (`bad`) match nothing."""
     out = {}
     for kind in CALIBRATION_TYPES:
-        sel = [f for f in frames if f["frame_type"] == kind]
+        sel = [f for f in frames if f["frame_type"] == kind and not f.get("bad")]
         out[kind] = {
             "frames": len(sel),
             "exposures": sorted({f["exposure_s"] for f in sel if f["exposure_s"] is not None}),

@@ -65,7 +65,7 @@ def summarize(sid: str, frames: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             utc.append(f["date_obs"])
         if lat is None and f.get("site_lat") is not None:
             lat, lon = f.get("site_lat"), f.get("site_lon")
-        if ftype == "light" and not f.get("is_master"):
+        if ftype == "light" and not f.get("is_master") and not f.get("bad"):  # as counts.integrates()
             secs = float(f.get("exposure_s") or 0.0)
             integration += secs
             key = f.get("filter") or "(none)"

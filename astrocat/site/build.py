@@ -40,7 +40,7 @@ FRAME_COLS = [
     "id", "path", "size", "sha256", "frame_type", "is_master", "object", "target", "filter", "exposure_s",
     "date_obs", "night", "session_id", "camera", "telescope", "focal_length_mm", "gain", "offset",
     "ccd_temp_c", "set_temp_c", "binning", "width", "height", "bayer_pattern", "software", "location",
-    "scanned_at",
+    "scanned_at", "bad", "bad_reason", "raw",
 ]
 _REAL_COLS = {"exposure_s", "focal_length_mm", "gain", "offset", "ccd_temp_c", "set_temp_c"}
 _ORDER = "ORDER BY session_id, date_obs, path"

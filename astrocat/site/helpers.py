@@ -53,3 +53,15 @@ def session_span(first_utc: str | None, last_utc: str | None) -> dict[str, str] 
         return None
     minutes = max(0, round((b - a).total_seconds() / 60))
     return {"duration": f"{minutes // 60}h {minutes % 60:02d}m", "utc": f"{a:%H:%M}–{b:%H:%M} UTC"}
+
+
+def corrected(raw: str | None) -> dict[str, str]:
+    """Field -> "header: value" for a frame's corrected fields (`frames.raw`, JSON)."""
+    if not raw:
+        return {}
+    try:
+        values = json.loads(raw)
+    except ValueError:
+        return {}
+    return {k: f"corrected; the header says {'(nothing)' if v is None else v}" for k, v in values.items()
+            if k not in ("bad", "bad_reason")}

@@ -13,7 +13,7 @@ from astrocat.rules import charts
 from astrocat.rules.calibration import calibration_gaps, night_calibration
 from astrocat.site.build import THUMBS_PER_SESSION
 from astrocat.site.commands import actions, command
-from astrocat.site.helpers import digest, evenly, session_span
+from astrocat.site.helpers import corrected, digest, evenly, session_span
 from astrocat.site.paths import SESSIONS, explorer_href, note_file_name, session_href, target_href
 
 if TYPE_CHECKING:
@@ -118,6 +118,8 @@ def _page(site: Site, s: dict[str, Any], key: str, frames: list[dict[str, Any]])
                            "name": os.path.basename(f["path"])})
     groups: dict[tuple[str, str, Any], dict[str, Any]] = {}
     for f in frames:
+        if f.get("bad"):
+            continue  # listed struck through below, outside the totals (catalog.counts.integrates)
         gkey = (f["frame_type"], f["filter"] or "", f["exposure_s"])
         g = groups.setdefault(gkey, {"frame_type": f["frame_type"], "filter": f["filter"] or "",
                                      "exposure_s": f["exposure_s"], "frames": 0, "seconds": 0.0, "masters": 0})
@@ -132,6 +134,7 @@ def _page(site: Site, s: dict[str, Any], key: str, frames: list[dict[str, Any]])
         "is_master": bool(f["is_master"]), "object": f["object"], "target": f["target"], "filter": f["filter"],
         "exposure_s": f["exposure_s"], "time": (f["date_obs"] or "")[11:19], "ccd_temp_c": f["ccd_temp_c"],
         "gain": f["gain"], "offset": f["offset"], "binning": f["binning"], "size": f["size"],
+        "bad": bool(f.get("bad")), "bad_reason": f.get("bad_reason"), "corrected": corrected(f.get("raw")),
     } for f in frames]
 
     def distinct(col: str) -> list[Any]:
@@ -150,7 +153,7 @@ def _page(site: Site, s: dict[str, Any], key: str, frames: list[dict[str, Any]])
         meta={"thumb": first, "thumbs": [t["href"] for t in thumbs], "failed": failed},
         title=f"Session {sid}", section=SESSIONS, s=s, year=year,
         span=session_span(s.get("first_utc"), s.get("last_utc")), files=files, thumbs=thumbs,
-        breakdown=breakdown, calibration=calibration, missing=calibration_gaps(lights, calibration),
+        breakdown=breakdown, calibration=calibration, missing=calibration_gaps([f for f in lights if not f.get("bad")], calibration),
         rig={"focal_length_mm": distinct("focal_length_mm"), "gain": distinct("gain"), "offset": distinct("offset"),
              "binning": distinct("binning"), "software": distinct("software"), "set_temp_c": distinct("set_temp_c"),
              "bayer_pattern": distinct("bayer_pattern")},

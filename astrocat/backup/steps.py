@@ -1,0 +1,28 @@
+"""The backup step of `sync`: upload when `[backup]` is configured with `in_sync = true`."""
+
+from __future__ import annotations
+
+from astrocat.backup.client import BackupError, connect
+
+
+def backup_step(ctx) -> None:  # noqa: ANN001 - astrocat.pipeline.Run
+    b = ctx.settings.backup
+    if ctx.pipeline != "sync" or b is None or not b.in_sync or ctx.options.get("dry_run"):
+        return
+    from astrocat.backup.upload import upload
+
+    try:
+        result = upload(ctx.db, ctx.settings, connect(b))
+    except BackupError as exc:
+        ctx.report["backup"] = {"error": str(exc)}
+        ctx.echo(f"backup: {exc}")
+        ctx.problem()
+        return
+    ctx.report["backup"] = result.as_dict()
+    ctx.results["backup"] = result
+    if result.uploaded or result.found:
+        ctx.echo(f"backup: uploaded {result.uploaded} file(s), {result.bytes_sent} bytes")
+    for p in result.problems + result.changed:
+        ctx.echo(f"backup: {p['path']}: {p['reason']}")
+    if result.problems or result.changed:
+        ctx.problem()

@@ -102,4 +102,4 @@ def set_transition(endpoint: str, progression: str, **more: Any) -> None:
     req = urllib.request.Request(f"{endpoint}/moto-api/state-manager/set-transition",
                                  data=json.dumps(body).encode(), method="POST")
     with urllib.request.urlopen(req, timeout=10) as r:
-        assert r.status == 200
+        assert r.status == 201  # moto answers Created

@@ -37,13 +37,21 @@ class VerifyResult:
         return {**self.__dict__, "clean": self.clean}
 
 
+def same_checksum(stored: str, recorded: str) -> bool:
+    """A stored checksum against the recorded one. A multipart object's is `digest-N`; some
+    servers leave out `-N`, so the part count is compared only when both give it."""
+    s_digest, _, s_parts = stored.partition("-")
+    r_digest, _, r_parts = recorded.partition("-")
+    return s_digest == r_digest and (not s_parts or not r_parts or s_parts == r_parts)
+
+
 def check_head(row: dict[str, Any], head: dict[str, Any]) -> list[str]:
     """What disagrees between a backup record and the object's HEAD (pure)."""
     bad = []
     stored = head.get("ChecksumSHA256")
     if stored is None:
         bad.append("no SHA-256 checksum stored with the object")
-    elif stored != row["checksum"]:
+    elif not same_checksum(stored, row["checksum"]):
         bad.append(f"stored checksum {stored} is not the uploaded {row['checksum']}")
     if "-" not in row["checksum"] and row["checksum"] != b64_sha256(row["sha256"]):
         bad.append("the recorded checksum is not the catalog's sha256")

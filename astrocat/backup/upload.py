@@ -193,7 +193,7 @@ class _Sender:
                 digests.append(digest)
                 part_sum = b64_sha256(digest.hex())
                 old = have.get(number)
-                if old and old["Size"] == length and old.get("ChecksumSHA256") == part_sum:
+                if old and old["Size"] == length and _same_part(old, part_sum, data):
                     done.append({"PartNumber": number, "ETag": old["ETag"], "ChecksumSHA256": part_sum})
                     reused += 1
                     continue
@@ -227,6 +227,14 @@ class _Sender:
             if not r.get("IsTruncated"):
                 return upload_id, parts
             marker = r["NextPartNumberMarker"]
+
+
+def _same_part(listed: dict[str, Any], part_sum: str, data: bytes) -> bool:
+    """A part the server holds is this data: by its SHA-256 when the listing gives it (S3),
+    else by its ETag, the MD5 of the part (servers that list no part checksums)."""
+    if listed.get("ChecksumSHA256"):
+        return listed["ChecksumSHA256"] == part_sum
+    return listed.get("ETag", "").strip('"') == hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 def upload(db: Any, settings: Settings, s3: S3, session: str | None = None, year: str | None = None,

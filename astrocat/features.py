@@ -116,6 +116,7 @@ FEATURES: tuple[Feature, ...] = (
         migrations=((10, "backups, backup_restores, backup_verify_runs", "astrocat.backup.schema:create_backups"),),
         commands=("backup",),
         steps=(Step("backup", 60, "astrocat.backup.steps:backup_step", frozenset({"sync"})),),
+        datasette="astrocat.backup:datasette.yml",
     ),
 )
 

@@ -78,6 +78,12 @@ def test_frames_added_later_go_up_and_a_run_with_nothing_new_sends_nothing(libra
     assert cli_json("backup", "upload", cwd=root)["uploaded"] == 3
     later = add_frames(library, 2, start=10)  # the same night: the same session
     assert len(rows(library.catalog, "SELECT DISTINCT session_id FROM frames")) == 1
+    # the canned Datasette queries see the same: the two later frames, 3 of 5 in the session
+    from astrocat.datasette.app import load_metadata
+
+    canned = load_metadata()["databases"]["catalog"]["queries"]
+    assert {p for p, *_ in rows(library.catalog, canned["frames_not_backed_up"]["sql"])} == set(later)
+    assert [r[1:3] for r in rows(library.catalog, canned["backup_coverage_by_session"]["sql"])] == [(5, 3)]
     dry = cli("backup", "upload", "--dry-run", cwd=root)
     assert "would upload 2 files; 3 already backed up" in dry.stdout
     up = cli_json("backup", "upload", cwd=root)

@@ -66,7 +66,8 @@ def test_datasette_metadata_fragments_merge_tables_and_queries() -> None:
     assert merged["databases"]["catalog"]["tables"] == {"frames": {"label_column": "path"},
                                                         "backups": {"description": "b"}}
     assert sorted(merged["databases"]["catalog"]["queries"]) == ["a", "b"]
-    assert [p.name for p in datasette_app.fragment_paths()] == ["metadata.yml"]
+    assert [p.as_posix().rsplit("/", 2)[-2:] for p in datasette_app.fragment_paths()] == [
+        ["datasette", "metadata.yml"], ["backup", "datasette.yml"]]
 
 
 def test_the_cli_registers_the_commands_of_built_features_only() -> None:

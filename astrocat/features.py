@@ -117,6 +117,8 @@ FEATURES: tuple[Feature, ...] = (
         commands=("backup",),
         steps=(Step("backup", 60, "astrocat.backup.steps:backup_step", frozenset({"sync"})),),
         datasette="astrocat.backup:datasette.yml",
+        nav=(("Backups", "backups/index.html"),),
+        pages="astrocat.site.pages.backups:write",
     ),
 )
 

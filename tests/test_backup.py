@@ -339,3 +339,26 @@ def test_no_credential_in_any_output_the_catalog_or_the_config(library, s3_endpo
     for f in [library.catalog, library.config_path, *library.catalog.parent.glob("catalog.db*")]:
         data = f.read_bytes()
         assert ACCESS_KEY.encode() not in data and SECRET_KEY.encode() not in data
+
+
+def test_the_backups_page_shows_coverage_classes_cost_and_the_last_verify(library, s3_endpoint):
+    import re
+
+    root = configure(library, s3_endpoint, "sitepage")
+    add_frames(library, 3)
+    cli("backup", "upload", cwd=root)
+    cli("backup", "verify", cwd=root)
+    later = add_frames(library, 1, start=20, **{"DATE-OBS": "2024-12-05T21:00:00"})  # another night
+    cli("build", "--no-thumbnails", cwd=root)
+    page = (library.site / "backups" / "index.html").read_text()
+    coverage = dict(re.findall(r'<tr data-session="([^"]+)">.*?</td><td class="num">\d+</td>'
+                               r'<td class="num">(\d+)</td>', page))
+    sessions = dict(rows(library.catalog, "SELECT session_id, COUNT(*) FROM frames GROUP BY session_id"))
+    new_session = rows(library.catalog, "SELECT session_id FROM frames WHERE path = ?", next(iter(later)))[0][0]
+    assert coverage == {sid: ("0" if sid == new_session else str(n)) for sid, n in sessions.items()}
+    assert "<td>DEEP_ARCHIVE</td>" in page and "3 of 4 files" in page
+    assert re.search(r'id="last-verify">[^<]*\(all\): 3 checked, 3 ok: clean', page)
+    nav = page.split('<nav aria-label="Main">', 1)[1].split("</nav>", 1)[0]
+    assert "backups/index.html" in nav
+    dashboard = (library.site / "index.html").read_text()
+    assert "75%" in dashboard and "3 of 4 files" in dashboard

@@ -85,21 +85,26 @@ def test_an_upload_killed_mid_run_resumes_without_resending(library, s3_endpoint
     assert cli_json("backup", "verify", "--download", cwd=root)["downloaded"] == 5
 
 
-def test_an_object_completed_but_not_recorded_is_found_not_sent(library, s3_endpoint):
+@pytest.mark.parametrize("list_over", [20, 0], ids=["head-each", "one-listing"])
+def test_an_object_completed_but_not_recorded_is_found_not_sent(library, s3_endpoint, monkeypatch, list_over):
     """The window a kill can leave: the PUT finished, the catalog never heard of it."""
     import base64
 
-    root = configure(library, s3_endpoint, "unrecorded", frames_storage_class="STANDARD")
+    from astrocat.backup import upload
+
+    monkeypatch.setattr(upload, "LIST_OVER", list_over)
+    bucket = f"unrecorded-{list_over}"
+    root = configure(library, s3_endpoint, bucket, frames_storage_class="STANDARD")
     frames = backupkit.add_frames(library, 2)
     path, sha = sorted(frames.items())[0]
     key = "astro/frames/" + path.removeprefix("library/")
     s3 = client(s3_endpoint)
-    s3.put_object(Bucket="unrecorded", Key=key, Body=(root / path).read_bytes(), Metadata={"sha256": sha},
+    s3.put_object(Bucket=bucket, Key=key, Body=(root / path).read_bytes(), Metadata={"sha256": sha},
                   ChecksumSHA256=base64.b64encode(bytes.fromhex(sha)).decode(), ChecksumAlgorithm="SHA256")
-    before = s3.head_object(Bucket="unrecorded", Key=key)
+    before = s3.head_object(Bucket=bucket, Key=key)
     r = cli_json("backup", "upload", cwd=root)
     assert r["found"] == 1 and r["uploaded"] == 1 and r["bytes_sent"] == (root / sorted(frames)[1]).stat().st_size
-    assert s3.head_object(Bucket="unrecorded", Key=key)["ETag"] == before["ETag"]
+    assert s3.head_object(Bucket=bucket, Key=key)["ETag"] == before["ETag"]
     # an object at the key with other content is never overwritten
     other = sorted(frames)[1]
     db = sqlite3.connect(library.catalog)
@@ -107,8 +112,8 @@ def test_an_object_completed_but_not_recorded_is_found_not_sent(library, s3_endp
         db.execute("DELETE FROM backups")
     db.close()
     okey = "astro/frames/" + other.removeprefix("library/")
-    s3.put_object(Bucket="unrecorded", Key=okey, Body=b"not the frame", Metadata={"sha256": "0" * 64})
+    s3.put_object(Bucket=bucket, Key=okey, Body=b"not the frame", Metadata={"sha256": "0" * 64})
     r = cli_json("backup", "upload", cwd=root, expect=1)
     assert [p["path"] for p in r["problems"]] == [other]
     assert "another object is already at this key" in r["problems"][0]["reason"]
-    assert s3.get_object(Bucket="unrecorded", Key=okey)["Body"].read() == b"not the frame"
+    assert s3.get_object(Bucket=bucket, Key=okey)["Body"].read() == b"not the frame"

@@ -23,6 +23,7 @@ from astrocat.hashing import sha256_file
 from astrocat.progress import ProgressFn
 from astrocat.rules.backup import b64_sha256, frame_key, manifest_key, parts_of
 
+LIST_OVER = 20  # more files to send than this: list the bucket once rather than a HEAD each
 MANIFEST_FIELDS = ("frame_type", "target", "filter", "exposure_s", "date_obs", "camera", "telescope", "night")
 
 
@@ -115,10 +116,11 @@ def plan(db: Any, settings: Settings, session: str | None = None, year: str | No
 class _Sender:
     """Sends one item; runs in worker threads (the boto3 client is thread-safe)."""
 
-    def __init__(self, s3: S3, settings: Settings):
+    def __init__(self, s3: S3, settings: Settings, on_server: set[str] | None):
         assert settings.backup is not None
         self.s3, self.settings, self.b = s3, settings, settings.backup
         self.throttle = Throttle(self.b.bandwidth_limit)
+        self.on_server = on_server  # keys listed before the run (None: not listed, HEAD each)
 
     def send(self, item: Item) -> dict[str, Any]:
         path = self.settings.abs(item.path)
@@ -144,6 +146,8 @@ class _Sender:
 
     def _existing(self, item: Item) -> dict[str, Any] | None:
         """A complete object from an interrupted run: recorded without sending it again."""
+        if self.on_server is not None and item.key not in self.on_server:
+            return None
         try:
             head = self.s3.client.head_object(Bucket=self.s3.bucket, Key=item.key, ChecksumMode="ENABLED")
         except Exception as exc:  # noqa: BLE001
@@ -250,7 +254,15 @@ def upload(db: Any, settings: Settings, s3: S3, session: str | None = None, year
         result.elapsed_s = round(time.perf_counter() - started, 3)
         return result
     assert settings.backup is not None
-    sender = _Sender(s3, settings)
+    from astrocat.rules.backup import object_key
+
+    on_server = None  # a few files: a HEAD each tells whether an interrupted run left them
+    if len(p.todo) > LIST_OVER:
+        try:  # many: one listing (1000 keys a request) instead of a HEAD per file
+            on_server = set(list_keys(s3, object_key(settings.backup.prefix, "frames") + "/"))
+        except Exception as exc:  # noqa: BLE001
+            raise describe(s3, exc, "list") from None
+    sender = _Sender(s3, settings, on_server)
     total, done_bytes, sessions = p.bytes, 0, set()
     with ThreadPoolExecutor(max_workers=settings.backup.concurrency) as pool:
         futures = {pool.submit(sender.send, item): item for item in p.todo}

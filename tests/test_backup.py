@@ -362,3 +362,23 @@ def test_the_backups_page_shows_coverage_classes_cost_and_the_last_verify(librar
     assert "backups/index.html" in nav
     dashboard = (library.site / "index.html").read_text()
     assert "75%" in dashboard and "3 of 4 files" in dashboard
+
+
+def test_an_unreachable_server_is_one_line_after_the_retries(library, s3_endpoint, monkeypatch):
+    import socket
+
+    from astrocat.backup import client as backup_client
+
+    monkeypatch.setattr(backup_client, "RETRIES", 2)  # the real default backs off for longer
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = configure(library, s3_endpoint, "unreachable")
+    cfg = library.config_path
+    cfg.write_text(cfg.read_text().replace(s3_endpoint, f"http://127.0.0.1:{port}"))
+    add_frames(library, 1)
+    r = cli("backup", "upload", cwd=root, expect=1)
+    assert r.stderr.strip().splitlines() == [
+        "error: cannot reach S3 (EndpointConnectionError) after 2 attempts: check the network and "
+        "backup.endpoint_url; run again to resume"]
+    assert rows(library.catalog, "SELECT COUNT(*) FROM backups") == [(0,)]

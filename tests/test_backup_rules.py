@@ -94,3 +94,26 @@ def test_backup_config_defaults_and_checks(tmp_path):
                          ({"bucket": "b", "secret_key": "x"}, "unknown key backup.secret_key")]:
         with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
             _cfg(tmp_path, bad)
+
+
+@pytest.mark.parametrize(("code", "status", "expected", "config"), [
+    ("InvalidAccessKeyId", 403, "the AWS access key is not known to the server: check your AWS credentials", True),
+    ("SignatureDoesNotMatch", 403, "the AWS secret key does not match the access key", True),
+    ("AccessDenied", 403, "access denied: your AWS credentials may not upload in bucket astro-b", True),
+    ("NoSuchBucket", 404, "bucket astro-b does not exist (backup.bucket): create it first", True),
+    ("PermanentRedirect", 301, "bucket astro-b is in another region: set backup.region", True),
+    ("AuthorizationHeaderMalformed", 400, "bucket astro-b is in another region", True),
+    ("QuotaExceeded", 403, "the storage quota of the account is full", True),
+    ("SlowDown", 503, "S3 refused to upload: SlowDown", False),
+])
+def test_s3_errors_become_one_clear_line(code, status, expected, config):
+    from botocore.exceptions import ClientError
+
+    from astrocat.backup.client import S3, describe
+
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    err = ClientError({"Error": {"Code": code, "Message": f"details mentioning {secret}"},
+                       "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
+    got = describe(S3(None, "astro-b", ("AKIAEXAMPLE", secret)), err, "upload")
+    assert expected in str(got) and got.config is config
+    assert "\n" not in str(got) and secret not in str(got)

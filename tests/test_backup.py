@@ -382,3 +382,26 @@ def test_an_unreachable_server_is_one_line_after_the_retries(library, s3_endpoin
         "error: cannot reach S3 (EndpointConnectionError) after 2 attempts: check the network and "
         "backup.endpoint_url; run again to resume"]
     assert rows(library.catalog, "SELECT COUNT(*) FROM backups") == [(0,)]
+
+
+def test_a_lost_catalog_is_restored_from_the_session_manifests(library, s3_endpoint, tmp_path):
+    from astrocat.config import load, write_default
+    from conftest import set_settle
+
+    root = configure(library, s3_endpoint, "lostcat", frames_storage_class="STANDARD")
+    frames = add_frames(library, 3)
+    cli("backup", "upload", cwd=root)
+    session = rows(library.catalog, "SELECT DISTINCT session_id FROM frames")[0][0]
+    # a new computer: a fresh library and catalog with the same [backup] section
+    cfg = write_default(tmp_path / "new", timezone="UTC")
+    set_settle(cfg, 0)
+    backup_section = library.config_path.read_text().split("[backup]", 1)[1]
+    cfg.write_text(cfg.read_text() + "\n[backup]" + backup_section)
+    new = load(cfg)
+    r = cli("backup", "restore", "--session", session, "--to", str(new.library), cwd=cfg.parent)
+    assert "restoring from the session manifests" in r.stdout and "3 re-cataloged" in r.stdout
+    for p in frames:
+        assert (cfg.parent / p).read_bytes() == (root / p).read_bytes()
+        assert (cfg.parent / p).stat().st_mtime == (root / p).stat().st_mtime  # kept from the manifest
+    assert sorted(rows(new.catalog, "SELECT path, sha256, session_id FROM frames")) == sorted(
+        (p, sha, session) for p, sha in frames.items())

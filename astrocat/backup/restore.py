@@ -69,6 +69,42 @@ def select(db: Any, settings: Settings, session: str | None = None, target: str 
     return out
 
 
+def select_from_manifests(s3: S3, prefix: str, session: str | None = None, target: str | None = None,
+                          glob: str | None = None) -> list[dict[str, Any]]:
+    """The same choice made from the session manifests in the bucket: for a catalog that
+    was lost (a new computer, a damaged disk) and so has no backup records."""
+    import json
+
+    from astrocat.backup.upload import list_keys
+    from astrocat.rules.backup import object_key
+
+    out, seen = [], set()
+    try:
+        keys = sorted(list_keys(s3, object_key(prefix, "manifests") + "/"))
+        for key in keys:
+            manifest = json.loads(s3.client.get_object(Bucket=s3.bucket, Key=key)["Body"].read())
+            if session and manifest.get("session") != session:
+                continue
+            for f in manifest.get("frames", []):
+                if target and f.get("header", {}).get("target") != target:
+                    continue
+                if glob and not fnmatch.fnmatchcase(f["path"], glob):
+                    continue
+                if f["sha256"] in seen:
+                    continue
+                seen.add(f["sha256"])
+                out.append({"sha256": f["sha256"], "key": f["key"], "size": f["size"],
+                            "storage_class": f.get("storage_class", "STANDARD"), "rel": f["path"],
+                            "mtime": f.get("mtime")})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BackupError(f"a session manifest in the bucket is not readable ({type(exc).__name__})") from None
+    except BackupError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise describe(s3, exc, "read the manifests in") from None
+    return sorted(out, key=lambda i: i["rel"])
+
+
 def refusal(items: list[dict[str, Any]], tier: str) -> str | None:
     """Why this tier cannot restore these objects (checked before any request)."""
     for cls in sorted({i["storage_class"] for i in items}):

@@ -79,7 +79,7 @@ def library_frames(db: Any, settings: Settings, session: str | None = None, year
     if year:
         where.append("substr(night, 1, 4) = ?")
         args.append(str(year))
-    cols = ", ".join(("path", "sha256", "size", "session_id") + MANIFEST_FIELDS)
+    cols = ", ".join(("path", "sha256", "size", "mtime", "session_id") + MANIFEST_FIELDS)
     cur = db.execute(f"SELECT {cols} FROM frames WHERE {' AND '.join(where)} ORDER BY path", args)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()]
@@ -308,7 +308,7 @@ def manifest(db: Any, settings: Settings, session_id: str) -> dict[str, Any]:
         if not got:
             continue
         frames.append({"path": library_rel(settings, row["path"]), "key": got[0], "sha256": row["sha256"],
-                       "size": row["size"], "checksum_sha256": got[1], "storage_class": got[2],
+                       "size": row["size"], "mtime": row["mtime"], "checksum_sha256": got[1], "storage_class": got[2],
                        "header": {k: row[k] for k in MANIFEST_FIELDS if row[k] is not None}})
     return {"astrocat_manifest": 1, "session": session_id, "written_at": utc_now(), "frames": frames}
 

@@ -244,20 +244,29 @@ def restore_cmd(
     Examples: `astrocat backup restore --session ID --to ~/restored` ·
     `astrocat backup restore --path '2024/*' --to library --tier Standard`
     """
-    from astrocat.backup.restore import refusal, restore, select
+    from astrocat.backup.restore import refusal, restore, select, select_from_manifests
 
     if sum(x is not None for x in (session, target, path)) != 1:
         raise fail("give exactly one of --session, --target or --path", EXIT_USAGE)
     tier = tier.capitalize()
     s = _configured()
+    assert s.backup is not None
     with locked(s, "backup restore"), open_db(s) as db, _failures():
         items = select(db, s, session=session, target=target, glob=path)
+        s3 = None
+        if not items and not db.execute("SELECT 1 FROM backups LIMIT 1").fetchone():
+            # no backup records at all: a lost catalog; the session manifests say what is where
+            s3 = _connect(s)
+            items = select_from_manifests(s3, s.backup.prefix, session=session, target=target, glob=path)
+            if items and not as_json:
+                output.info(f"the catalog has no backup records: restoring from the session manifests in "
+                            f"bucket {s3.bucket}")
         if not items:
             raise fail("no backed-up frames match; see `astrocat backup list-sessions`", EXIT_PROBLEMS)
         why = refusal(items, tier)
         if why:
             raise fail(why, EXIT_USAGE)
-        s3 = _connect(s)
+        s3 = s3 or _connect(s)
         with transfer_bar(quiet or as_json, "Restoring") as progress:
             result = restore(db, s, s3, items, to.expanduser(), tier=tier, progress=progress)
     if as_json:

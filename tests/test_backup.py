@@ -405,3 +405,15 @@ def test_a_lost_catalog_is_restored_from_the_session_manifests(library, s3_endpo
         assert (cfg.parent / p).stat().st_mtime == (root / p).stat().st_mtime  # kept from the manifest
     assert sorted(rows(new.catalog, "SELECT path, sha256, session_id FROM frames")) == sorted(
         (p, sha, session) for p, sha in frames.items())
+
+
+@pytest.mark.slow
+def test_the_demo_backs_up_to_a_local_server_when_given_one(s3_endpoint, tmp_path):
+    d = tmp_path / "demo"
+    r = cli("demo", str(d), "--s3-endpoint", s3_endpoint, "--s3-bucket", "demo-bucket", cwd=tmp_path)
+    assert "created bucket demo-bucket" in r.stdout and "backup: uploaded" in r.stdout
+    contents = rows(d / "catalog.db", "SELECT COUNT(DISTINCT sha256) FROM frames WHERE location = 'library'")[0][0]
+    assert contents > 300
+    assert len(keys(s3_endpoint, "demo-bucket", "astrocat/frames/")) == contents
+    st = cli_json("backup", "status", cwd=d)
+    assert st["backed_up"] == contents and st["by_storage_class"]["STANDARD"]["objects"] == contents

@@ -10,7 +10,8 @@ from astrocat.datasette import app as datasette_app
 
 def test_pipelines_run_the_registered_steps_in_order() -> None:
     assert [s.name for s in features.steps("sync")] == ["recover", "scan", "organize", "notes", "site", "backup"]
-    assert [s.name for s in features.steps("demo")] == ["recover", "scan", "organize", "notes", "demo-note", "site"]
+    assert [s.name for s in features.steps("demo")] == ["recover", "scan", "organize", "notes", "demo-note", "site",
+                                                         "backup"]
     assert [s.name for s in features.steps("build")] == ["notes", "site"]
     with pytest.raises(ValueError):
         features.steps("backup")

@@ -133,6 +133,22 @@ def check_bucket(s3: S3) -> None:
         raise describe(s3, exc, "read") from None
 
 
+def ensure_bucket(s3: S3, region: str | None) -> bool:
+    """Create the bucket unless it exists (the demo's local server); True when created."""
+    try:
+        check_bucket(s3)
+        return False
+    except BackupError as exc:
+        if "does not exist" not in str(exc):
+            raise
+    extra = {"CreateBucketConfiguration": {"LocationConstraint": region}} if region and region != "us-east-1" else {}
+    try:
+        s3.client.create_bucket(Bucket=s3.bucket, **extra)
+    except Exception as exc:  # noqa: BLE001
+        raise describe(s3, exc, "create") from None
+    return True
+
+
 def is_missing(exc: BaseException) -> bool:
     from botocore.exceptions import ClientError
 

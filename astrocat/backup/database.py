@@ -52,7 +52,8 @@ def notes_archive(notes: Path) -> bytes:
 def backup_database(settings: Settings, s3: S3) -> DatabaseResult:
     b = settings.backup
     assert b is not None
-    stamp = now().strftime("%Y-%m-%dT%H%M%SZ")
+    t = now()
+    stamp = t.strftime("%Y-%m-%dT%H%M%S") + f".{t.microsecond // 1000:03d}Z"  # sorts as it reads
     root = database_prefix(b.prefix)
     result = DatabaseResult(stamp)
     with tempfile.TemporaryDirectory(prefix="astrocat-db-") as tmp:

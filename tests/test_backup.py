@@ -145,6 +145,11 @@ def test_a_corrupted_remote_object_is_caught_without_download(library, s3_endpoi
     assert res["unexpected"] == ["astro/frames/stray.fits"]
     assert [m["key"] for m in res["missing"]] == [other]
     assert len(res["mismatched"]) == 1
+    # one session's objects only: no listing of the bucket, so nothing is "unexpected"
+    session = rows(library.catalog, "SELECT session_id FROM frames LIMIT 1")[0][0]
+    one = cli_json("backup", "verify", "--session", session, cwd=root, expect=1)
+    assert one["checked"] == 3 and one["unexpected"] == []
+    assert cli_json("backup", "verify", "--session", "no-such-session", cwd=root)["checked"] == 0
 
 
 def test_a_file_changed_since_its_scan_or_its_upload_is_never_sent(library, s3_endpoint):
@@ -180,6 +185,9 @@ def test_deep_archive_restore_is_requested_recorded_pending_then_downloaded(libr
     cli("backup", "upload", cwd=root)
     heads = [client(s3_endpoint).head_object(Bucket="archive", Key=k) for k in keys(s3_endpoint, "archive")]
     assert {h["StorageClass"] for h in heads} == {"DEEP_ARCHIVE"}
+    (manifest,) = keys(s3_endpoint, "archive", "astro/manifests/")
+    # S3 names no class for STANDARD objects: the manifest stays readable without a restore
+    assert "StorageClass" not in client(s3_endpoint).head_object(Bucket="archive", Key=manifest)
     # verify reads the checksums of archived objects without a restore
     assert cli_json("backup", "verify", cwd=root)["ok"] == 2
     out = tmp_path / "restored"

@@ -426,3 +426,21 @@ def test_the_demo_backs_up_to_a_local_server_when_given_one(s3_endpoint, tmp_pat
     assert len(keys(s3_endpoint, "demo-bucket", "astrocat/frames/")) == contents
     st = cli_json("backup", "status", cwd=d)
     assert st["backed_up"] == contents and st["by_storage_class"]["STANDARD"]["objects"] == contents
+
+
+def test_reconcile_compares_the_records_with_a_bucket_listing(library, s3_endpoint):
+    root = configure(library, s3_endpoint, "reconcile", frames_storage_class="STANDARD")
+    frames = add_frames(library, 3)
+    cli("backup", "upload", cwd=root)
+    gone = "astro/frames/" + sorted(frames)[0].removeprefix("library/")
+    s3 = client(s3_endpoint)
+    s3.delete_object(Bucket="reconcile", Key=gone)
+    s3.put_object(Bucket="reconcile", Key="astro/frames/stray.fits", Body=b"x")
+    # without --reconcile the catalog's records decide: nothing to send
+    assert cli_json("backup", "upload", cwd=root)["uploaded"] == 0
+    dry = cli_json("backup", "upload", "--reconcile", "--dry-run", cwd=root)
+    assert dry["forgotten"] == [gone] and dry["planned"] == 0  # a dry run forgets nothing
+    r = cli_json("backup", "upload", "--reconcile", cwd=root)
+    assert r["forgotten"] == [gone] and r["unexpected"] == ["astro/frames/stray.fits"]
+    assert r["uploaded"] == 1 and r["already"] == 2
+    assert s3.get_object(Bucket="reconcile", Key=gone)["Body"].read() == (root / sorted(frames)[0]).read_bytes()

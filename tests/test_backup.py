@@ -444,3 +444,27 @@ def test_reconcile_compares_the_records_with_a_bucket_listing(library, s3_endpoi
     assert r["forgotten"] == [gone] and r["unexpected"] == ["astro/frames/stray.fits"]
     assert r["uploaded"] == 1 and r["already"] == 2
     assert s3.get_object(Bucket="reconcile", Key=gone)["Body"].read() == (root / sorted(frames)[0]).read_bytes()
+
+
+def test_a_name_given_to_another_frame_gets_an_alternate_key_and_nothing_is_overwritten(library, s3_endpoint):
+    import os
+
+    root = configure(library, s3_endpoint, "renamed", frames_storage_class="STANDARD")
+    frames = add_frames(library, 2)
+    cli("backup", "upload", cwd=root)
+    first, sha_a = sorted(frames.items())[0]
+    key = "astro/frames/" + first.removeprefix("library/")
+    archived = client(s3_endpoint).get_object(Bucket="renamed", Key=key)["Body"].read()
+    # frame A moves on to another name; a new frame C takes its old one
+    moved = (root / first).with_name("renamed-by-hand.fits")
+    os.rename(root / first, moved)
+    sha_c = write_frame(root / first, 50)
+    cli("scan", cwd=root)
+    r = cli_json("backup", "upload", cwd=root)
+    assert r["uploaded"] == 1 and r["changed"] == [] and r["already"] == 2
+    alt = key.removesuffix(".fits") + f".{sha_c[:12]}.fits"
+    assert client(s3_endpoint).get_object(Bucket="renamed", Key=alt)["Body"].read() == (root / first).read_bytes()
+    assert client(s3_endpoint).get_object(Bucket="renamed", Key=key)["Body"].read() == archived
+    assert rows(library.catalog, "SELECT key FROM backups WHERE sha256 = ?", sha_a) == [(key,)]
+    v = cli_json("backup", "verify", cwd=root)
+    assert v["clean"] and v["checked"] == 3

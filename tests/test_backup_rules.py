@@ -15,6 +15,9 @@ def test_keys_are_browsable_and_never_doubled():
     assert rules.frame_key("", "a.fits") == "frames/a.fits"
     assert rules.manifest_key("a/b", "2024-11-01_X") == "a/b/manifests/2024-11-01_X.json"
     assert rules.database_prefix("astro") == "astro/database/"
+    sha = "0123456789abcdef" * 4
+    assert rules.alternate_key("astro/frames/2024/a.fits", sha) == "astro/frames/2024/a.0123456789ab.fits"
+    assert rules.alternate_key("a.fits.fz", sha) == "a.0123456789ab.fits.fz"
 
 
 def test_checksum_form_is_base64_of_the_raw_digest():

@@ -21,7 +21,7 @@ from astrocat.clock import utc_now
 from astrocat.config import Settings
 from astrocat.hashing import sha256_file
 from astrocat.progress import ProgressFn
-from astrocat.rules.backup import b64_sha256, frame_key, manifest_key, parts_of
+from astrocat.rules.backup import alternate_key, b64_sha256, frame_key, manifest_key, parts_of
 
 LIST_OVER = 20  # more files to send than this: list the bucket once rather than a HEAD each
 MANIFEST_FIELDS = ("frame_type", "target", "filter", "exposure_s", "date_obs", "camera", "telescope", "night")
@@ -95,6 +95,7 @@ def plan(db: Any, settings: Settings, session: str | None = None, year: str | No
     done = dict(db.execute("SELECT sha256, key FROM backups").fetchall())
     key_sha = {k: s for s, k in done.items()}
     out, seen = Plan(), set()
+    in_library = {r["sha256"] for r in library_frames(db, settings)} if key_sha else set()
     for row in library_frames(db, settings, session, year):
         sha = row["sha256"]
         if sha in seen:
@@ -105,7 +106,9 @@ def plan(db: Any, settings: Settings, session: str | None = None, year: str | No
             continue
         rel = library_rel(settings, row["path"])
         key = frame_key(b.prefix, rel)
-        if key in key_sha:
+        if key in key_sha and key_sha[key] in in_library:
+            key = alternate_key(key, sha)  # the old content moved on (relayout): this is another frame
+        elif key in key_sha:
             out.changed.append({"path": row["path"], "key": key,
                                 "reason": "changed since its upload (the archived copy is kept, not overwritten)"})
             continue

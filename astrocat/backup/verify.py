@@ -75,11 +75,13 @@ def verify(db: Any, settings: Settings, s3: S3, session: str | None = None, down
     if session:
         rows = [r for r in rows if r["sha256"] in shas]
     by_key = {r["key"]: r for r in rows}
-    # a library file now holding other content than the object at its key
+    # a library file now holding other content than the object at its key (unless that
+    # content is still in the library under another name: a relayout gave the name away)
+    in_library = {f["sha256"] for f in (library_frames(db, settings) if session else frames)}
     for f in frames:
         key = frame_key(settings.backup.prefix, library_rel(settings, f["path"]))
         r = by_key.get(key)
-        if r and r["sha256"] != f["sha256"]:
+        if r and r["sha256"] != f["sha256"] and r["sha256"] not in in_library:
             result.changed_locally.append({"path": f["path"], "key": key,
                                            "reason": "the local file differs from its backup (kept as archived)"})
     backed = {r["sha256"] for r in rows}

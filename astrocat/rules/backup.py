@@ -51,6 +51,15 @@ def frame_key(prefix: str, library_rel: str) -> str:
     return object_key(prefix, "frames", library_rel)
 
 
+def alternate_key(key: str, sha256: str) -> str:
+    """Another key for a content whose path now names an object of other content that is
+    still in the library (a relayout gave its old name to another frame): the content's
+    short sha256 before the extension."""
+    folder, _, name = key.rpartition("/")
+    stem, dot, ext = name.partition(".")
+    return f"{folder}/{stem}.{sha256[:12]}{dot}{ext}" if folder else f"{stem}.{sha256[:12]}{dot}{ext}"
+
+
 def manifest_key(prefix: str, session_id: str) -> str:
     return object_key(prefix, "manifests", f"{session_id}.json")
 

@@ -468,3 +468,23 @@ def test_a_name_given_to_another_frame_gets_an_alternate_key_and_nothing_is_over
     assert rows(library.catalog, "SELECT key FROM backups WHERE sha256 = ?", sha_a) == [(key,)]
     v = cli_json("backup", "verify", cwd=root)
     assert v["clean"] and v["checked"] == 3
+
+
+def test_status_reads_a_catalog_older_than_the_backup_tables(library, s3_endpoint):
+    root = configure(library, s3_endpoint, "oldschema")
+    add_frames(library, 2)
+    db = sqlite3.connect(library.catalog)
+    with db:  # as an astrocat before migration 10 left it
+        for t in ("backups", "backup_restores", "backup_verify_runs"):
+            db.execute(f"DROP TABLE {t}")
+        db.execute("DELETE FROM schema_version WHERE version = 10")
+    db.close()
+    st = cli_json("backup", "status", cwd=root, expect=1)
+    assert st["frames"] == 2 and st["backed_up"] == 0 and st["last_verify"] is None
+    assert [r["backed_up"] for r in cli_json("backup", "list-sessions", cwd=root)] == [0]
+    assert cli_json("backup", "estimate-costs", cwd=root)["objects"] == 2
+    assert rows(library.catalog, "SELECT MAX(version) FROM schema_version") != [(10,)]  # read-only
+    cli("build", "--no-notes", "--no-thumbnails", cwd=root)  # read-only: the page still renders
+    page = (library.site / "backups" / "index.html").read_text()
+    assert "0 of 2 files" in page and "Never verified." in page
+    assert cli_json("backup", "upload", cwd=root)["uploaded"] == 2  # a writing command migrates

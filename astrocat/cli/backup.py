@@ -11,7 +11,7 @@ import typer
 
 from astrocat.cli import output
 from astrocat.cli.app import (
-    EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, app, fail, group, locked, open_db, settings,
+    EXIT_CATALOG, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, app, fail, group, locked, open_db, settings,
 )
 from astrocat.config import Settings
 from astrocat.progress import ProgressFn
@@ -321,7 +321,7 @@ def backup_database_cmd(as_json: bool = JSON) -> None:
 
     s = _configured()
     if not s.catalog.exists():
-        raise fail(f"{s.catalog}: no catalog yet; run `astrocat scan` first", 4)
+        raise fail(f"{s.catalog}: no catalog yet; run `astrocat scan` first", EXIT_CATALOG)
     s3 = _connect(s)
     with _failures():
         result = backup_database(s, s3)

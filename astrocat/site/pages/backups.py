@@ -16,21 +16,26 @@ BACKUPS = "backups/index.html"
 _LIB = "location = 'library' AND sha256 IS NOT NULL"
 
 
+# a catalog built read-only before the backup tables existed: the page shows nothing backed up
+_EMPTY = "(SELECT NULL AS sha256, NULL AS size, NULL AS storage_class LIMIT 0)"
+
+
 def write(site: Site) -> None:
-    if not site.has_table("backups"):
-        return
+    has = site.has_table("backups") and site.has_table("backup_verify_runs")
+    backups = "backups" if has else _EMPTY
     sessions = list(site.query(f"""
         WITH c AS (SELECT session_id, sha256, MAX(size) AS size FROM frames WHERE {_LIB} GROUP BY session_id, sha256)
         SELECT c.session_id AS session, COUNT(*) AS files, SUM(b.sha256 IS NOT NULL) AS backed_up,
                SUM(c.size) AS bytes, COALESCE(SUM(CASE WHEN b.sha256 IS NOT NULL THEN c.size END), 0) AS backed_up_bytes
-        FROM c LEFT JOIN backups b ON b.sha256 = c.sha256 GROUP BY c.session_id ORDER BY c.session_id DESC"""))
+        FROM c LEFT JOIN {backups} b ON b.sha256 = c.sha256 GROUP BY c.session_id ORDER BY c.session_id DESC"""))
     for s in sessions:
         s["href"] = session_href(s["session"]) if s["session"] else None
         s["percent"] = round(100.0 * s["backed_up"] / s["files"], 1) if s["files"] else 100.0
-    classes = list(site.query("SELECT storage_class, COUNT(*) AS objects, SUM(size) AS bytes FROM backups "
+    classes = list(site.query(f"SELECT storage_class, COUNT(*) AS objects, SUM(size) AS bytes FROM {backups} "
                               "GROUP BY storage_class ORDER BY storage_class"))
-    verify = next(site.query("SELECT finished_at, scope, checked, ok, missing, mismatched, unexpected, changed_locally "
-                             "FROM backup_verify_runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1"), None)
+    verify = next(site.query(
+        "SELECT finished_at, scope, checked, ok, missing, mismatched, unexpected, changed_locally "
+        "FROM backup_verify_runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1"), None) if has else None
     b = site.s.backup
     objects = sum(c["objects"] for c in classes)
     size = sum(c["bytes"] or 0 for c in classes)

@@ -94,6 +94,9 @@ def test_frames_added_later_go_up_and_a_run_with_nothing_new_sends_nothing(libra
     up = cli_json("backup", "upload", cwd=root)
     assert up["uploaded"] == 2 and up["already"] == 3 and up["bytes_sent"] == sum(
         (root / p).stat().st_size for p in later)
+    (manifest,) = keys(s3_endpoint, "incremental", "astro/manifests/")  # the session's, rewritten
+    body = json.loads(client(s3_endpoint).get_object(Bucket="incremental", Key=manifest)["Body"].read())
+    assert {f["sha256"] for f in body["frames"]} == set(first.values()) | set(later.values())
     assert set(keys(s3_endpoint, "incremental")) == {"astro/frames/" + p.removeprefix("library/")
                                                      for p in {**first, **later}}
     again = cli_json("backup", "upload", cwd=root)

@@ -11,7 +11,7 @@ import typer
 
 from astrocat.cli import output
 from astrocat.cli.app import (
-    EXIT_CATALOG, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, app, fail, group, locked, open_db, settings,
+    EXIT_CATALOG, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, app, fail, group, locked, open_db, progress_bar, settings,
 )
 from astrocat.config import Settings
 from astrocat.progress import ProgressFn
@@ -104,7 +104,7 @@ def upload_cmd(
     from the parts already sent). A session manifest (JSON) is written per session touched.
 
     Exit codes: 0 all uploaded; 1 some files not uploaded (listed); 2 configuration,
-    credentials, bucket or permissions; 3 catalog busy; 4 no catalog.
+    credentials, bucket or permissions; 3 catalog busy; 4 the catalog cannot be opened.
 
     Examples: `astrocat backup upload --dry-run` · `astrocat backup upload --session 2024-10-03_ASI2600MM_Esprit100`
     """
@@ -200,7 +200,7 @@ def verify_cmd(
     s = _configured()
     s3 = _connect(s)
     with locked(s, "backup verify"), open_db(s) as db, _failures():
-        with transfer_bar(True, "Verifying") as progress:
+        with progress_bar(quiet or as_json, "Verifying") as progress:
             result = verify(db, s, s3, session=session, download=download, progress=progress)
     if as_json:
         output.print_json(result.as_dict())

@@ -159,7 +159,9 @@ class _Sender:
             raise
         stored = head.get("ChecksumSHA256") or ""
         if head.get("Metadata", {}).get("sha256") == item.sha256 and head.get("ContentLength") == item.size:
-            if item.size <= self.b.multipart_threshold and stored == b64_sha256(item.sha256):
+            if not stored:  # a server that keeps no checksums: `verify` will say so
+                checksum = b64_sha256(item.sha256)
+            elif item.size <= self.b.multipart_threshold and stored == b64_sha256(item.sha256):
                 checksum = stored
             elif item.size > self.b.multipart_threshold and stored:
                 # a multipart object; servers that leave out the part count get it added

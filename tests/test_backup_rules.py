@@ -120,3 +120,23 @@ def test_s3_errors_become_one_clear_line(code, status, expected, config):
     got = describe(S3(None, "astro-b", ("AKIAEXAMPLE", secret)), err, "upload")
     assert expected in str(got) and got.config is config
     assert "\n" not in str(got) and secret not in str(got)
+
+
+def test_s3_compatible_endpoints_get_checksums_only_when_required(monkeypatch, tmp_path):
+    from astrocat.backup.client import connect
+    from astrocat.config import BackupSettings
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAUNITTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "unit-secret")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    other = connect(BackupSettings(bucket="b", region="us-east-1", endpoint_url="http://127.0.0.1:9"))
+    assert other.client.meta.config.request_checksum_calculation == "when_required"
+    assert other.client.meta.config.response_checksum_validation == "when_required"
+    assert other.client.meta.endpoint_url == "http://127.0.0.1:9"
+    aws = connect(BackupSettings(bucket="b", region="eu-central-1"))
+    assert aws.client.meta.config.request_checksum_calculation == "when_supported"
+    assert aws.client.meta.region_name == "eu-central-1"
+    assert aws.client.meta.config.retries == {"mode": "standard", "total_max_attempts": 6}
+    # the secrets are kept only to scrub error text
+    assert aws.scrub("x AKIAUNITTEST y unit-secret") == "x *** y ***"

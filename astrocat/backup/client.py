@@ -13,7 +13,7 @@ from typing import Any
 
 from astrocat.config import BackupSettings
 
-RETRIES = 6  # botocore's "standard" mode: exponential backoff with jitter
+RETRIES = 6  # attempts in all; botocore's "standard" mode backs off exponentially, with jitter
 
 
 class BackupError(Exception):
@@ -49,8 +49,8 @@ def connect(b: BackupSettings) -> S3:
         # S3-compatible servers reject: only when an operation needs one (our SHA256s are
         # always sent explicitly).
         extra = {"request_checksum_calculation": "when_required", "response_checksum_validation": "when_required"}
-    config = Config(retries={"max_attempts": RETRIES, "mode": "standard"}, max_pool_connections=max(10, b.concurrency * 2),
-                    connect_timeout=10, read_timeout=120, **extra)
+    config = Config(retries={"total_max_attempts": RETRIES, "mode": "standard"},
+                    max_pool_connections=max(10, b.concurrency * 2), connect_timeout=10, read_timeout=120, **extra)
     try:
         session = boto3.session.Session(profile_name=b.profile, region_name=b.region)
         client = session.client("s3", endpoint_url=b.endpoint_url, config=config)

@@ -491,3 +491,24 @@ def test_status_reads_a_catalog_older_than_the_backup_tables(library, s3_endpoin
     page = (library.site / "backups" / "index.html").read_text()
     assert "0 of 2 files" in page and "Never verified." in page
     assert cli_json("backup", "upload", cwd=root)["uploaded"] == 2  # a writing command migrates
+
+
+def test_a_restore_that_expired_before_its_download_is_asked_for_again(library, s3_endpoint, tmp_path):
+    root = configure(library, s3_endpoint, "expired")
+    frames = add_frames(library, 1)
+    cli("backup", "upload", cwd=root)
+    (path, sha), = frames.items()
+    key = "astro/frames/" + path.removeprefix("library/")
+    db = sqlite3.connect(library.catalog)
+    with db:  # a request recorded long ago, whose restored copy the archive has dropped again
+        db.execute("INSERT INTO backup_restores (sha256, key, dest, tier, requested_at, ready_by, state) "
+                   "VALUES (?, ?, 'x', 'Bulk', '2020-01-01T00:00:00Z', '2020-01-03T00:00:00Z', 'pending')", [sha, key])
+    db.close()
+    set_transition(s3_endpoint, "manual", times=1000)  # the new request stays in progress
+    try:
+        r = cli_json("backup", "restore", "--path", "*", "--to", str(tmp_path / "out"), cwd=root, expect=1)
+    finally:
+        set_transition(s3_endpoint, "immediate")
+    assert r["requested"] == 1 and [p["key"] for p in r["pending"]] == [key]
+    assert rows(library.catalog, "SELECT state, error IS NOT NULL FROM backup_restores ORDER BY id") == [
+        ("failed", 1), ("pending", 0)]

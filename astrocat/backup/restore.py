@@ -176,7 +176,14 @@ def _request(db: Any, settings: Settings, s3: S3, item: dict[str, Any], dest: Pa
              state: str, result: RestoreResult) -> None:
     row = db.execute("SELECT tier, ready_by FROM backup_restores WHERE key = ? AND state = 'pending' "
                      "ORDER BY id DESC LIMIT 1", [item["key"]]).fetchone()
-    if state == "none" and row is None:
+    if state == "none" and row is not None:
+        # the archive knows of no restore: the copy asked for expired before it was downloaded
+        with db.conn:
+            db.execute("UPDATE backup_restores SET state = 'failed', finished_at = ?, error = ? "
+                       "WHERE key = ? AND state = 'pending'",
+                       [utc_now(), "the restored copy expired before it was downloaded; asked again", item["key"]])
+        row = None
+    if state == "none":
         assert settings.backup is not None
         try:
             s3.client.restore_object(Bucket=s3.bucket, Key=item["key"], RestoreRequest={

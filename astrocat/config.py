@@ -29,6 +29,35 @@ class ConfigError(Exception):
     """A bad or missing configuration; the message names the file and key."""
 
 
+# S3's single-PUT limit: larger files go up in parts.
+DEFAULT_MULTIPART_THRESHOLD = 5 * 1024**3
+STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER",
+                   "DEEP_ARCHIVE")
+
+
+@dataclass
+class BackupSettings:
+    """`[backup]`: where and how frames go to S3. Credentials are never here: they come
+    from the standard AWS chain (environment, profile, instance role)."""
+
+    bucket: str
+    prefix: str = "astrocat"
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None  # S3-compatible services (MinIO, Backblaze B2, Wasabi)
+    frames_class: str = "DEEP_ARCHIVE"
+    meta_class: str = "STANDARD"  # manifests, database snapshots, notes
+    concurrency: int = 4
+    bandwidth_limit: int | None = None  # bytes per second, all transfers together
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
+    part_size: int = 64 * 1024**2
+    in_sync: bool = False
+    database_versions: int = 7
+    transition_days: int = 0  # lifecycle: frames uploaded as STANDARD go to DEEP_ARCHIVE after N days
+    restore_days: int = 7  # how long a restored archive copy stays readable
+    prices: dict[str, float] = field(default_factory=dict)  # overrides of the dated price table
+
+
 @dataclass
 class Settings:
     config_path: Path
@@ -47,6 +76,7 @@ class Settings:
     telescope_aliases: dict[str, str] = field(default_factory=dict)
     filter_aliases: dict[str, str] = field(default_factory=dict)
     target_aliases: dict[str, str] = field(default_factory=dict)
+    backup: BackupSettings | None = None  # [backup], when configured
 
     def normalize_settings(self) -> NormalizeSettings:
         return NormalizeSettings(
@@ -141,6 +171,9 @@ _ALLOWED = {
     "scan": {"settle_s"},
     "datasette": {"url"},
     "aliases": {"camera", "telescope", "filter", "target"},
+    "backup": {"bucket", "prefix", "region", "profile", "endpoint_url", "frames_storage_class",
+               "meta_storage_class", "concurrency", "bandwidth_limit", "multipart_threshold", "part_size",
+               "in_sync", "database_versions", "transition_days", "restore_days", "prices"},
 }
 
 
@@ -319,7 +352,68 @@ def from_dict(data: dict[str, Any], path: Path) -> Settings:
         telescope_aliases=alias_maps["telescope"],
         filter_aliases=alias_maps["filter"],
         target_aliases=alias_maps["target"],
+        backup=_backup(data.get("backup"), path),
         **resolved,
+    )
+
+
+def _backup(table: Any, path: Path) -> BackupSettings | None:
+    """`[backup]` -> BackupSettings; None when the section is absent."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [backup] must be a table")
+    if "bucket" not in table:
+        raise ConfigError(f"{path}: [backup] needs bucket = \"your-bucket-name\"")
+
+    def text(key: str, default: str | None = None) -> str | None:
+        value = table.get(key, default)
+        return None if value is None else _str(value, f"backup.{key}", path).strip()
+
+    def whole(key: str, default: int | None, least: int) -> int | None:
+        value = table.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"{path}: backup.{key} must be a whole number, {least} or more, got {value!r}")
+        return value
+
+    def storage(key: str, default: str) -> str:
+        value = (text(key, default) or default).upper()
+        if value not in STORAGE_CLASSES:
+            raise ConfigError(f"{path}: backup.{key} {value!r} is not one of {', '.join(STORAGE_CLASSES)}")
+        return value
+
+    endpoint = text("endpoint_url")
+    if endpoint is not None:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{path}: backup.endpoint_url {endpoint!r} is not an http(s):// address")
+    in_sync = table.get("in_sync", False)
+    if not isinstance(in_sync, bool):
+        raise ConfigError(f"{path}: backup.in_sync must be true or false, got {in_sync!r}")
+    prices = table.get("prices", {})
+    if not isinstance(prices, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in prices.values()):
+        raise ConfigError(f"{path}: [backup.prices] must map price names to numbers (USD), 0 or more")
+    part_size = whole("part_size", 64 * 1024**2, 5 * 1024**2)
+    return BackupSettings(
+        bucket=text("bucket") or "",
+        prefix=(text("prefix", "astrocat") or "").strip("/"),
+        region=text("region"),
+        profile=text("profile"),
+        endpoint_url=endpoint,
+        frames_class=storage("frames_storage_class", "DEEP_ARCHIVE"),
+        meta_class=storage("meta_storage_class", "STANDARD"),
+        concurrency=whole("concurrency", 4, 1) or 4,
+        bandwidth_limit=whole("bandwidth_limit", None, 1),
+        multipart_threshold=whole("multipart_threshold", DEFAULT_MULTIPART_THRESHOLD, 1) or 1,
+        part_size=part_size or 0,
+        in_sync=in_sync,
+        database_versions=whole("database_versions", 7, 1) or 7,
+        transition_days=whole("transition_days", 0, 0) or 0,
+        restore_days=whole("restore_days", 7, 1) or 7,
+        prices={str(k): float(v) for k, v in prices.items()},
     )
 
 

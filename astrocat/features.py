@@ -119,9 +119,14 @@ FEATURES: tuple[Feature, ...] = (
         note_kinds=("processing",),
     ),
     Feature(
-        "backup", "S3 backup", built=False,
+        "backup", "S3 backup",
+        cli=("astrocat.cli.backup",),
+        migrations=((10, "backups, backup_restores, backup_verify_runs", "astrocat.backup.schema:create_backups"),),
         commands=("backup",),
+        steps=(Step("backup", 60, "astrocat.backup.steps:backup_step", frozenset({"sync", "demo"})),),
+        datasette="astrocat.backup:datasette.yml",
         nav=(("Backups", "backups/index.html"),),
+        pages="astrocat.site.pages.backups:write",
     ),
 )
 

@@ -189,13 +189,14 @@ def test_no_page_nav_or_command_of_an_unbuilt_feature(demo_dir):
     pages = html_pages(out)
     for page in pages:
         text = page.read_text(encoding="utf-8")
-        assert "astrocat processing" not in text and "astrocat backup" not in text, page
+        assert "astrocat processing" not in text, page
         nav = text.split('<nav aria-label="Main">', 1)[1].split("</nav>", 1)[0]
         hrefs = [h.lstrip("./") for h in re.findall(r'href="([^"]+)"', nav)]
-        assert hrefs == ["index.html", "sessions/index.html", "targets/index.html", "files.html", "stats.html"], page
-    for folder in ("processing", "calibration", "backups"):
+        assert hrefs == ["index.html", "sessions/index.html", "targets/index.html", "files.html", "stats.html",
+                         "backups/index.html"], page
+    for folder in ("processing", "calibration"):
         assert not (out / folder).exists()
-    assert not any(re.search(r'href="[^"]*(processing|calibration|backups)/', p.read_text()) for p in pages)
+    assert not any(re.search(r'href="[^"]*(processing|calibration)/', p.read_text()) for p in pages)
 
 
 def test_every_offered_command_is_a_real_astrocat_command(demo_dir):
@@ -230,14 +231,14 @@ def test_pages_an_older_build_wrote_for_a_feature_not_built_are_removed(demo_cop
     build_json(demo_copy)
     # what an earlier astrocat left: a placeholder page, listed in the manifest
     manifest = json.loads((out / ".astrocat-site.json").read_text())
-    (out / "backups").mkdir()
-    (out / "backups" / "index.html").write_text("<p>astrocat backup run --dry-run</p>")
-    manifest["files"]["backups/index.html"] = {"in": "0" * 64, "out": "0" * 64}
+    (out / "processing").mkdir()
+    (out / "processing" / "index.html").write_text("<p>astrocat processing list</p>")
+    manifest["files"]["processing/index.html"] = {"in": "0" * 64, "out": "0" * 64}
     (out / ".astrocat-site.json").write_text(json.dumps(manifest))
     result = build_json(demo_copy)
-    assert result["removed_files"] == ["backups/index.html"]
-    assert not (out / "backups" / "index.html").exists()
-    assert "backups/index.html" not in json.loads((out / ".astrocat-site.json").read_text())["files"]
+    assert result["removed_files"] == ["processing/index.html"]
+    assert not (out / "processing" / "index.html").exists()
+    assert "processing/index.html" not in json.loads((out / ".astrocat-site.json").read_text())["files"]
 
 
 # --- Datasette links and counts ----------------------------------------------------------------

@@ -147,9 +147,10 @@ def migrate(db: sqlite_utils.Database, migrations: list | None = None) -> int:
         db["schema_version"].create(
             {"version": int, "name": str, "applied_at": str}, pk="version", if_not_exists=True
         )
-    current = schema_version(db)
+    # by set, not by the highest number: a migration merged later with a lower number still runs
+    applied = {row[0] for row in db.execute("SELECT version FROM schema_version")}
     for number, name, fn in migrations:
-        if number <= current:
+        if number in applied:
             continue
         with db.conn:
             fn(db)

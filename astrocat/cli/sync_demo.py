@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -67,11 +68,17 @@ def sync(
 def demo(
     directory: Path = typer.Argument(Path("astrocat-demo"), help="Where to create the sample library."),
     force: bool = typer.Option(False, "--force", help="Reuse DIR even if it is not empty."),
+    s3_endpoint: Optional[str] = typer.Option(
+        None, "--s3-endpoint", help="Also back the demo up to this local S3-compatible server (e.g. MinIO).",
+        metavar="URL"),
+    s3_bucket: str = typer.Option("astrocat-demo", "--s3-bucket", help="The bucket for --s3-endpoint (created if missing)."),
 ) -> None:
     """Create a realistic sample library and run the pipeline on it, fully offline.
 
     Writes 300+ small FITS frames in the styles of N.I.N.A., SGP, ASIAIR, Ekos/INDI,
     SharpCap, MaxIm DL, Seestar and TheSkyX into DIR/quarantine, then scans them.
+    With `--s3-endpoint` the library is also backed up to that server (credentials from
+    the AWS environment, as for `astrocat backup`).
 
     Example: `astrocat demo && cd astrocat-demo && astrocat list sessions`
     """
@@ -81,7 +88,12 @@ def demo(
         if (directory / "astrocat.toml").exists():
             raise fail(f"{directory}: a demo library is already there; use --force to add to it, or pick another DIR", EXIT_USAGE)
         raise fail(f"{directory}: folder is not empty; pick another DIR or pass --force", EXIT_USAGE)
-    report = demo_mod.run(directory, echo=output.info)
+    from astrocat.backup.client import BackupError
+
+    try:
+        report = demo_mod.run(directory, echo=output.info, s3_endpoint=s3_endpoint, s3_bucket=s3_bucket)
+    except BackupError as exc:
+        raise fail(str(exc), EXIT_USAGE if exc.config else EXIT_PROBLEMS) from None
     raise typer.Exit(EXIT_OK if report.get("ok", True) else EXIT_PROBLEMS)
 
 

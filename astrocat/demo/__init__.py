@@ -399,8 +399,10 @@ DEMO_ALIASES = '''
 '''
 
 
-def run(directory: Path, echo: Echo = print) -> dict[str, Any]:
-    """Create the demo library in `directory` and run the pipeline on it."""
+def run(directory: Path, echo: Echo = print, s3_endpoint: str | None = None,
+        s3_bucket: str = "astrocat-demo") -> dict[str, Any]:
+    """Create the demo library in `directory` and run the pipeline on it; with `s3_endpoint`
+    (a local S3-compatible server) the pipeline also backs the library up there."""
     import time
 
     from astrocat import catalog, pipeline
@@ -415,7 +417,15 @@ def run(directory: Path, echo: Echo = print) -> dict[str, Any]:
         # the template's alias tables are empty; the demo shows them in use
         head = text.split("# Raw header names", 1)[0]
         cfg.write_text(head + "# Raw header names -> your names (the demo's own rigs).\n" + DEMO_ALIASES.lstrip(), encoding="utf-8")
+    if s3_endpoint and "[backup]" not in cfg.read_text(encoding="utf-8"):
+        with cfg.open("a", encoding="utf-8") as f:
+            f.write(DEMO_BACKUP.format(bucket=s3_bucket, endpoint=s3_endpoint))
     settings = load(cfg)
+    if settings.backup is not None and settings.backup.in_sync:
+        from astrocat.backup.client import connect, ensure_bucket
+
+        if ensure_bucket(connect(settings.backup), settings.backup.region):
+            echo(f"created bucket {settings.backup.bucket} at {settings.backup.endpoint_url}")
     counts = write_quarantine(settings.quarantine)
     echo(f"wrote {sum(counts.values())} sample frames from {len(counts)} programs into {settings.quarantine}")
     db = catalog.open_catalog(settings.catalog)
@@ -437,6 +447,16 @@ def run(directory: Path, echo: Echo = print) -> dict[str, Any]:
         echo(f"  {line}")
     return report
 
+
+DEMO_BACKUP = '''
+# The demo backs up to the local S3-compatible server it was given (docs/backup.md).
+[backup]
+bucket = "{bucket}"
+endpoint_url = "{endpoint}"
+region = "us-east-1"
+frames_storage_class = "STANDARD"
+in_sync = true
+'''
 
 NEXT_COMMANDS = [
     "astrocat list sessions",

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from astrocat import skycat
 from astrocat.rules.normalize import Settings as NormalizeSettings
 
 CONFIG_NAME = "astrocat.toml"
@@ -55,6 +56,7 @@ class Settings:
             telescope_aliases=self.telescope_aliases,
             filter_aliases=self.filter_aliases,
             target_aliases=self.target_aliases,
+            resolve_name=skycat.catalogue_id,
         )
 
     def rel(self, path: str | os.PathLike) -> str:

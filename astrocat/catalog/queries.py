@@ -44,10 +44,10 @@ class FrameFilter:
     def normalized(self, ns: NormalizeSettings | None = None) -> FrameFilter:
         """This filter with its names read the way scan reads headers.
 
-        `--target "M 31"`, `--filter H-alpha` and a camera or telescope alias find the
-        frames whose catalog value is M31, Ha or the aliased name."""
+        `--target "M 31"`, `--target "Andromeda Galaxy"`, `--filter H-alpha` and a camera or
+        telescope alias find the frames whose catalog value is M31, Ha or the aliased name."""
         ns = ns or NormalizeSettings()
-        target = normalize.canonical_target(self.target, ns.target_aliases)[0] if self.target else None
+        target = normalize.canonical_target(self.target, ns.target_aliases, ns.resolve_name)[0] if self.target else None
         return replace(
             self,
             target=target or self.target,

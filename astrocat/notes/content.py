@@ -22,6 +22,9 @@ PROPERTY_TYPES: dict[str, str] = {
     "session_id": "text",
     "processing_id": "text",
     "target": "text",
+    "common_name": "text",
+    "object_type": "text",
+    "constellation": "text",
     "camera": "text",
     "telescope": "text",
     "status": "text",
@@ -54,8 +57,8 @@ SESSION_KEYS = [
     "processing", "tags",
 ]
 TARGET_KEYS = [
-    "kind", "target", "integration_h", "lights", "nights", "first_night", "last_night", "filters",
-    "ra_deg", "dec_deg", "sessions", "processing", "tags",
+    "kind", "target", "common_name", "object_type", "constellation", "integration_h", "lights", "nights",
+    "first_night", "last_night", "filters", "ra_deg", "dec_deg", "sessions", "processing", "tags",
 ]
 PROCESSING_KEYS = [
     "kind", "processing_id", "created", "status", "targets", "sessions", "filters", "integration_h",
@@ -302,6 +305,9 @@ def target_note(
     fm: dict[str, Any] = {
         "kind": "target",
         "target": name,
+        "common_name": target.get("common_name") or None,
+        "object_type": target.get("object_type") or None,
+        "constellation": target.get("constellation") or None,
         "integration_h": _integration_h(target.get("integration_s")),
         "lights": int(target.get("frames") or 0),
         "nights": int(target.get("nights") or 0),
@@ -320,8 +326,14 @@ def target_note(
         ("Integration", f"{hours(target.get('integration_s'))} in {int(target.get('frames') or 0)} light frames"),
         ("Nights", f"{int(target.get('nights') or 0)}: {md_text(target.get('first_night'))} to {md_text(target.get('last_night'))}"),
     ]
+    sky = [v for v in (target.get("common_name"), target.get("object_type")) if v]
+    if target.get("constellation"):
+        sky.append(f"in {target['constellation']}")
+    if sky:
+        facts.insert(0, ("Object", md_text(" · ".join(sky))))
     if target.get("ra_deg") is not None and target.get("dec_deg") is not None:
-        facts.append(("Coordinates", f"RA {ra_hms(target['ra_deg'])} · Dec {dec_dms(target['dec_deg'])}"))
+        where = " (from the sky catalog)" if target.get("coords_from") == "catalog" else ""
+        facts.append(("Coordinates", f"RA {ra_hms(target['ra_deg'])} · Dec {dec_dms(target['dec_deg'])}{where}"))
     if proc_ids:
         facts.append(("Processing", ", ".join(_link(stems, "processing", p) for p in proc_ids)))
     out.append(_table(["Target", md_text(name)], ["---", "---"], facts))

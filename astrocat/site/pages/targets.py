@@ -24,6 +24,7 @@ def rows(site: Site) -> list[dict[str, Any]]:
     for r in site.query("SELECT * FROM targets ORDER BY integration_s DESC, name"):
         r["integration_by_filter"] = json.loads(r["integration_by_filter"] or "{}")
         r["filters"] = json.loads(r["filters"] or "[]")
+        r["sky_names"] = json.loads(r.get("sky_names") or "[]")
         r["href"] = target_href(r["name"])
         out.append(r)
     return out
@@ -83,7 +84,8 @@ def write_pages(site: Site, targets: list[dict[str, Any]]) -> dict[str, str | No
         )
         site.page(
             t["href"], "target.html", key=key, meta=meta,
-            title=name, section=TARGETS, t=t, filters=filters, rows=per_night, sessions=sess, chart=Markup(chart),
+            title=name, section=TARGETS, t=t, sky_names=[n for n in t["sky_names"] if n != t.get("common_name")],
+            filters=filters, rows=per_night, sessions=sess, chart=Markup(chart),
             thumb=thumb, note=site.note_for("target", name, site.s.notes / "Targets" / note_file_name(name)),
             datasette=site.datasette.frames(target=name, frame_type="light"),
             files_href=explorer_href("target", name),

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from astrocat import skycat
+from astrocat.rules import equipment as equipment_rules
 from astrocat.rules.normalize import Settings as NormalizeSettings
 
 CONFIG_NAME = "astrocat.toml"
@@ -48,12 +49,14 @@ class Settings:
     telescope_aliases: dict[str, str] = field(default_factory=dict)
     filter_aliases: dict[str, str] = field(default_factory=dict)
     target_aliases: dict[str, str] = field(default_factory=dict)
+    equipment: equipment_rules.Equipment = field(default_factory=equipment_rules.Equipment)
 
     def normalize_settings(self) -> NormalizeSettings:
+        # a profile's raw names map to it; your aliases, listed after them, win
         return NormalizeSettings(
             timezone=self.timezone,
-            camera_aliases=self.camera_aliases,
-            telescope_aliases=self.telescope_aliases,
+            camera_aliases={**self.equipment.aliases("camera"), **self.camera_aliases},
+            telescope_aliases={**self.equipment.aliases("telescope"), **self.telescope_aliases},
             filter_aliases=self.filter_aliases,
             target_aliases=self.target_aliases,
             resolve_name=skycat.catalogue_id,
@@ -133,6 +136,19 @@ url = "http://127.0.0.1:8001"
 
 [aliases.target]
 # "Great Orion Nebula" = "M42"
+
+# Your equipment: pixel scale and field of view on session pages and notes, and in
+# `astrocat list cameras|telescopes`. `names` lists the raw header names that are it.
+# [equipment.camera."ZWO ASI2600MM Pro"]
+# pixel_um = 3.76
+# width_px = 6248
+# height_px = 4176
+# names = ["ASI2600MM"]
+#
+# [equipment.telescope."Esprit 100"]
+# aperture_mm = 100
+# focal_length_mm = 550
+# names = ["Esprit100ED"]
 '''
 
 _PATH_KEYS = ("quarantine", "library", "processing", "notes", "site", "catalog")
@@ -143,6 +159,7 @@ _ALLOWED = {
     "scan": {"settle_s"},
     "datasette": {"url"},
     "aliases": {"camera", "telescope", "filter", "target"},
+    "equipment": {"camera", "telescope"},
 }
 
 
@@ -310,8 +327,13 @@ def from_dict(data: dict[str, Any], path: Path) -> Settings:
             if not isinstance(name, str) or not name.strip():
                 raise ConfigError(f"{path}: aliases.{kind}.{raw!r} must be a non-empty string")
         alias_maps[kind] = {str(k): v.strip() for k, v in table.items()}
+    try:
+        equipment = equipment_rules.parse(_table(data, "equipment", path))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return Settings(
         config_path=path,
+        equipment=equipment,
         base_dir=base,
         timezone=tz,
         naming_pattern=pattern,

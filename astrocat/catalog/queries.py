@@ -163,6 +163,22 @@ def list_values(
     return out
 
 
+# the raw header keywords a camera or telescope value comes from (astrocat.rules.normalize)
+_RAW_KEYS = {"camera": ("INSTRUME", "CAMERA_MODEL"), "telescope": ("TELESCOP",)}
+
+
+def raw_names(db: sqlite_utils.Database, kind: str, flt: FrameFilter | None = None) -> list[dict[str, Any]]:
+    """The raw header names (INSTRUME, TELESCOP) behind the catalog's camera or telescope
+    values: [{raw, name, mount, frames}], `name` None where a TELESCOP names a mount."""
+    keys = _RAW_KEYS[kind]
+    raw = "COALESCE(" + ", ".join(f"json_extract(header_json, '$.\"{k}\"')" for k in keys) + ", NULL)"
+    where, params = _resolved(db, flt or FrameFilter()).where()
+    sql = (f'SELECT {raw} AS raw, "{kind}" AS name, mount, COUNT(*) AS frames FROM frames '
+           f"WHERE {where} AND {raw} IS NOT NULL GROUP BY 1, 2, 3 ORDER BY frames DESC, raw")
+    return [{"raw": str(r["raw"]).strip(), "name": r["name"], "mount": r["mount"], "frames": r["frames"]}
+            for r in db.query(sql, params)]
+
+
 def list_duplicates(
     db: sqlite_utils.Database, limit: int | None = None, flt: FrameFilter | None = None
 ) -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ PROPERTY_TYPES: dict[str, str] = {
     "darkflats": "number",
     "nights": "number",
     "ccd_temp_c": "number",
+    "pixel_scale": "number",
     "site_lat": "number",
     "site_lon": "number",
     "ra_deg": "number",
@@ -52,7 +53,7 @@ PROPERTY_TYPES: dict[str, str] = {
 }
 
 SESSION_KEYS = [
-    "kind", "session_id", "night", "targets", "filters", "camera", "telescope", "integration_h",
+    "kind", "session_id", "night", "targets", "filters", "camera", "telescope", "pixel_scale", "integration_h",
     "lights", "darks", "flats", "biases", "darkflats", "ccd_temp_c", "site_lat", "site_lon",
     "processing", "tags",
 ]
@@ -172,6 +173,16 @@ class NoteContent:
     block: str
 
 
+def optics_text(optics: Mapping[str, Any]) -> str:
+    """'1.94″/px · field 3.36° × 2.25° · f/5.5' from astrocat.rules.equipment.optics."""
+    parts = [f"{optics['pixel_scale_arcsec']:.2f}″/px"]
+    if optics.get("fov_deg"):
+        parts.append(f"field {optics['fov_deg'][0]:.2f}° × {optics['fov_deg'][1]:.2f}°")
+    if optics.get("f_ratio"):
+        parts.append(f"f/{optics['f_ratio']:g}")
+    return " · ".join(parts)
+
+
 def session_note(
     session: Mapping[str, Any],
     detail: Sequence[Mapping[str, Any]],
@@ -180,13 +191,15 @@ def session_note(
 ) -> NoteContent:
     """An imaging session note.
 
-    session: a `sessions` row (JSON columns as text or decoded); detail: rows of
+    session: a `sessions` row (JSON columns as text or decoded; `optics` from
+    astrocat.rules.equipment.optics when the equipment is known); detail: rows of
     frame_type, is_master, target, filter, exposure_s, frames, seconds for this
     session; stems: note id (`target:M31`, `session:<id>`, `processing:<id>`) -> file
     stem, for every note that exists (others are named without a link); processing: processing sessions
     that use this session.
     """
     sid = session["id"]
+    optics = session.get("optics") or {}
     targets = sorted(json_list(session.get("targets")))
     filters = sorted(json_list(session.get("filters")))
     by_type = _json_dict(session.get("frames_by_type"))
@@ -206,6 +219,7 @@ def session_note(
         "filters": filters,
         "camera": session.get("camera"),
         "telescope": session.get("telescope"),
+        "pixel_scale": _num(optics.get("pixel_scale_arcsec"), 3),
         "integration_h": _integration_h(session.get("integration_s")),
         "lights": int(session.get("lights") or 0),
         "darks": int(session.get("darks") or 0),
@@ -226,6 +240,7 @@ def session_note(
          or f"none ({targets_label((), session.get('lights'))})"),
         ("Camera", md_text(session.get("camera") or "unknown")),
         ("Telescope", md_text(session.get("telescope") or "unknown")),
+        *([("Optics", optics_text(optics))] if optics.get("pixel_scale_arcsec") else []),
         ("Light frames", f"{int(session.get('lights') or 0)} · {hours(session.get('integration_s'))}"),
     ]
     cal = [

@@ -435,6 +435,8 @@ def equipment(values: Mapping[str, Any], s: Settings) -> tuple[str | None, str |
     tel_raw = clean_str(tel_raw)
     telescope = alias(tel_raw, s.telescope_aliases)
     mount = None
+    if telescope is not None and tel_raw and is_mount(tel_raw):
+        mount = tel_raw  # an alias or profile names the tube on that mount; the mount stays known
     if telescope is None and tel_raw:
         for pattern, name in SMART_SCOPES:
             if pattern.search(tel_raw):

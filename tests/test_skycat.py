@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -118,3 +119,28 @@ def test_without_pyongc_nothing_is_found(monkeypatch) -> None:
         assert not skycat.available()
     finally:
         skycat._index.cache_clear()
+
+
+def test_commands_that_do_not_need_it_never_build_it(library) -> None:
+    """Start-up: the index (about 0.1 s) is built only by a question the catalog answers:
+    listing, filtering by a designation and the stats leave it alone (docs/performance.md)."""
+    import numpy as np
+    from astropy.io import fits
+
+    from conftest import invoke_cli
+
+    header = fits.Header()
+    for key, value in (("IMAGETYP", "Light Frame"), ("OBJECT", "M 31"), ("EXPTIME", 60.0),
+                       ("DATE-OBS", "2024-11-01T21:00:00"), ("RA", 10.68), ("DEC", 41.27)):
+        header[key] = value
+    fits.PrimaryHDU(np.zeros((4, 4), dtype=np.uint16), header).writeto(library.quarantine / "m31.fits")
+    assert invoke_cli("scan", cwd=library.base_dir).returncode == 0
+    skycat._index.cache_clear()
+    for args in (["--help"], ["list", "targets"], ["list", "files", "--target", "M 31"], ["stats", "by-target"], ["scan"]):
+        r = invoke_cli(*args, cwd=library.base_dir)
+        assert r.returncode == 0, (args, r.stderr)
+        assert skycat._index.cache_info().currsize == 0, args
+    # a common name is a question for the catalog
+    r = invoke_cli("list", "files", "--target", "Andromeda Galaxy", "--json", cwd=library.base_dir)
+    assert [f["target"] for f in json.loads(r.stdout)] == ["M31"]
+    assert skycat._index.cache_info().currsize == 1

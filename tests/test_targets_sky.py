@@ -164,3 +164,26 @@ def test_upgrade_files_cataloged_common_names_under_their_designation(library, m
     sessions = query(library, "SELECT targets FROM sessions")
     assert sorted(json.loads(s["targets"]) for s in sessions) == [["IC 1805"], ["Running Man Nebula"]]
 
+
+
+def test_a_scan_reuses_the_facts_without_building_the_index(sky_library, monkeypatch):
+    """Facts are looked up once per target and sky data: a later scan keeps them (no 0.1 s
+    index build on every sync); new sky data (another stamp) looks them up again."""
+    light(sky_library.quarantine, "heart_3.fits", "IC 1805", date="2024-11-02T22:10:00")
+    skycat._index.cache_clear()
+    assert scan(sky_library)["new"] == 1
+    assert skycat._index.cache_info().currsize == 0  # a designation and known targets: no index built
+    facts = "SELECT name, frames, coords_from, common_name, ra_deg FROM targets WHERE name IN ('IC 1805', 'M31')"
+    kept = query(sky_library, facts)
+    assert [(t["name"], t["frames"], t["coords_from"], t["common_name"]) for t in kept] == [
+        ("IC 1805", 3, "catalog", "Heart Nebula"), ("M31", 4, "frames", "Andromeda Galaxy")]
+    # other sky data: every target is looked up again, with the same answers from the same names
+    monkeypatch.setattr(skycat, "stamp", lambda: "another")
+    light(sky_library.quarantine, "m31_3.fits", "M31", ra=10.68, dec=41.27, date="2024-11-01T21:20:00")
+    assert scan(sky_library)["new"] == 1
+    assert skycat._index.cache_info().currsize == 1
+    again = query(sky_library, facts)
+    assert [(t["name"], t["coords_from"], t["common_name"]) for t in again] == [
+        ("IC 1805", "catalog", "Heart Nebula"), ("M31", "frames", "Andromeda Galaxy")]
+    assert again[0]["ra_deg"] == kept[0]["ra_deg"]
+    assert {r["sky_version"] for r in query(sky_library, "SELECT sky_version FROM targets")} == {"another"}

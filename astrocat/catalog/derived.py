@@ -137,6 +137,7 @@ def refresh_targets(db: sqlite_utils.Database) -> int:
     Frames, integration, nights and sessions all come from the same frames, so a
     master stack on another night adds neither a night nor a session. The sky catalog
     adds type, constellation, common name, and coordinates where the frames have none."""
+    known = sky.known_facts(db) if sky.has_columns(db) else None
     db.execute("DELETE FROM targets")
     rows: dict[str, dict[str, Any]] = {}
     q = f"""
@@ -182,8 +183,9 @@ def refresh_targets(db: sqlite_utils.Database) -> int:
                 "dec_deg": dec,
             }
         )
-    if out and sky.has_columns(db):
-        out = [sky.add_facts(r) for r in out]
+    if out and known is not None:
+        version = sky.skycat.stamp()
+        out = [sky.add_facts(r, known.get(r["name"]), version) for r in out]
     if out:
         db["targets"].insert_all(out, pk="name", replace=True)
     return len(out)

@@ -14,24 +14,47 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 # the targets columns migration 11 adds
-COLUMNS = {"object_type": str, "constellation": str, "common_name": str, "sky_names": str, "coords_from": str}
+COLUMNS = {"object_type": str, "constellation": str, "common_name": str, "sky_names": str, "coords_from": str,
+           "sky_version": str}
+_FACTS = ("object_type", "constellation", "common_name", "sky_names")
 
 
 def has_columns(db: sqlite_utils.Database) -> bool:
     return "coords_from" in {r[1] for r in db.execute("PRAGMA table_info(targets)")}
 
 
-def add_facts(row: dict[str, Any]) -> dict[str, Any]:
-    """A targets row with what the sky catalog knows of its name; frame coordinates win."""
+def known_facts(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+    """The facts the targets table holds now, by name (read before it is recomputed)."""
+    cols = ", ".join(("name", "ra_deg", "dec_deg", "coords_from", "sky_version") + _FACTS)
+    cur = db.execute(f"SELECT {cols} FROM targets WHERE sky_version IS NOT NULL")
+    names = [d[0] for d in cur.description]
+    return {r[0]: dict(zip(names, r)) for r in cur}
+
+
+def add_facts(row: dict[str, Any], old: dict[str, Any] | None = None, version: str | None = None) -> dict[str, Any]:
+    """A targets row with what the sky catalog knows of its name; frame coordinates win.
+
+    `old`: the row's facts from before, reused when the same sky data gave them (no index
+    to build on every scan); `version`: skycat.stamp()."""
+    version = version or skycat.stamp()
+    framed = row.get("ra_deg") is not None and row.get("dec_deg") is not None
+    if old is not None and old["sky_version"] == version and (framed or old["coords_from"] != "frames"):
+        facts = {k: old[k] for k in _FACTS}
+        if framed:
+            facts["coords_from"] = "frames"
+        elif old["coords_from"] == "catalog":
+            facts.update(ra_deg=old["ra_deg"], dec_deg=old["dec_deg"], coords_from="catalog")
+        else:
+            facts["coords_from"] = None
+        return {**row, **facts, "sky_version": version}
     obj = skycat.lookup(row["name"])
-    coords_from = "frames" if row.get("ra_deg") is not None and row.get("dec_deg") is not None else None
     facts: dict[str, Any] = {"object_type": None, "constellation": None, "common_name": None,
-                             "sky_names": None, "coords_from": coords_from}
+                             "sky_names": "[]", "coords_from": "frames" if framed else None, "sky_version": version}
     if obj is not None:
         others = [n for n in obj.names if n != row["name"]]
         facts.update(object_type=obj.type, constellation=obj.constellation, common_name=obj.common_name,
-                     sky_names=json.dumps(others) if others else None)
-        if coords_from is None and obj.ra_deg is not None and obj.dec_deg is not None:
+                     sky_names=json.dumps(others))
+        if not framed and obj.ra_deg is not None and obj.dec_deg is not None:
             facts.update(ra_deg=obj.ra_deg, dec_deg=obj.dec_deg, coords_from="catalog")
     return {**row, **facts}
 

@@ -20,7 +20,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from astrocat.rules.normalize import canonical_target
-from astrocat.skycat.names import CONSTELLATIONS, GENERIC_WORDS, POPULAR_NAMES, TYPES
+from astrocat.skycat.names import CONSTELLATIONS, GENERIC_WORDS, NAMES_VERSION, POPULAR_NAMES, TYPES
 
 # identifiers worth showing beside the designation (the rest are survey numbers)
 _SHOWN_IDS = re.compile(r"^(C|LBN|LDN|SH\s*2|MEL|CR|VDB|ABELL|ARP|B)[\s-]*\d", re.I)
@@ -83,6 +83,16 @@ def database_path() -> str | None:
         if os.path.isfile(path):
             return path
     return None
+
+
+def stamp() -> str:
+    """Which data answers (OpenNGC's file, astrocat's names): the catalog keeps each target's
+    facts until this changes, so a command need not build the index to recompute them."""
+    path = database_path()
+    if path is None:
+        return f"{NAMES_VERSION}:none"
+    st = os.stat(path)
+    return f"{NAMES_VERSION}:{st.st_size}:{int(st.st_mtime)}"
 
 
 def available() -> bool:

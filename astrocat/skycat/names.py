@@ -7,6 +7,9 @@ people use for the object (IC 2118, though OpenNGC files it as NGC 1909).
 
 from __future__ import annotations
 
+# bump when anything below changes: targets' stored facts are recomputed
+NAMES_VERSION = "1"
+
 # designation -> popular names (the first is shown as the common name when OpenNGC has none)
 POPULAR_NAMES: dict[str, tuple[str, ...]] = {
     "IC 1805": ("Heart Nebula",),
@@ -32,6 +35,8 @@ POPULAR_NAMES: dict[str, tuple[str, ...]] = {
     "NGC 253": ("Sculptor Galaxy", "Silver Dollar Galaxy"),
     "M101": ("Pinwheel Galaxy",),
     "M45": ("Pleiades", "Seven Sisters"),
+    "M42": ("Orion Nebula", "Great Orion Nebula"),
+    "M17": ("Omega Nebula", "Swan Nebula"),
 }
 
 # OpenNGC type codes -> what a page says

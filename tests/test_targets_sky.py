@@ -5,6 +5,7 @@ mosaic panels under their target, and every target gets the catalog's facts."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -119,6 +120,10 @@ def test_site_and_notes_show_the_catalogs_facts(sky_library):
     assert "RA 02h 32m" in page and "from the sky catalog" in page
     m31 = (sky_library.site / target_href("M31")).read_text(encoding="utf-8")
     assert "Andromeda Galaxy" in m31 and "from the sky catalog" not in m31
+    # its mosaic panels, each with its frames (120 s each); the un-paneled frames count in the totals only
+    panels = m31[m31.index('id="panels"'):m31.index("</table>", m31.index('id="panels"'))]
+    assert re.findall(r"<td>Panel (\d+)</td><td class=\"num\">(\d+)</td><td class=\"num\">([^<]+)</td>", panels) == [
+        ("2", "1", "2 min"), ("3", "1", "2 min")]
     # the sky map marks every target the catalog knows, header coordinates or not
     stats = (sky_library.site / "stats.html").read_text(encoding="utf-8")
     sky = stats[stats.index("chart-sky"):]

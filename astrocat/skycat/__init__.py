@@ -1,8 +1,8 @@
 """The offline sky catalog: deep-sky objects by designation, common name or position.
 
 OpenNGC (the `pyongc` package's SQLite file, read-only) with Messier, NGC, IC and its
-addendum (Caldwell, Barnard, Melotte, ...), cross-identifiers (LBN, Sh2, UGC, PGC) and
-common names, plus the popular names in `astrocat.skycat.names`. Nothing is read until
+addendum (Caldwell, Barnard, Melotte, ...), the cross-identifiers astrophotographers use
+(LBN, Sh2, Caldwell numbers; not the surveys' UGC or PGC) and common names, plus the popular names in `astrocat.skycat.names`. Nothing is read until
 the first question; the index then lives for the process (about 0.1 s to build).
 
     lookup("Heart Nebula")  -> SkyObject(id="IC 1805", ...)

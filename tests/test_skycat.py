@@ -11,7 +11,11 @@ from astrocat import skycat
 from astrocat.skycat.names import POPULAR_NAMES
 from conftest import need
 
-need(skycat.database_path() is not None, "pyongc (OpenNGC) is not installed (pip install -e '.[test]')")
+
+
+@pytest.fixture(autouse=True)
+def _openngc() -> None:
+    need(skycat.database_path() is not None, "pyongc (OpenNGC) is not installed (pip install -e '.')")
 
 
 @pytest.mark.parametrize(("query", "want"), [
@@ -102,23 +106,31 @@ def test_works_without_network(monkeypatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    skycat._index.cache_clear()  # build the index again, with the network refused
+    _forget()  # build the index again, with the network refused
     try:
+        assert skycat.catalogue_id("Heart Nebula") == "IC 1805"
         obj = skycat.lookup("Heart Nebula")
         assert obj is not None and obj.id == "IC 1805"
         assert skycat.nearest(10.6846, 41.2692, 0.1)[0][0].id == "M31"
     finally:
-        skycat._index.cache_clear()
+        _forget()
 
 
 def test_without_pyongc_nothing_is_found(monkeypatch) -> None:
     monkeypatch.setattr(skycat, "database_path", lambda: None)
-    skycat._index.cache_clear()
+    _forget()
     try:
         assert skycat.lookup("M31") is None and skycat.nearest(10.68, 41.27, 1) == []
         assert not skycat.available()
+        # not even astrocat's own popular names: one source answers, or none
+        assert skycat.catalogue_id("Heart Nebula") is None and skycat.catalogue_id("Andromeda Galaxy") is None
     finally:
-        skycat._index.cache_clear()
+        _forget()
+
+
+def _forget() -> None:
+    skycat._index.cache_clear()
+    skycat._names.cache_clear()
 
 
 def test_commands_that_do_not_need_it_never_build_it(library) -> None:
@@ -135,12 +147,25 @@ def test_commands_that_do_not_need_it_never_build_it(library) -> None:
         header[key] = value
     fits.PrimaryHDU(np.zeros((4, 4), dtype=np.uint16), header).writeto(library.quarantine / "m31.fits")
     assert invoke_cli("scan", cwd=library.base_dir).returncode == 0
-    skycat._index.cache_clear()
+    _forget()
     for args in (["--help"], ["list", "targets"], ["list", "files", "--target", "M 31"], ["stats", "by-target"], ["scan"]):
         r = invoke_cli(*args, cwd=library.base_dir)
         assert r.returncode == 0, (args, r.stderr)
-        assert skycat._index.cache_info().currsize == 0, args
-    # a common name is a question for the catalog
+        assert skycat._index.cache_info().currsize == 0 and skycat._names.cache_info().currsize == 0, args
+    # a common name is a question for the catalog's common names (not its whole index)
     r = invoke_cli("list", "files", "--target", "Andromeda Galaxy", "--json", cwd=library.base_dir)
     assert [f["target"] for f in json.loads(r.stdout)] == ["M31"]
-    assert skycat._index.cache_info().currsize == 1
+    assert skycat._names.cache_info().currsize == 1 and skycat._index.cache_info().currsize == 0
+
+
+def test_the_common_name_tables_agree_with_the_whole_index() -> None:
+    """catalogue_id reads the common names alone (a few ms); lookup builds the whole index:
+    every common name OpenNGC or astrocat knows, and its short form, gives one answer."""
+    idx = skycat._index()
+    names = [n for rec in idx.records.values() if rec.type != "Dup" for n in rec.common]
+    names += [n for ns in POPULAR_NAMES.values() for n in ns]
+    assert len(names) > 200
+    for name in names:
+        for form in (name, name.rsplit(" ", 1)[0]):  # "Veil Nebula", "Veil"
+            obj = skycat.lookup(form)
+            assert skycat.catalogue_id(form) == (obj.id if obj else None), form

@@ -17,7 +17,11 @@ from astrocat import skycat
 from astrocat.site.paths import target_href
 from conftest import invoke_cli, need
 
-need(skycat.database_path() is not None, "pyongc (OpenNGC) is not installed (pip install -e '.[test]')")
+
+
+@pytest.fixture(autouse=True)
+def _openngc() -> None:
+    need(skycat.database_path() is not None, "pyongc (OpenNGC) is not installed (pip install -e '.')")
 
 
 def light(folder: Path, name: str, obj: str, *, ra: float | None = None, dec: float | None = None,

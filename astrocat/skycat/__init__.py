@@ -117,16 +117,15 @@ def lookup(name: str | None) -> SkyObject | None:
 
 def catalogue_id(name: str | None) -> str | None:
     """The designation a common name stands for ("Heart Nebula" -> "IC 1805"), None for
-    anything else (designations are filed as written: NGC 224 stays NGC 224)."""
+    anything else (designations are filed as written: NGC 224 stays NGC 224).
+
+    Answered from the common names alone (a few ms to read), not the whole index: a scan
+    asks this of every OBJECT that is not a designation."""
     if not name or not name.strip():
         return None
-    idx = _index()
-    if _id_key(name) in idx.ids:
-        return None
-    hit = _common_hit(idx, name)
-    if hit is None:
-        return None
-    return _object(idx, idx.records[hit[1]], hit[0]).id
+    common, short = _names()
+    hit = common.get(_name_key(name)) or short.get(_name_key(name))
+    return None if hit is None else hit[0]
 
 
 def nearest(ra_deg: float, dec_deg: float, radius_deg: float) -> list[tuple[SkyObject, float]]:
@@ -195,6 +194,59 @@ def _common_hit(idx: _Index, name: str) -> tuple[str, str] | None:
     return idx.common.get(key) or idx.short.get(key)
 
 
+Names = dict[str, tuple[str, str]]  # name key -> (designation, OpenNGC record it names)
+
+
+def _name_tables(entries: list[tuple[str, str, str, bool]]) -> tuple[Names, Names]:
+    """(full names, short names) from (common name, designation, record, popular) in priority
+    order: the first entry of a name wins; a short name ("Veil") is kept when it names one
+    object only, and a popular name's short form always."""
+    common: Names = {}
+    short: Names = {}
+    pending: dict[str, list[tuple[str, str]]] = {}
+    for name, designation, record, popular in entries:
+        common.setdefault(_name_key(name), (designation, record))
+        key = _short_key(name)
+        if key and popular:
+            short.setdefault(key, (designation, record))  # "Rosette" is the Rosette Nebula, NGC 2237
+        elif key:
+            pending.setdefault(key, []).append((designation, record))
+    for key, hits in pending.items():
+        if key not in common and key not in short and len({r for _, r in hits}) == 1:
+            short[key] = hits[0]
+    return common, short
+
+
+@functools.lru_cache(maxsize=1)
+def _names() -> tuple[Names, Names]:
+    """The common-name tables alone, from the few records that have one."""
+    if database_path() is None:
+        return {}, {}  # without OpenNGC nothing is found, not even astrocat's own names
+    entries = [(n, d, d, True) for d, names in POPULAR_NAMES.items() for n in names]
+    for name, messier, commons in _query(
+            "SELECT name, messier, commonnames FROM objects WHERE commonnames != '' AND type != 'Dup' "
+            "ORDER BY notngc, name"):
+        rec = _Rec(name, "", None, None, "", messier or "", name)
+        target = _preferred(rec) or canonical(name)
+        entries += [(c.strip(), target, name, False) for c in commons.split(",") if c.strip()]
+    return _name_tables(entries)
+
+
+def _query(sql: str) -> list[tuple]:
+    """Rows of OpenNGC's database (read-only, never written), or none without it."""
+    path = database_path()
+    if path is None:
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+
+
 # --- building the index -----------------------------------------------------------------
 
 
@@ -227,21 +279,8 @@ def _object(idx: _Index, rec: _Rec, designation: str | None) -> SkyObject:
 
 @functools.lru_cache(maxsize=1)
 def _index() -> _Index:
-    path = database_path()
-    empty = _Index({}, {}, {}, {})
-    if path is None:
-        return empty
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
-        try:
-            rows = conn.execute(
-                "SELECT name, type, ra, dec, const, messier, ngc, ic, identifiers, commonnames, majax, vmag, bmag "
-                "FROM objects ORDER BY notngc, name"
-            ).fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return empty
+    rows = _query("SELECT name, type, ra, dec, const, messier, ngc, ic, identifiers, commonnames, majax, vmag, bmag "
+                  "FROM objects ORDER BY notngc, name")
     records: dict[str, _Rec] = {}
     for name, typ, ra, dec, const, messier, ngc, ic, idents, commons, size, vmag, bmag in rows:
         main = name
@@ -266,29 +305,16 @@ def _index() -> _Index:
         for ident in (rec.ids if rec.type != "Dup" else []):
             ids.setdefault(_id_key(ident), rec.name)
     idx = _Index(records, ids, {}, {})
-    short: dict[str, list[tuple[str, str]]] = {}
-
-    def add(common_name: str, designation: str, main: str, popular: bool = False) -> None:
-        idx.common.setdefault(_name_key(common_name), (designation, main))
-        key = _short_key(common_name)
-        if key and popular:
-            idx.short.setdefault(key, (designation, main))  # "Rosette" is the Rosette Nebula, NGC 2237
-        elif key:
-            short.setdefault(key, []).append((designation, main))
-
+    entries = []
     for designation, names in POPULAR_NAMES.items():  # popular names first: they name the designation used
         rec_name = ids.get(_id_key(designation))
         if rec_name is not None:
             main = records[rec_name].main
             idx.popular[main] = (designation, names)
-            for n in names:
-                add(n, designation, main, popular=True)
+            entries += [(n, designation, main, True) for n in names]
     for rec in records.values():
         if rec.common and rec.type != "Dup":
             target = _preferred(rec) or canonical(rec.name)
-            for n in rec.common:
-                add(n, target, rec.name)
-    for key, hits in short.items():  # "Veil" is short for one object only, or for none
-        if key not in idx.common and key not in idx.short and len({m for _, m in hits}) == 1:
-            idx.short[key] = hits[0]
+            entries += [(n, target, rec.name, False) for n in rec.common]
+    idx.common, idx.short = _name_tables(entries)
     return idx

@@ -169,3 +169,17 @@ def test_the_common_name_tables_agree_with_the_whole_index() -> None:
         for form in (name, name.rsplit(" ", 1)[0]):  # "Veil Nebula", "Veil"
             obj = skycat.lookup(form)
             assert skycat.catalogue_id(form) == (obj.id if obj else None), form
+
+
+def test_the_stamp_follows_the_sky_data(monkeypatch) -> None:
+    """Targets keep their facts while the stamp holds: it changes with astrocat's own names."""
+    before = skycat.stamp()
+    assert skycat.stamp() == before
+    monkeypatch.setitem(POPULAR_NAMES, "M1", ("Crab",))
+    skycat._names_digest.cache_clear()
+    try:
+        assert skycat.stamp() != before
+    finally:
+        monkeypatch.undo()
+        skycat._names_digest.cache_clear()
+    assert skycat.stamp() == before

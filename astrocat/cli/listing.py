@@ -115,9 +115,10 @@ def list_targets(
         r["integration"] = output.hours(r["integration_s"])
     output.print_table(
         rows,
-        [("name", "target"), ("integration", "integration"), ("frames", "lights"), ("filters", "filters"),
-         ("nights", "nights"), ("first_night", "first"), ("last_night", "last")],
-        title=output.plural(len(rows), "target"), drop=("first_night", "nights", "last_night"), clip=("filters",),
+        [("name", "target"), ("common_name", "common name"), ("integration", "integration"), ("frames", "lights"),
+         ("filters", "filters"), ("nights", "nights"), ("first_night", "first"), ("last_night", "last")],
+        title=output.plural(len(rows), "target"), drop=("first_night", "nights", "last_night", "common_name"),
+        clip=("filters",),
     )
 
 

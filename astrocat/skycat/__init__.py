@@ -22,7 +22,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from astrocat.rules.normalize import canonical_target
-from astrocat.skycat.names import CONSTELLATIONS, GENERIC_WORDS, NAMES_VERSION, POPULAR_NAMES, TYPES
+from astrocat.skycat.names import CONSTELLATIONS, GENERIC_WORDS, POPULAR_NAMES, TYPES
 
 # identifiers worth showing beside the designation (the rest are survey numbers)
 _SHOWN_IDS = re.compile(r"^(C|LBN|LDN|SH\s*2|MEL|CR|VDB|ABELL|ARP|B)[\s-]*\d", re.I)
@@ -92,9 +92,17 @@ def stamp() -> str:
     facts until this changes, so a command need not build the index to recompute them."""
     path = database_path()
     if path is None:
-        return f"{NAMES_VERSION}:none"
+        return f"{_names_digest()}:none"
     st = os.stat(path)
-    return f"{NAMES_VERSION}:{st.st_size}:{int(st.st_mtime)}"
+    return f"{_names_digest()}:{st.st_size}:{int(st.st_mtime)}"
+
+
+@functools.lru_cache(maxsize=1)
+def _names_digest() -> str:
+    """A digest of astrocat's own names: editing them changes the stamp by itself."""
+    import hashlib
+
+    return hashlib.sha256(repr((POPULAR_NAMES, TYPES, CONSTELLATIONS, GENERIC_WORDS)).encode()).hexdigest()[:12]
 
 
 def available() -> bool:

@@ -7,9 +7,6 @@ people use for the object (IC 2118, though OpenNGC files it as NGC 1909).
 
 from __future__ import annotations
 
-# bump when anything below changes: targets' stored facts are recomputed
-NAMES_VERSION = "1"
-
 # designation -> popular names (the first is shown as the common name when OpenNGC has none)
 POPULAR_NAMES: dict[str, tuple[str, ...]] = {
     "IC 1805": ("Heart Nebula",),

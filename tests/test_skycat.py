@@ -183,3 +183,16 @@ def test_the_stamp_follows_the_sky_data(monkeypatch) -> None:
         monkeypatch.undo()
         skycat._names_digest.cache_clear()
     assert skycat.stamp() == before
+
+
+def test_identify_prefers_the_object_that_holds_the_centre() -> None:
+    # centred on NGC 206, a star cloud inside M31 (0.68° from its core, M31 is 178' long):
+    # nearest() lists NGC 206 first, identify() names the galaxy the frame shows
+    ngc206 = skycat.lookup("NGC 206")
+    assert ngc206 is not None
+    assert skycat.nearest(ngc206.ra_deg, ngc206.dec_deg, 1.5)[0][0].id == "NGC 206"
+    assert skycat.identify(ngc206.ra_deg, ngc206.dec_deg, 1.5).id == "M31"
+    # 0.25° off the Heart Nebula's centre (60' across): the Heart, not the Fish Head 0.95° away
+    assert skycat.identify(38.175 + 0.3, 61.45 + 0.2, 1.5).id == "IC 1805"
+    # nothing within the radius
+    assert skycat.identify(0.0, -89.99, 0.001) is None

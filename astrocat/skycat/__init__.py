@@ -152,6 +152,18 @@ def nearest(ra_deg: float, dec_deg: float, radius_deg: float) -> list[tuple[SkyO
     return [(_object(idx, idx.records[n], None), round(sep, 6)) for sep, n in found]
 
 
+def identify(ra_deg: float, dec_deg: float, radius_deg: float) -> SkyObject | None:
+    """The object a frame centred here most likely shows, within radius_deg: the largest
+    object whose extent holds the centre (a frame on NGC 206 shows M31), else the closest.
+
+    OpenNGC gives each object's major axis; an object without one is taken as a point."""
+    found = nearest(ra_deg, dec_deg, radius_deg)
+    holding = [(o, sep) for o, sep in found if o.size_arcmin and sep <= o.size_arcmin / 120.0]
+    if holding:
+        return max(holding, key=lambda h: (h[0].size_arcmin, -h[1]))[0]
+    return found[0][0] if found else None
+
+
 def separation_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     """Angular distance in degrees (haversine: exact at small separations)."""
     p1, p2 = math.radians(dec1), math.radians(dec2)

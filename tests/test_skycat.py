@@ -196,3 +196,12 @@ def test_identify_prefers_the_object_that_holds_the_centre() -> None:
     assert skycat.identify(38.175 + 0.3, 61.45 + 0.2, 1.5).id == "IC 1805"
     # nothing within the radius
     assert skycat.identify(0.0, -89.99, 0.001) is None
+
+
+def test_a_designation_in_brackets_wins() -> None:
+    # NINA users write both: the designation in brackets is the one meant
+    assert skycat.catalogue_id("Prawn Nebula (IC 4628)") == "IC 4628"
+    assert skycat.catalogue_id("Heart (Sh2-190)") == "Sh2-190"
+    # brackets without a designation: the name before them
+    assert skycat.catalogue_id("Heart Nebula (Cassiopeia)") == "IC 1805"
+    assert skycat.catalogue_id("Something (else)") is None

@@ -371,6 +371,16 @@ def canonical_filter(raw: Any, aliases: Mapping[str, str] | None = None) -> str 
     return name
 
 
+def designation(name: str) -> str | None:
+    """A catalogue designation as astrocat writes it ('m 31' -> M31, 'NGC7000' -> NGC 7000),
+    or None when the name is not one."""
+    for pattern, fmt in _CATALOGS:
+        cm = pattern.match(name.strip())
+        if cm:
+            return fmt.format(*[g.upper() if g and g.isalpha() else (g or "") for g in cm.groups()])
+    return None
+
+
 def canonical_target(
     raw: Any, aliases: Mapping[str, str] | None = None, resolve: Callable[[str], str | None] | None = None,
 ) -> tuple[str | None, str | None]:
@@ -392,20 +402,15 @@ def canonical_target(
     m = _MOSAIC_SUFFIX.match(name)
     if m and m.group(1).strip():
         name = m.group(1).strip()
-    designation = False
-    for pattern, fmt in _CATALOGS:
-        cm = pattern.match(name)
-        if cm:
-            name = fmt.format(*[g.upper() if g and g.isalpha() else (g or "") for g in cm.groups()])
-            designation = True
-            break
+    formatted = designation(name)
+    name = formatted or name
     if aliases:
         for k, v in aliases.items():
             if k.lower() == name.lower():
                 return v, panel
     if name.lower() in NO_TARGET:
         return None, panel
-    if resolve is not None and not designation:
+    if resolve is not None and not formatted:
         name = resolve(name) or name
     return name, panel
 

@@ -21,7 +21,7 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 
-from astrocat.rules.normalize import canonical_target
+from astrocat.rules import normalize
 from astrocat.skycat.names import CONSTELLATIONS, GENERIC_WORDS, POPULAR_NAMES, TYPES
 
 # identifiers worth showing beside the designation (the rest are survey numbers)
@@ -134,7 +134,14 @@ def catalogue_id(name: str | None) -> str | None:
     if not name or not name.strip():
         return None
     common, short = _names()
+    if not common:
+        return None
     hit = common.get(_name_key(name)) or short.get(_name_key(name))
+    if hit is None:
+        # "Prawn Nebula (IC 4628)": the designation in brackets, else the name before them
+        m = _BRACKETED.match(name)
+        if m:
+            return normalize.designation(m.group(2)) or catalogue_id(m.group(1))
     return None if hit is None else hit[0]
 
 
@@ -174,7 +181,7 @@ def separation_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
 
 def canonical(designation: str) -> str:
     """A designation as astrocat writes it: NGC0224 -> NGC 224, B033 -> B33, Mel022 -> Mel 22."""
-    name = canonical_target(designation)[0] or designation.strip()
+    name = normalize.canonical_target(designation)[0] or designation.strip()
     m = re.fullmatch(r"([A-Za-z]{2,})\s*0*(\d+)", name)
     return f"{m.group(1)} {m.group(2)}" if m else name
 
@@ -185,6 +192,7 @@ def canonical(designation: str) -> str:
 _PREFIXES = [(re.compile(p), r) for p, r in (
     (r"^messier\b", "m"), (r"^caldwell\b", "c"), (r"^(?:sharpless|sh)\s*(?:2\s*[-_ ]\s*)?(?=\d)", "sh2-"))]
 _TOKENS = re.compile(r"[a-z]+|\d+")
+_BRACKETED = re.compile(r"^(.*?)\s*\(([^()]+)\)\s*$")
 _ARTICLE = re.compile(r"^the\s+")
 _NOT_WORD = re.compile(r"[\W_]+")
 

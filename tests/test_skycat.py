@@ -205,3 +205,9 @@ def test_a_designation_in_brackets_wins() -> None:
     # brackets without a designation: the name before them
     assert skycat.catalogue_id("Heart Nebula (Cassiopeia)") == "IC 1805"
     assert skycat.catalogue_id("Something (else)") is None
+
+
+def test_hostile_names_are_just_unknown() -> None:
+    for name in ("a (b) " * 3000, "(" * 5000 + ")" * 5000, "\x00\x01", "🌌 Nebula", "Nebula", "the", "()", " ( ) "):
+        assert skycat.catalogue_id(name) is None, name[:20]
+        assert skycat.lookup(name) is None, name[:20]

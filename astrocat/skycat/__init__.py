@@ -137,11 +137,12 @@ def catalogue_id(name: str | None) -> str | None:
     if not common:
         return None
     hit = common.get(_name_key(name)) or short.get(_name_key(name))
-    if hit is None:
-        # "Prawn Nebula (IC 4628)": the designation in brackets, else the name before them
-        m = _BRACKETED.match(name)
-        if m:
-            return normalize.designation(m.group(2)) or catalogue_id(m.group(1))
+    m = _BRACKETED.match(name) if hit is None else None
+    if m:  # "Prawn Nebula (IC 4628)": the designation in brackets, else the name before them (once)
+        inner = normalize.designation(m.group(2))
+        if inner:
+            return inner
+        hit = common.get(_name_key(m.group(1))) or short.get(_name_key(m.group(1)))
     return None if hit is None else hit[0]
 
 

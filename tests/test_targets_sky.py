@@ -141,6 +141,8 @@ def test_site_and_notes_show_the_catalogs_facts(sky_library):
     heart = next(text for stem, text in notes.items() if stem.startswith("IC"))
     assert "common_name: Heart Nebula\n" in heart and "constellation: Cassiopeia\n" in heart
     assert "ra_deg: 38.1" in heart and "(from the sky catalog)" in heart
+    assert "| Object | Heart Nebula · Star cluster and nebula · in Cassiopeia |" in heart
+    assert "| Also known as | LBN 654 |" in heart
 
 
 def test_upgrade_files_cataloged_common_names_under_their_designation(library, monkeypatch):

@@ -346,6 +346,9 @@ def target_note(
         sky.append(f"in {target['constellation']}")
     if sky:
         facts.insert(0, ("Object", md_text(" · ".join(sky))))
+    also = [n for n in json_list(target.get("sky_names")) if n != target.get("common_name")]
+    if also:
+        facts.insert(1, ("Also known as", md_text(", ".join(also))))
     if target.get("ra_deg") is not None and target.get("dec_deg") is not None:
         where = " (from the sky catalog)" if target.get("coords_from") == "catalog" else ""
         facts.append(("Coordinates", f"RA {ra_hms(target['ra_deg'])} · Dec {dec_dms(target['dec_deg'])}{where}"))

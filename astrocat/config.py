@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from astrocat import skycat
+from astrocat.rules import equipment as equipment_rules
 from astrocat.rules.normalize import Settings as NormalizeSettings
 
 CONFIG_NAME = "astrocat.toml"
@@ -77,14 +79,17 @@ class Settings:
     filter_aliases: dict[str, str] = field(default_factory=dict)
     target_aliases: dict[str, str] = field(default_factory=dict)
     backup: BackupSettings | None = None  # [backup], when configured
+    equipment: equipment_rules.Equipment = field(default_factory=equipment_rules.Equipment)
 
     def normalize_settings(self) -> NormalizeSettings:
+        # a profile's raw names map to it; your aliases, listed after them, win
         return NormalizeSettings(
             timezone=self.timezone,
-            camera_aliases=self.camera_aliases,
-            telescope_aliases=self.telescope_aliases,
+            camera_aliases={**self.equipment.aliases("camera"), **self.camera_aliases},
+            telescope_aliases={**self.equipment.aliases("telescope"), **self.telescope_aliases},
             filter_aliases=self.filter_aliases,
             target_aliases=self.target_aliases,
+            resolve_name=skycat.catalogue_id,
         )
 
     def rel(self, path: str | os.PathLike) -> str:
@@ -161,6 +166,19 @@ url = "http://127.0.0.1:8001"
 
 [aliases.target]
 # "Great Orion Nebula" = "M42"
+
+# Your equipment: pixel scale and field of view on session pages and notes, and in
+# `astrocat list cameras|telescopes`. `names` lists the raw header names that are it.
+# [equipment.camera."ZWO ASI2600MM Pro"]
+# pixel_um = 3.76
+# width_px = 6248
+# height_px = 4176
+# names = ["ASI2600MM"]
+#
+# [equipment.telescope."Esprit 100"]
+# aperture_mm = 100
+# focal_length_mm = 550
+# names = ["Esprit100ED"]
 '''
 
 _PATH_KEYS = ("quarantine", "library", "processing", "notes", "site", "catalog")
@@ -174,6 +192,7 @@ _ALLOWED = {
     "backup": {"bucket", "prefix", "region", "profile", "endpoint_url", "frames_storage_class",
                "meta_storage_class", "concurrency", "bandwidth_limit", "multipart_threshold", "part_size",
                "in_sync", "database_versions", "transition_days", "restore_days", "prices"},
+    "equipment": {"camera", "telescope"},
 }
 
 
@@ -341,8 +360,13 @@ def from_dict(data: dict[str, Any], path: Path) -> Settings:
             if not isinstance(name, str) or not name.strip():
                 raise ConfigError(f"{path}: aliases.{kind}.{raw!r} must be a non-empty string")
         alias_maps[kind] = {str(k): v.strip() for k, v in table.items()}
+    try:
+        equipment = equipment_rules.parse(_table(data, "equipment", path))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return Settings(
         config_path=path,
+        equipment=equipment,
         base_dir=base,
         timezone=tz,
         naming_pattern=pattern,

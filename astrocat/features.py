@@ -59,6 +59,8 @@ FEATURES: tuple[Feature, ...] = (
             (5, "frames.counted: the one rule of which frames count", "astrocat.catalog.schema:_m5_counted"),
             (6, "frames.original_name: the file's name before organize", "astrocat.catalog.schema:_m6_original_name"),
             (7, "session_aliases: renamed sessions keep resolving", "astrocat.catalog.schema:_m7_session_aliases"),
+            (11, "targets: type, constellation, common name and coordinates from the sky catalog",
+             "astrocat.catalog.sky:_m11_target_sky"),
         ),
         commands=("init", "list", "stats", "verify", "validate", "version"),
         nav=(("Dashboard", "index.html"), ("Sessions", "sessions/index.html"), ("Targets", "targets/index.html"),

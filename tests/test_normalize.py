@@ -241,3 +241,31 @@ def test_junk_never_raises(values):
     # no type keyword, and never OBJECT with an exposure: nothing says what the frame is
     assert fields["frame_type"] == "unknown"
     assert "no observation date (DATE-OBS)" in problems
+
+
+def test_common_names_resolve_through_the_given_function_only():
+    seen = []
+
+    def resolve(name):  # a stand-in sky catalog: the rule looks nothing up itself
+        seen.append(name)
+        return {"heart nebula": "IC 1805", "andromeda galaxy": "M31"}.get(name.lower())
+
+    assert n.canonical_target("Heart Nebula", None, resolve) == ("IC 1805", None)
+    assert n.canonical_target("Andromeda Galaxy Panel 2", None, resolve) == ("M31", "2")
+    assert n.canonical_target("M31_Mosaic_P3", None, resolve) == ("M31", "3")
+    assert n.canonical_target("NGC 281 mosaic 4", None, resolve) == ("NGC 281", "4")
+    assert n.canonical_target("Sharpless 2-155", None, resolve) == ("Sh2-155", None)
+    assert n.canonical_target("My Comet", None, resolve) == ("My Comet", None)
+    # your alias wins over the catalog, and a designation is never looked up
+    assert n.canonical_target("Heart Nebula", {"heart nebula": "Heart"}, resolve) == ("Heart", None)
+    assert seen == ["Heart Nebula", "Andromeda Galaxy", "My Comet"]
+    frame, _ = n.normalize({"IMAGETYP": "Light", "OBJECT": "Heart Nebula", "EXPTIME": 60}, "a.fits",
+                           Settings(resolve_name=resolve))
+    assert (frame["object"], frame["target"], frame["panel"]) == ("Heart Nebula", "IC 1805", None)
+
+
+def test_an_aliased_mount_stays_the_mount():
+    s = Settings(telescope_aliases={"EQMOD HEQ5/6": "Esprit 100"})
+    assert n.equipment({"TELESCOP": "EQMOD HEQ5/6"}, s) == (None, "Esprit 100", "EQMOD HEQ5/6")
+    assert n.equipment({"TELESCOP": "Esprit100ED"}, Settings(telescope_aliases={"Esprit100ED": "Esprit 100"})) == (
+        None, "Esprit 100", None)

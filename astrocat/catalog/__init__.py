@@ -14,7 +14,7 @@ from astrocat.catalog.frames import (
 )
 from astrocat.catalog.queries import (
     FrameFilter, list_duplicates, list_frames, list_rejects, list_sessions, list_targets, list_values,
-    stats_equipment, stats_grouped, stats_summary,
+    raw_names, stats_equipment, stats_grouped, stats_summary,
 )
 from astrocat.catalog.schema import FRAME_FIELDS, rebuild_fts
 from astrocat.catalog.overrides import apply as apply_overrides
@@ -24,7 +24,7 @@ __all__ = [
     "apply_overrides", "sync_overrides", "CatalogBusy", "CatalogError", "CatalogFull", "FRAME_FIELDS", "describe", "FrameFilter", "counted", "counted_out_of_step", "present", "forget_rejects", "frame_values", "integrates",
     "known_files", "list_duplicates", "list_frames", "list_rejects", "list_sessions", "list_targets",
     "list_values", "mark_missing", "migrate", "open_catalog", "rebuild_fts", "record_rejects", "refresh_counted",
-    "same_frame", "stored_sha256", "stored_values",
+    "raw_names", "same_frame", "stored_sha256", "stored_values",
     "refresh_derived", "refresh_sessions", "refresh_targets", "schema_version", "session_ids_for_paths", "sha256s_for_paths",
     "sqlite_utils", "stats_equipment", "stats_grouped", "stats_summary", "upsert_frame_values", "upsert_frames",
 ]

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from astrocat.clock import utc_now
+from astrocat.catalog import sky
 from astrocat.catalog.counts import counted, integrates, out_of_step_contents, refresh_counted
 from astrocat.rules import sessions as sessions_rules
 
@@ -134,7 +135,9 @@ def refresh_targets(db: sqlite_utils.Database) -> int:
     """Recompute the `targets` table from the light subs that count (one grouped query).
 
     Frames, integration, nights and sessions all come from the same frames, so a
-    master stack on another night adds neither a night nor a session."""
+    master stack on another night adds neither a night nor a session. The sky catalog
+    adds type, constellation, common name, and coordinates where the frames have none."""
+    known = sky.known_facts(db) if sky.has_columns(db) else None
     db.execute("DELETE FROM targets")
     rows: dict[str, dict[str, Any]] = {}
     q = f"""
@@ -180,6 +183,9 @@ def refresh_targets(db: sqlite_utils.Database) -> int:
                 "dec_deg": dec,
             }
         )
+    if out and known is not None:
+        version = sky.skycat.stamp()
+        out = [sky.add_facts(r, known.get(r["name"]), version) for r in out]
     if out:
         db["targets"].insert_all(out, pk="name", replace=True)
     return len(out)

@@ -45,10 +45,10 @@ class FrameFilter:
     def normalized(self, ns: NormalizeSettings | None = None) -> FrameFilter:
         """This filter with its names read the way scan reads headers.
 
-        `--target "M 31"`, `--filter H-alpha` and a camera or telescope alias find the
-        frames whose catalog value is M31, Ha or the aliased name."""
+        `--target "M 31"`, `--target "Andromeda Galaxy"`, `--filter H-alpha` and a camera or
+        telescope alias find the frames whose catalog value is M31, Ha or the aliased name."""
         ns = ns or NormalizeSettings()
-        target = normalize.canonical_target(self.target, ns.target_aliases)[0] if self.target else None
+        target = normalize.canonical_target(self.target, ns.target_aliases, ns.resolve_name)[0] if self.target else None
         return replace(
             self,
             target=target or self.target,
@@ -174,6 +174,22 @@ def list_values(
         rec["integration_h"] = round((rec["integration_s"] or 0) / 3600.0, 3)
         out.append(rec)
     return out
+
+
+# the raw header keywords a camera or telescope value comes from (astrocat.rules.normalize)
+_RAW_KEYS = {"camera": ("INSTRUME", "CAMERA_MODEL"), "telescope": ("TELESCOP",)}
+
+
+def raw_names(db: sqlite_utils.Database, kind: str, flt: FrameFilter | None = None) -> list[dict[str, Any]]:
+    """The raw header names (INSTRUME, TELESCOP) behind the catalog's camera or telescope
+    values: [{raw, name, mount, frames}], `name` None where a TELESCOP names a mount."""
+    keys = _RAW_KEYS[kind]
+    raw = "COALESCE(" + ", ".join(f"json_extract(header_json, '$.\"{k}\"')" for k in keys) + ", NULL)"
+    where, params = _resolved(db, flt or FrameFilter()).where()
+    sql = (f'SELECT {raw} AS raw, "{kind}" AS name, mount, COUNT(*) AS frames FROM frames '
+           f"WHERE {where} AND {raw} IS NOT NULL GROUP BY 1, 2, 3 ORDER BY frames DESC, raw")
+    return [{"raw": str(r["raw"]).strip(), "name": r["name"], "mount": r["mount"], "frames": r["frames"]}
+            for r in db.query(sql, params)]
 
 
 def list_duplicates(

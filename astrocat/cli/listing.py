@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from astrocat import catalog
+from astrocat.config import Settings
 from astrocat.cli import output
 from astrocat.cli.app import app, group, open_db, settings
 from astrocat.rules.sessions import targets_label
@@ -114,9 +115,10 @@ def list_targets(
         r["integration"] = output.hours(r["integration_s"])
     output.print_table(
         rows,
-        [("name", "target"), ("integration", "integration"), ("frames", "lights"), ("filters", "filters"),
-         ("nights", "nights"), ("first_night", "first"), ("last_night", "last")],
-        title=output.plural(len(rows), "target"), drop=("first_night", "nights", "last_night"), clip=("filters",),
+        [("name", "target"), ("common_name", "common name"), ("integration", "integration"), ("frames", "lights"),
+         ("filters", "filters"), ("nights", "nights"), ("first_night", "first"), ("last_night", "last")],
+        title=output.plural(len(rows), "target"), drop=("first_night", "nights", "last_night", "common_name"),
+        clip=("filters",),
     )
 
 
@@ -125,6 +127,10 @@ def _list_values(column: str, title: str, limit: Optional[int], as_json: bool, *
     flt = frame_filter(s, **filters)
     with open_db(s, readonly=True) as db:
         rows = catalog.list_values(db, column, flt, limit)
+        raw = catalog.raw_names(db, column, flt) if column in ("camera", "telescope") else []
+    if column in ("camera", "telescope"):
+        _equipment(s, column, rows, raw, as_json)
+        return
     if as_json:
         output.print_json(rows)
         return
@@ -138,6 +144,48 @@ def _list_values(column: str, title: str, limit: Optional[int], as_json: bool, *
     )
 
 
+def _equipment(s: Settings, column: str, rows: list[dict], raw: list[dict], as_json: bool) -> None:
+    """Cameras or telescopes with the raw header names behind each and its profile (`[equipment]`)."""
+    find = s.equipment.camera if column == "camera" else s.equipment.telescope
+    mounts = sorted({r["raw"] for r in raw if r["name"] is None and r["mount"]})
+    for r in rows:
+        r["raw_names"] = sorted({x["raw"] for x in raw if x["name"] == r["name"]})
+        p = find(r["name"])
+        if column == "camera":
+            r["profile"] = None if p is None else {
+                "name": p.name, "pixel_um": p.pixel_um, "width_px": p.width_px, "height_px": p.height_px,
+                "sensor_mm": None if p.sensor_mm is None else [round(x, 2) for x in p.sensor_mm]}
+        else:
+            r["profile"] = None if p is None else {
+                "name": p.name, "aperture_mm": p.aperture_mm, "focal_length_mm": p.focal_length_mm,
+                "f_ratio": None if p.f_ratio is None else round(p.f_ratio, 2)}
+    if as_json:
+        output.print_json(rows)
+        return
+    for r in rows:
+        r["integration"] = output.hours(r["integration_s"])
+        r["raw"] = ", ".join(n for n in r["raw_names"] if n != r["name"]) or "(same)"
+        p = r["profile"]
+        if p is None:
+            r["spec"] = "no profile"
+        elif column == "camera":
+            size = f" · {p['width_px']}x{p['height_px']} px" if p["width_px"] and p["height_px"] else ""
+            r["spec"] = (f"{p['pixel_um']:g} µm" if p["pixel_um"] else "?") + size
+        else:
+            parts = [f"{p['aperture_mm']:g} mm" if p["aperture_mm"] else None,
+                     f"{p['focal_length_mm']:g} mm FL" if p["focal_length_mm"] else None,
+                     f"f/{p['f_ratio']:g}" if p["f_ratio"] else None]
+            r["spec"] = " · ".join(x for x in parts if x) or "?"
+    output.print_table(
+        rows,
+        [("name", column), ("raw", "header names"), ("spec", "profile"), ("frames", "frames"),
+         ("integration", "light integration"), ("nights", "nights")],
+        title=f"{column}s", drop=("nights", "raw"),
+    )
+    if column == "telescope" and mounts:
+        output.info(f"TELESCOP values that name a mount, not a telescope: {', '.join(mounts)}")
+
+
 @list_app.command("cameras")
 def list_cameras(
     target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
@@ -145,7 +193,10 @@ def list_cameras(
     year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
     session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
-    """Cameras (INSTRUME, after your aliases) with frame counts, for the frames the filters select.
+    """Cameras (INSTRUME, after your aliases and profiles) with frame counts, for the frames the filters select.
+
+    Each shows the raw header names behind it and its `[equipment.camera]` profile
+    (pixel size, sensor size), or "no profile".
 
     Takes every filter: `--target --filter --type --night --from --to --year --camera
     --telescope --session`, plus `--limit` and `--json`.
@@ -164,7 +215,10 @@ def list_telescopes(
     year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
     session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
-    """Telescopes (TELESCOP, mounts excluded, after your aliases), for the frames the filters select.
+    """Telescopes (TELESCOP, mounts excluded, after your aliases and profiles), for the frames the filters select.
+
+    Each shows the raw header names behind it and its `[equipment.telescope]` profile
+    (aperture, focal length, focal ratio); TELESCOP values that name a mount are listed apart.
 
     Takes every filter: `--target --filter --type --night --from --to --year --camera
     --telescope --session`, plus `--limit` and `--json`.

@@ -14,7 +14,7 @@ from astrocat.config import Settings
 from astrocat.rules.normalize import FRAME_TYPES
 
 # Shared options (typer reads each parameter's default from these objects).
-TARGET = typer.Option(None, "--target", help="Target name, e.g. M31 (also M 31, Messier 31, a target alias).",
+TARGET = typer.Option(None, "--target", help="Target name, e.g. M31 (also M 31, Messier 31, Andromeda Galaxy, a target alias).",
                       metavar="NAME")
 FILTER = typer.Option(None, "--filter", help="Filter name, e.g. Ha (also H-alpha, Ha 3nm, a filter alias).",
                       metavar="NAME")

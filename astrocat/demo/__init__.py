@@ -396,6 +396,25 @@ DEMO_ALIASES = '''
 
 [aliases.target]
 "Great Orion Nebula" = "M42"
+
+# Two rigs' profiles: pixel scale and field of view on their session pages and notes.
+[equipment.camera."ZWO ASI2600MM Pro"]
+pixel_um = 3.76
+width_px = 6248
+height_px = 4176
+
+[equipment.camera."ZWO ASI294MC Pro"]
+pixel_um = 4.63
+width_px = 4144
+height_px = 2822
+
+[equipment.telescope."Esprit 100"]
+aperture_mm = 100
+focal_length_mm = 550
+
+[equipment.telescope."Evostar 72ED"]
+aperture_mm = 72
+focal_length_mm = 420
 '''
 
 

@@ -22,6 +22,9 @@ PROPERTY_TYPES: dict[str, str] = {
     "session_id": "text",
     "processing_id": "text",
     "target": "text",
+    "common_name": "text",
+    "object_type": "text",
+    "constellation": "text",
     "camera": "text",
     "telescope": "text",
     "status": "text",
@@ -37,6 +40,7 @@ PROPERTY_TYPES: dict[str, str] = {
     "darkflats": "number",
     "nights": "number",
     "ccd_temp_c": "number",
+    "pixel_scale": "number",
     "site_lat": "number",
     "site_lon": "number",
     "ra_deg": "number",
@@ -49,13 +53,13 @@ PROPERTY_TYPES: dict[str, str] = {
 }
 
 SESSION_KEYS = [
-    "kind", "session_id", "night", "targets", "filters", "camera", "telescope", "integration_h",
+    "kind", "session_id", "night", "targets", "filters", "camera", "telescope", "pixel_scale", "integration_h",
     "lights", "darks", "flats", "biases", "darkflats", "ccd_temp_c", "site_lat", "site_lon",
     "processing", "tags",
 ]
 TARGET_KEYS = [
-    "kind", "target", "integration_h", "lights", "nights", "first_night", "last_night", "filters",
-    "ra_deg", "dec_deg", "sessions", "processing", "tags",
+    "kind", "target", "common_name", "object_type", "constellation", "integration_h", "lights", "nights",
+    "first_night", "last_night", "filters", "ra_deg", "dec_deg", "sessions", "processing", "tags",
 ]
 PROCESSING_KEYS = [
     "kind", "processing_id", "created", "status", "targets", "sessions", "filters", "integration_h",
@@ -169,6 +173,16 @@ class NoteContent:
     block: str
 
 
+def optics_text(optics: Mapping[str, Any]) -> str:
+    """'1.94″/px · field 3.36° × 2.25° · f/5.5' from astrocat.rules.equipment.optics."""
+    parts = [f"{optics['pixel_scale_arcsec']:.2f}″/px"]
+    if optics.get("fov_deg"):
+        parts.append(f"field {optics['fov_deg'][0]:.2f}° × {optics['fov_deg'][1]:.2f}°")
+    if optics.get("f_ratio"):
+        parts.append(f"f/{optics['f_ratio']:g}")
+    return " · ".join(parts)
+
+
 def session_note(
     session: Mapping[str, Any],
     detail: Sequence[Mapping[str, Any]],
@@ -177,7 +191,8 @@ def session_note(
 ) -> NoteContent:
     """An imaging session note.
 
-    session: a `sessions` row (JSON columns as text or decoded); detail: rows of
+    session: a `sessions` row (JSON columns as text or decoded; `optics` from
+    astrocat.rules.equipment.optics when the equipment is known); detail: rows of
     frame_type, is_master, target, filter, exposure_s, frames, seconds for this
     session; stems: note id (`target:M31`, `session:<id>`, `processing:<id>`) -> file
     stem, for every note that exists (others are named without a link); processing: processing sessions
@@ -186,6 +201,7 @@ def session_note(
     sid = session["id"]
     bad = [d for d in detail if d.get("bad")]
     detail = [d for d in detail if not d.get("bad")]
+    optics = session.get("optics") or {}
     targets = sorted(json_list(session.get("targets")))
     filters = sorted(json_list(session.get("filters")))
     by_type = _json_dict(session.get("frames_by_type"))
@@ -205,6 +221,7 @@ def session_note(
         "filters": filters,
         "camera": session.get("camera"),
         "telescope": session.get("telescope"),
+        "pixel_scale": _num(optics.get("pixel_scale_arcsec"), 3),
         "integration_h": _integration_h(session.get("integration_s")),
         "lights": int(session.get("lights") or 0),
         "darks": int(session.get("darks") or 0),
@@ -225,6 +242,7 @@ def session_note(
          or f"none ({targets_label((), session.get('lights'))})"),
         ("Camera", md_text(session.get("camera") or "unknown")),
         ("Telescope", md_text(session.get("telescope") or "unknown")),
+        *([("Optics", optics_text(optics))] if optics.get("pixel_scale_arcsec") else []),
         ("Light frames", f"{int(session.get('lights') or 0)} · {hours(session.get('integration_s'))}"),
     ]
     cal = [
@@ -311,6 +329,9 @@ def target_note(
     fm: dict[str, Any] = {
         "kind": "target",
         "target": name,
+        "common_name": target.get("common_name") or None,
+        "object_type": target.get("object_type") or None,
+        "constellation": target.get("constellation") or None,
         "integration_h": _integration_h(target.get("integration_s")),
         "lights": int(target.get("frames") or 0),
         "nights": int(target.get("nights") or 0),
@@ -329,8 +350,17 @@ def target_note(
         ("Integration", f"{hours(target.get('integration_s'))} in {int(target.get('frames') or 0)} light frames"),
         ("Nights", f"{int(target.get('nights') or 0)}: {md_text(target.get('first_night'))} to {md_text(target.get('last_night'))}"),
     ]
+    sky = [v for v in (target.get("common_name"), target.get("object_type")) if v]
+    if target.get("constellation"):
+        sky.append(f"in {target['constellation']}")
+    if sky:
+        facts.insert(0, ("Object", md_text(" · ".join(sky))))
+    also = [n for n in json_list(target.get("sky_names")) if n != target.get("common_name")]
+    if also:
+        facts.insert(1, ("Also known as", md_text(", ".join(also))))
     if target.get("ra_deg") is not None and target.get("dec_deg") is not None:
-        facts.append(("Coordinates", f"RA {ra_hms(target['ra_deg'])} · Dec {dec_dms(target['dec_deg'])}"))
+        where = " (from the sky catalog)" if target.get("coords_from") == "catalog" else ""
+        facts.append(("Coordinates", f"RA {ra_hms(target['ra_deg'])} · Dec {dec_dms(target['dec_deg'])}{where}"))
     if proc_ids:
         facts.append(("Processing", ", ".join(_link(stems, "processing", p) for p in proc_ids)))
     out.append(_table(["Target", md_text(name)], ["---", "---"], facts))

@@ -27,6 +27,7 @@ from astrocat.notes.content import NoteContent, json_list, processing_note, sess
 from astrocat.notes.merge import merge, user_text
 from astrocat.notes.paths import assign_paths, stem_of
 from astrocat.progress import ProgressFn
+from astrocat.rules.equipment import binning_factor
 from astrocat.rules.naming import note_stem
 
 SESSIONS_DIR = "Imaging_Sessions"
@@ -110,6 +111,21 @@ def load_detail(db: sqlite_utils.Database) -> list[dict[str, Any]]:
       FROM frames WHERE {counted()} AND bad = 1 AND session_id IS NOT NULL ORDER BY session_id, date_obs, path
     """
     return list(db.query(sql)) + list(db.query(bad))
+
+
+def add_optics(db: sqlite_utils.Database, settings: Settings, sessions: list[dict[str, Any]]) -> None:
+    """Each session's pixel scale and field of view from the [equipment] profiles; the
+    frames' FOCALLEN stands in for a telescope without a profile (when they agree)."""
+    focal = {r[0]: r[1] for r in db.execute(
+        f"SELECT session_id, MIN(focal_length_mm) FROM frames WHERE {counted()} AND session_id IS NOT NULL "
+        "GROUP BY session_id HAVING COUNT(DISTINCT focal_length_mm) = 1")}
+    binning = {r[0]: binning_factor([r[1]]) for r in db.execute(
+        f"SELECT session_id, MIN(binning) FROM frames WHERE {counted()} AND session_id IS NOT NULL "
+        "AND frame_type = 'light' GROUP BY session_id HAVING COUNT(DISTINCT binning) = 1")}
+    for s in sessions:
+        profile_focal = settings.equipment.optics(s.get("camera"), s.get("telescope"))["focal_length_mm"]
+        s["optics"] = settings.equipment.optics(s.get("camera"), s.get("telescope"),
+                                                None if profile_focal else focal.get(s["id"]), binning.get(s["id"], 1))
 
 
 def load_processing_sessions(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -374,6 +390,7 @@ def write_notes(
         if n.existing is None and n.id in recorded and not recreate and not fresh_folder
     }
     stems = {n.id: stem_of(n.path) for n in notes if n.id not in deleted}
+    add_optics(db, settings, sessions)
     contents = _contents(sessions, targets, procs, load_detail(db), stems)
 
     rows: list[dict[str, Any]] = []

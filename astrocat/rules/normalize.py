@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 FRAME_TYPES = ("light", "dark", "flat", "bias", "darkflat", "unknown")
@@ -114,7 +114,7 @@ _CATALOGS = [
     (re.compile(r"^(?:m|messier)[\s_\-]*0*(\d{1,3})$", re.I), "M{0}"),
     (re.compile(r"^ngc[\s_\-]*0*(\d{1,4})\s*([a-z]?)$", re.I), "NGC {0}{1}"),
     (re.compile(r"^ic[\s_\-]*0*(\d{1,4})\s*([a-z]?)$", re.I), "IC {0}{1}"),
-    (re.compile(r"^sh\s*2[\s_\-]+0*(\d{1,3})$", re.I), "Sh2-{0}"),
+    (re.compile(r"^(?:sh\s*2|sharpless(?:\s*2)?)[\s_\-]+0*(\d{1,3})$", re.I), "Sh2-{0}"),
     (re.compile(r"^(?:c|caldwell)[\s_\-]*0*(\d{1,3})$", re.I), "C{0}"),
     (re.compile(r"^(?:b|barnard)[\s_\-]*0*(\d{1,3})$", re.I), "B{0}"),
     (re.compile(r"^ldn[\s_\-]*0*(\d{1,4})$", re.I), "LDN {0}"),
@@ -123,7 +123,8 @@ _CATALOGS = [
     (re.compile(r"^abell[\s_\-]*0*(\d{1,4})$", re.I), "Abell {0}"),
     (re.compile(r"^arp[\s_\-]*0*(\d{1,3})$", re.I), "Arp {0}"),
 ]
-_PANEL = re.compile(r"^(.*?)[\s_\-]*(?:panel|pane|tile|mosaic[\s_\-]*panel)[\s_\-]*(\d+)$", re.I)
+# 'M31 Panel 2', 'M31_Mosaic_P3', 'M31 mosaic 4', 'M31 Tile 1' (NINA, ASIAIR and Telescopius plans)
+_PANEL = re.compile(r"^(.*?)[\s_\-]*(?:panel|pane|tile|mosaic[\s_\-]*(?:panel|p)?)[\s_\-]*(\d+)$", re.I)
 _MOSAIC_SUFFIX = re.compile(r"^(.*?)[\s_\-]+mosaic$", re.I)
 
 
@@ -136,6 +137,9 @@ class Settings:
     telescope_aliases: Mapping[str, str] = field(default_factory=dict)
     filter_aliases: Mapping[str, str] = field(default_factory=dict)
     target_aliases: Mapping[str, str] = field(default_factory=dict)
+    # common name -> catalogue designation ("Heart Nebula" -> "IC 1805"), or None: the caller's
+    # sky catalog (astrocat.skycat.catalogue_id); rules look nothing up themselves
+    resolve_name: Callable[[str], str | None] | None = None
 
 
 # --- value helpers ------------------------------------------------------------------
@@ -367,8 +371,23 @@ def canonical_filter(raw: Any, aliases: Mapping[str, str] | None = None) -> str 
     return name
 
 
-def canonical_target(raw: Any, aliases: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
-    """(target, panel) from an OBJECT value: 'M 31' -> M31, 'NGC7000' -> NGC 7000."""
+def designation(name: str) -> str | None:
+    """A catalogue designation as astrocat writes it ('m 31' -> M31, 'NGC7000' -> NGC 7000),
+    or None when the name is not one."""
+    for pattern, fmt in _CATALOGS:
+        cm = pattern.match(name.strip())
+        if cm:
+            return fmt.format(*[g.upper() if g and g.isalpha() else (g or "") for g in cm.groups()])
+    return None
+
+
+def canonical_target(
+    raw: Any, aliases: Mapping[str, str] | None = None, resolve: Callable[[str], str | None] | None = None,
+) -> tuple[str | None, str | None]:
+    """(target, panel) from an OBJECT value: 'M 31' -> M31, 'NGC7000' -> NGC 7000, and with
+    `resolve` (common name -> designation) 'Andromeda Galaxy Panel 2' -> (M31, 2).
+
+    Your aliases win over the sky catalog; a designation is kept as written (NGC 224 stays)."""
     name = clean_str(raw)
     if not name or name.lower() in NO_TARGET:
         return None, None
@@ -383,17 +402,16 @@ def canonical_target(raw: Any, aliases: Mapping[str, str] | None = None) -> tupl
     m = _MOSAIC_SUFFIX.match(name)
     if m and m.group(1).strip():
         name = m.group(1).strip()
-    for pattern, fmt in _CATALOGS:
-        cm = pattern.match(name)
-        if cm:
-            name = fmt.format(*[g.upper() if g and g.isalpha() else (g or "") for g in cm.groups()])
-            break
+    formatted = designation(name)
+    name = formatted or name
     if aliases:
         for k, v in aliases.items():
             if k.lower() == name.lower():
                 return v, panel
     if name.lower() in NO_TARGET:
         return None, panel
+    if resolve is not None and not formatted:
+        name = resolve(name) or name
     return name, panel
 
 
@@ -422,6 +440,8 @@ def equipment(values: Mapping[str, Any], s: Settings) -> tuple[str | None, str |
     tel_raw = clean_str(tel_raw)
     telescope = alias(tel_raw, s.telescope_aliases)
     mount = None
+    if telescope is not None and tel_raw and is_mount(tel_raw):
+        mount = tel_raw  # an alias or profile names the tube on that mount; the mount stays known
     if telescope is None and tel_raw:
         for pattern, name in SMART_SCOPES:
             if pattern.search(tel_raw):
@@ -648,7 +668,7 @@ def normalize(
     exposure_s, notes = exposure(values)
     problems += notes
     obj = clean_str(values.get("OBJECT"))
-    target, panel = canonical_target(obj, s.target_aliases)
+    target, panel = canonical_target(obj, s.target_aliases, s.resolve_name)
     if ftype is None:
         ftype = "light" if exposure_s is not None and target else "unknown"
     if ftype != "light":

@@ -11,6 +11,7 @@ from markupsafe import Markup, escape
 
 from astrocat.rules import charts
 from astrocat.rules.calibration import calibration_gaps, night_calibration
+from astrocat.rules.equipment import binning_factor
 from astrocat.site.build import THUMBS_PER_SESSION
 from astrocat.site.commands import actions, command
 from astrocat.site.helpers import corrected, digest, evenly, session_span
@@ -30,6 +31,8 @@ def rows(site: Site) -> list[dict[str, Any]]:
         for key, empty in (("targets", []), ("filters", []), ("integration_by_filter", {}), ("frames_by_type", {})):
             r[key] = json.loads(r[key]) if r.get(key) else empty
         r["href"] = session_href(r["id"])
+        # from the [equipment] profiles: a page changes when they do
+        r["optics"] = site.s.equipment.optics(r.get("camera"), r.get("telescope"))
         out.append(r)
     return out
 
@@ -142,6 +145,12 @@ def _page(site: Site, s: dict[str, Any], key: str, frames: list[dict[str, Any]])
 
     sid = s["id"]
     year = (s["night"] or "0000")[:4]
+    # the frames' FOCALLEN stands in when no telescope profile gives a focal length
+    focals = distinct("focal_length_mm")
+    light_binning = binning_factor([f["binning"] for f in lights])
+    optics = site.s.equipment.optics(s.get("camera"), s.get("telescope"),
+                                     None if s["optics"]["focal_length_mm"] or len(focals) != 1 else focals[0],
+                                     light_binning)
     note = site.note_for("session", sid, site.s.notes / "Imaging_Sessions" / year / note_file_name(sid))
     filter_chart = charts.hbar_chart(
         sorted(s["integration_by_filter"].items(), key=lambda kv: -kv[1]),
@@ -151,7 +160,7 @@ def _page(site: Site, s: dict[str, Any], key: str, frames: list[dict[str, Any]])
     site.page(
         s["href"], "session.html", key=key,
         meta={"thumb": first, "thumbs": [t["href"] for t in thumbs], "failed": failed},
-        title=f"Session {sid}", section=SESSIONS, s=s, year=year,
+        title=f"Session {sid}", section=SESSIONS, s=s, year=year, optics=optics, binning=light_binning,
         span=session_span(s.get("first_utc"), s.get("last_utc")), files=files, thumbs=thumbs,
         breakdown=breakdown, calibration=calibration, missing=calibration_gaps([f for f in lights if not f.get("bad")], calibration),
         rig={"focal_length_mm": distinct("focal_length_mm"), "gain": distinct("gain"), "offset": distinct("offset"),

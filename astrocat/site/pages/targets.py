@@ -24,6 +24,7 @@ def rows(site: Site) -> list[dict[str, Any]]:
     for r in site.query("SELECT * FROM targets ORDER BY integration_s DESC, name"):
         r["integration_by_filter"] = json.loads(r["integration_by_filter"] or "{}")
         r["filters"] = json.loads(r["filters"] or "[]")
+        r["sky_names"] = json.loads(r.get("sky_names") or "[]")
         r["href"] = target_href(r["name"])
         out.append(r)
     return out
@@ -59,6 +60,14 @@ def write_pages(site: Site, targets: list[dict[str, Any]]) -> dict[str, str | No
         s["frames"] += r["n"]
         s["seconds"] += r["secs"] or 0.0
         s["filters"].append(r["filter"])
+    # mosaic panels (frames.panel), in panel order
+    panels: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in site.query(f"""SELECT target, panel, COUNT(*) AS frames, SUM(exposure_s) AS secs FROM frames
+                            WHERE {integrates()} AND target IS NOT NULL AND panel IS NOT NULL
+                            GROUP BY target, panel"""):
+        panels[r["target"]].append(r)
+    for rows_ in panels.values():
+        rows_.sort(key=lambda r: (len(r["panel"]), r["panel"]))
     best = _preview_frames(site) if site.thumbs.enabled else {}
     for t in pending:
         name = t["name"]
@@ -70,7 +79,8 @@ def write_pages(site: Site, targets: list[dict[str, Any]]) -> dict[str, str | No
         sess = sorted(sessions[name].values(), key=lambda s: (s["night"], s["id"] or ""), reverse=True)
         for s in sess:
             s["href"] = session_href(s["id"]) if s["id"] else None
-        key = digest(site.context_key, "target", t, per_night, sess, thumb, site.notes.get(("target", name)))
+        key = digest(site.context_key, "target", t, per_night, sess, thumb, site.notes.get(("target", name)),
+                     panels.get(name))
         entry = site.writer.lookup(t["href"], key)
         meta = {"state": states[name], "thumb": thumb, "thumbs": [thumb] if thumb else [], "failed": failed}
         if entry is not None:
@@ -83,7 +93,8 @@ def write_pages(site: Site, targets: list[dict[str, Any]]) -> dict[str, str | No
         )
         site.page(
             t["href"], "target.html", key=key, meta=meta,
-            title=name, section=TARGETS, t=t, filters=filters, rows=per_night, sessions=sess, chart=Markup(chart),
+            title=name, section=TARGETS, t=t, sky_names=[n for n in t["sky_names"] if n != t.get("common_name")],
+            filters=filters, panels=panels.get(name, []), rows=per_night, sessions=sess, chart=Markup(chart),
             thumb=thumb, note=site.note_for("target", name, site.s.notes / "Targets" / note_file_name(name)),
             datasette=site.datasette.frames(target=name, frame_type="light"),
             files_href=explorer_href("target", name),

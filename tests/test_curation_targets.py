@@ -7,6 +7,7 @@ from curatekit import cli, cli_json, dump, rows, scan, write_light
 
 M31 = (10.6847, 41.2690)
 M33 = (23.4621, 30.6602)
+EMPTY = (0.0, -80.0)
 
 
 def _sky(lib) -> None:
@@ -20,7 +21,8 @@ def _sky(lib) -> None:
                     dec=M33[1] - 0.01 * i)
     write_light(q / "blank_a.fits", obj=None, seed=20, date="2024-11-01T23:00:00", ra=10.75, dec=41.20)
     write_light(q / "blank_b.fits", obj=None, seed=21, date="2024-11-01T23:01:00", ra=23.30, dec=30.80)
-    write_light(q / "blank_far.fits", obj=None, seed=22, date="2024-11-01T23:02:00", ra=180.0, dec=-20.0)
+    # a patch of sky with no catalogued object within 1.5 degrees (asserted below)
+    write_light(q / "blank_far.fits", obj=None, seed=22, date="2024-11-01T23:02:00", ra=EMPTY[0], dec=EMPTY[1])
     scan(lib)
 
 
@@ -29,6 +31,9 @@ def _targets_by_file(lib) -> dict[str, str | None]:
 
 
 def test_suggestions_pick_the_nearest_target_and_change_nothing(library) -> None:
+    from astrocat import skycat
+
+    assert skycat.nearest(*EMPTY, 1.5) == [], "the far frame's patch of sky must be empty for this test"
     _sky(library)
     before = dump(library)
     found = cli_json(library, "target", "suggest", "--radius", "1.0")
@@ -52,6 +57,20 @@ def test_suggestions_pick_the_nearest_target_and_change_nothing(library) -> None
     assert dump(library)["frames"] == before["frames"]
 
 
+def test_the_sky_catalog_suggests_when_no_known_target_is_near(library) -> None:
+    """A frame on the Pacman Nebula, in a library that has no such target yet: the offline
+    sky catalog names it; the radius comes from the frame's field of view by default."""
+    q = library.quarantine / "n1"
+    write_light(q / "pacman.fits", obj=None, seed=30, date="2024-11-01T23:00:00", ra=13.1, dec=56.6)
+    write_light(q / "m31.fits", obj="M31", seed=31, date="2024-11-01T21:00:00", ra=M31[0], dec=M31[1])
+    scan(library)
+    found = cli_json(library, "target", "suggest")
+    assert [(f["path"].rsplit("/", 1)[-1], f["target"]) for f in found] == [("pacman.fits", "NGC 281")]
+    # (13.1, 56.6) to OpenNGC's centre of NGC 281 (13.2473, 56.6219): 0.084 deg by hand
+    # (dRA 0.1473 deg x cos 56.61 = 0.0810, dDec 0.0219; hypot 0.0839)
+    assert abs(found[0]["separation_deg"] - 0.0839) < 0.001
+
+
 def test_a_small_radius_finds_nothing(library) -> None:
     _sky(library)
     assert cli_json(library, "target", "suggest", "--radius", "0.01") == []
@@ -60,26 +79,26 @@ def test_a_small_radius_finds_nothing(library) -> None:
 
 def test_alias_rename_merge_and_filters_that_accept_the_old_names(library) -> None:
     q = library.quarantine / "n1"
-    write_light(q / "a.fits", obj="Andromeda", seed=1)
-    write_light(q / "b.fits", obj="Andromeda Gal", seed=2, date="2024-11-01T21:05:00")
+    write_light(q / "a.fits", obj="Big Spiral", seed=1)
+    write_light(q / "b.fits", obj="Big Spiral Gal", seed=2, date="2024-11-01T21:05:00")
     write_light(q / "c.fits", obj="M31", seed=3, date="2024-11-01T21:10:00")
-    write_light(q / "d.fits", obj="Pacman", seed=4, date="2024-11-01T21:15:00")
+    write_light(q / "d.fits", obj="Blob", seed=4, date="2024-11-01T21:15:00")
     scan(library)
-    cli(library, "target", "alias", "Andromeda", "M31")
-    assert len(cli_json(library, "list", "files", "--target", "Andromeda")) == 2
-    assert len(cli_json(library, "list", "files", "--target", "andromeda")) == 2
-    cli(library, "target", "merge", "M31", "Andromeda Gal")
+    cli(library, "target", "alias", "Big Spiral", "M31")
+    assert len(cli_json(library, "list", "files", "--target", "Big Spiral")) == 2
+    assert len(cli_json(library, "list", "files", "--target", "big spiral")) == 2
+    cli(library, "target", "merge", "M31", "Big Spiral Gal")
     assert len(cli_json(library, "list", "files", "--target", "M31")) == 3
-    assert len(cli_json(library, "list", "files", "--target", "Andromeda Gal")) == 3
-    cli(library, "target", "rename", "Pacman", "NGC 281")
+    assert len(cli_json(library, "list", "files", "--target", "Big Spiral Gal")) == 3
+    cli(library, "target", "rename", "Blob", "NGC 281")
     assert _targets_by_file(library) == {"a.fits": "M31", "b.fits": "M31", "c.fits": "M31", "d.fits": "NGC 281"}
-    assert [t["name"] for t in cli_json(library, "list", "targets", "--target", "Pacman")] == ["NGC 281"]
-    stats = cli_json(library, "stats", "by-target", "--target", "Andromeda")
+    assert [t["name"] for t in cli_json(library, "list", "targets", "--target", "Blob")] == ["NGC 281"]
+    stats = cli_json(library, "stats", "by-target", "--target", "Big Spiral")
     assert [(s["name"], s["integration_s"]) for s in stats] == [("M31", 900.0)]
     # a loop is refused
-    assert "loop" in cli(library, "target", "alias", "M31", "Andromeda", code=2)
+    assert "loop" in cli(library, "target", "alias", "M31", "Big Spiral", code=2)
     # a frame of the alias scanned later joins the target at once
-    write_light(q / "e.fits", obj="Andromeda", seed=5, date="2024-11-01T21:20:00")
+    write_light(q / "e.fits", obj="Big Spiral", seed=5, date="2024-11-01T21:20:00")
     scan(library)
     assert _targets_by_file(library)["e.fits"] == "M31"
     assert "exists already" in cli(library, "target", "rename", "NGC 281", "M31", code=2)
@@ -92,10 +111,10 @@ def test_a_second_candidate_source_answers_where_the_known_targets_do_not(librar
     from astrocat.rules.curation import nearest
 
     _sky(library)
-    sombrero = [("M104", 189.9976, -11.6231), ("M31", 10.6847, 41.2690)]
+    southern = [("NGC 2070", 84.6765, -69.1008), ("Polar test", 5.0, -78.0), ("M31", 10.6847, 41.2690)]
 
     def sky(ra: float, dec: float, radius: float) -> list[tuple[str, float]]:
-        return nearest(ra, dec, sombrero, radius)
+        return nearest(ra, dec, southern, radius)
 
     db = catalog.open_catalog(library.catalog)
     try:
@@ -103,5 +122,5 @@ def test_a_second_candidate_source_answers_where_the_known_targets_do_not(librar
     finally:
         db.conn.close()
     got = {f["path"].rsplit("/", 1)[-1]: f["target"] for f in found}
-    # blank_far (180, -20): nothing known within 13 deg, M104 12.7 deg away
-    assert got == {"blank_a.fits": "M31", "blank_b.fits": "M33", "blank_far.fits": "M104"}
+    # blank_far (0, -80): nothing known within 13 deg; "Polar test" 2.2 deg away, NGC 2070 15 deg
+    assert got == {"blank_a.fits": "M31", "blank_b.fits": "M33", "blank_far.fits": "Polar test"}

@@ -381,16 +381,24 @@ def known_targets(db: sqlite_utils.Database) -> Candidates:
     return nearest
 
 
-def suggest(db: sqlite_utils.Database, radius_deg: float, sources: Sequence[Candidates]) -> list[dict[str, Any]]:
+def suggest(db: sqlite_utils.Database, radius_deg: float | Callable[[dict[str, Any]], float],
+            sources: Sequence[Candidates]) -> list[dict[str, Any]]:
     """For each counted light frame without a target but with coordinates, the nearest
-    candidate within the radius (first source that has one). Nothing is changed."""
+    candidate within the radius (first source that has one). Nothing is changed.
+
+    `radius_deg` is a number, or a function of the frame's row (camera, telescope,
+    focal_length_mm) giving a radius tied to its field of view."""
     out = []
     for r in db.query(
-        "SELECT id, path, sha256, ra_deg, dec_deg, session_id FROM frames WHERE counted = 1 AND "
-        "frame_type = 'light' AND target IS NULL AND ra_deg IS NOT NULL AND dec_deg IS NOT NULL ORDER BY id"
+        "SELECT id, path, sha256, ra_deg, dec_deg, session_id, camera, telescope, focal_length_mm FROM frames "
+        "WHERE counted = 1 AND frame_type = 'light' AND target IS NULL AND ra_deg IS NOT NULL AND dec_deg IS NOT NULL "
+        "ORDER BY id"
     ):
+        radius = radius_deg(r) if callable(radius_deg) else radius_deg
+        for k in ("camera", "telescope", "focal_length_mm"):
+            r.pop(k)
         for source in sources:
-            found = source(r["ra_deg"], r["dec_deg"], radius_deg)
+            found = source(r["ra_deg"], r["dec_deg"], radius)
             if found:
                 name, sep = found[0]
                 out.append({**r, "target": name, "separation_deg": round(sep, 4)})
@@ -398,10 +406,12 @@ def suggest(db: sqlite_utils.Database, radius_deg: float, sources: Sequence[Cand
     return out
 
 
-def assign_suggested(db: sqlite_utils.Database, radius_deg: float, sources: Sequence[Candidates]) -> list[ov.Override]:
+def assign_suggested(db: sqlite_utils.Database, radius_deg: float | Callable[[dict[str, Any]], float],
+                     sources: Sequence[Candidates]) -> list[ov.Override]:
     found = suggest(db, radius_deg, sources)
     if not found:
-        raise CurationError(f"no suggestion: no target-less light frame lies within {radius_deg} deg of a known target")
+        within = "its field of view" if callable(radius_deg) else f"{radius_deg} deg"
+        raise CurationError(f"no suggestion: no target-less light frame lies within {within} of a known target")
     rows: dict[str, ov.Override] = {}
     for s in found:
         if s["sha256"]:

@@ -8,7 +8,6 @@ recorded in the history, from where `astrocat undo` reverts it.
 from __future__ import annotations
 
 import getpass
-import importlib.util
 import os
 import shlex
 from typing import Any, Callable, Optional
@@ -35,7 +34,10 @@ WHY = typer.Option(None, "--why", help="Why (kept in the history with the correc
 JSON = typer.Option(False, "--json", help="Print JSON.")
 SESSION = typer.Option(None, "--session", help="Every frame of this session.", metavar="ID")
 PATH = typer.Option(None, "--path", help="Every frame whose catalog path matches this glob.", metavar="GLOB")
-RADIUS = typer.Option(1.0, "--radius", min=0.001, max=30.0, help="Search radius in degrees.", metavar="DEG")
+RADIUS = typer.Option(None, "--radius", min=0.001, max=30.0, metavar="DEG",
+                      help="Search radius in degrees (default: the frame's field of view from its equipment "
+                           "profile, else 1 degree).")
+DEFAULT_RADIUS_DEG = 1.0
 
 
 def _who() -> str:
@@ -358,22 +360,31 @@ def target_merge(
 
 def candidate_sources(db: catalog.sqlite_utils.Database) -> list[curate.Candidates]:
     """Where target suggestions come from, first match wins: the targets already in the
-    catalog (placed by their frames: your own names win), then the offline sky catalog
-    (`astrocat.skycat.nearest`) when it is part of this astrocat."""
-    sources = [curate.known_targets(db)]
-    if importlib.util.find_spec("astrocat.skycat") is not None:
-        skycat = importlib.import_module("astrocat.skycat")
+    catalog (placed by their frames: your own names win), then the offline sky catalog."""
+    from astrocat import skycat  # the index is built only when a frame needs it
 
-        def sky(ra: float, dec: float, radius: float) -> list[tuple[str, float]]:
-            # a SkyObject's `id` is the designation astrocat files a target under (M31, IC 1805)
-            return [(getattr(o, "id", None) or str(o), sep) for o, sep in skycat.nearest(ra, dec, radius)]
+    def sky(ra: float, dec: float, radius: float) -> list[tuple[str, float]]:
+        # `identify`, not the closest: a frame on NGC 206 shows M31, the object that holds it
+        found = skycat.identify(ra, dec, radius)
+        return [] if found is None else [(found.id, skycat.separation_deg(ra, dec, found.ra_deg, found.dec_deg))]
 
-        sources.append(sky)
-    return sources
+    return [curate.known_targets(db), sky]
+
+
+def _radius(s, radius: float | None):
+    """The search radius: the user's, else per frame half the diagonal of its field of view."""
+    if radius is not None:
+        return radius
+
+    def of(frame: dict) -> float:
+        fov = s.equipment.field_of_view_deg(frame.get("camera"), frame.get("telescope"), frame.get("focal_length_mm"))
+        return DEFAULT_RADIUS_DEG if fov is None else round((fov[0] ** 2 + fov[1] ** 2) ** 0.5 / 2, 4)
+
+    return of
 
 
 @target_app.command("suggest")
-def target_suggest(radius: float = RADIUS, as_json: bool = JSON) -> None:
+def target_suggest(radius: Optional[float] = RADIUS, as_json: bool = JSON) -> None:
     """Suggest a target for each light frame without one, from its coordinates: the
     nearest known target within the radius. Nothing changes until you confirm with
     `astrocat target assign --suggested`.
@@ -382,7 +393,7 @@ def target_suggest(radius: float = RADIUS, as_json: bool = JSON) -> None:
     """
     s = settings()
     with open_db(s, readonly=True) as db:
-        found = curate.suggest(db, radius, candidate_sources(db))
+        found = curate.suggest(db, _radius(s, radius), candidate_sources(db))
     if as_json:
         output.print_json(found)
         return
@@ -396,7 +407,7 @@ def target_suggest(radius: float = RADIUS, as_json: bool = JSON) -> None:
 @target_app.command("assign")
 def target_assign(
     suggested: bool = typer.Option(False, "--suggested", help="Apply what `astrocat target suggest` shows."),
-    radius: float = RADIUS, why: Optional[str] = WHY, dry_run: bool = DRY_RUN, as_json: bool = JSON,
+    radius: Optional[float] = RADIUS, why: Optional[str] = WHY, dry_run: bool = DRY_RUN, as_json: bool = JSON,
 ) -> None:
     """Give frames without a target the target `astrocat target suggest` shows for them.
 
@@ -404,8 +415,9 @@ def target_assign(
     """
     if not suggested:
         raise fail("say which: --suggested (see `astrocat target suggest`)", EXIT_USAGE)
+    s = settings()
     _run(_line("target", "assign", "--suggested", *_opts(radius=radius)),
-         lambda db: curate.assign_suggested(db, radius, candidate_sources(db)), dry_run=dry_run, why=why,
+         lambda db: curate.assign_suggested(db, _radius(s, radius), candidate_sources(db)), dry_run=dry_run, why=why,
          as_json=as_json)
 
 

@@ -19,18 +19,18 @@ RENAMED = "2024-11-01_M31_first_light"
 
 
 def _curated(lib) -> dict[str, str]:
-    """Six lights of one session (two name Andromeda) and four corrections; returns the
+    """Six lights of one session (two name Big Spiral, a name the sky catalog does not know) and four corrections; returns the
     sha256 of the frames the corrections name."""
     night(lib, 4)
     for i in (10, 11):
-        write_light(lib.quarantine / "n1" / f"andromeda_{i}.fits", obj="Andromeda", seed=i,
+        write_light(lib.quarantine / "n1" / f"andromeda_{i}.fits", obj="Big Spiral", seed=i,
                     date=f"2024-11-01T21:{i}:00")
     scan(lib)
     first, second = frame_ids(lib)[:2]
     sha = dict(rows(lib, "SELECT id, sha256 FROM frames"))
     cli(lib, "frame", "set", str(first), "--filter", "OIII", "--exposure", "120", "--why", "wheel stuck")
     cli(lib, "frame", "mark-bad", str(second), "--reason", "clouds")
-    cli(lib, "target", "alias", "Andromeda", "M31")
+    cli(lib, "target", "alias", "Big Spiral", "M31")
     cli(lib, "session", "rename", SESSION, RENAMED)
     return {"set": sha[first], "bad": sha[second]}
 
@@ -42,7 +42,7 @@ def _assert_curated(lib, sha: dict[str, str]) -> None:
     assert len(by_sha) == 6
     assert by_sha[sha["set"]][:2] == ("OIII", 120.0)
     assert by_sha[sha["bad"]][2:4] == (1, "clouds")
-    assert {r[4] for r in by_sha.values()} == {"M31"}, "the Andromeda frames joined M31"
+    assert {r[4] for r in by_sha.values()} == {"M31"}, "the Big Spiral frames joined M31"
     assert {r[5] for r in by_sha.values()} == {RENAMED}
     assert sum(r[2] for r in by_sha.values()) == 1
     # headers are still readable: the raw values of the corrected fields

@@ -105,9 +105,13 @@ FEATURES: tuple[Feature, ...] = (
     Feature("datasette", "Datasette", cli=("astrocat.cli.outputs",), commands=("datasette",)),
     Feature("sync", "Sync", cli=("astrocat.cli.sync_demo",), commands=("sync",)),
     Feature(
-        "processing", "Processing sessions", built=False,
+        "processing", "Processing sessions",
+        cli=("astrocat.cli.processing",),
+        migrations=((9, "processing sessions, their links, groups, pins, outputs; frames.rotator_deg",
+                     "astrocat.processing.schema:_m9_processing"),),
         commands=("processing", "calibration"),
-        nav=(("Processing", "processing/index.html"), ("Calibration", "calibration/index.html")),
+        # organize re-files frames: the sessions' symlinks follow them
+        steps=(Step("processing-links", 35, "astrocat.processing.steps:repair_links_step", frozenset({"sync", "demo"})),),
         note_kinds=("processing",),
     ),
     Feature(

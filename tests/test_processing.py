@@ -1,0 +1,263 @@
+"""Processing sessions end to end: a library whose right answer is known by construction
+(real FITS written by astropy, scanned and organized), matched, linked, explained, deleted."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from conftest import invoke_cli
+from organize_util import set_pattern
+
+CAM, SCOPE = "ZWO ASI2600MM Pro", "Esprit 100"
+COMMON = {"INSTRUME": CAM, "XBINNING": 1, "YBINNING": 1, "GAIN": 100, "OFFSET": 50, "READOUTM": "Low Noise"}
+
+
+def fits_frame(path: Path, seq: int, **cards) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = fits.Header()
+    for k, v in {**COMMON, **cards}.items():
+        if v is not None:
+            header[k] = v
+    data = (np.arange(64, dtype=np.uint16).reshape(8, 8) + seq * 7).astype(np.uint16)
+    fits.PrimaryHDU(data, header).writeto(path)
+
+
+def light(seq: int, filt: str, minute: int) -> dict:
+    return {"IMAGETYP": "LIGHT", "OBJECT": "M31", "FILTER": filt, "EXPTIME": 300.0, "TELESCOP": SCOPE,
+            "CCD-TEMP": -10.0, "SET-TEMP": -10.0, "ROTATOR": 0.5,
+            "DATE-OBS": f"2024-01-05T21:{minute:02d}:00"}
+
+
+def dark(**kw) -> dict:
+    return {"IMAGETYP": "DARK", "EXPTIME": 300.0, "CCD-TEMP": -10.0, "SET-TEMP": -10.0,
+            "DATE-OBS": "2024-01-06T10:00:00", **kw}
+
+
+def flat(**kw) -> dict:
+    return {"IMAGETYP": "FLAT", "FILTER": "Ha", "EXPTIME": 2.5, "TELESCOP": SCOPE, "ROTATOR": 0.5,
+            "DATE-OBS": "2024-01-05T17:00:00", **kw}
+
+
+# file name -> cards. Names say what each frame is, so a failure reads plainly.
+FRAMES = {
+    "light_ha_1.fits": light(1, "Ha", 0), "light_ha_2.fits": light(2, "Ha", 6), "light_ha_3.fits": light(3, "Ha", 12),
+    "light_oiii_1.fits": light(4, "OIII", 20), "light_oiii_2.fits": light(5, "OIII", 26),
+    "dark_good_1.fits": dark(), "dark_good_2.fits": dark(), "dark_good_3.fits": dark(),
+    "dark_bad_marked.fits": dark(),
+    "dark_warm.fits": dark(**{"CCD-TEMP": -5.0, "SET-TEMP": -5.0}),
+    "dark_gain200.fits": dark(GAIN=200),
+    "dark_offset30.fits": dark(OFFSET=30),
+    "dark_120s.fits": dark(EXPTIME=120.0),
+    "dark_bin2.fits": dark(XBINNING=2, YBINNING=2),
+    "dark_highgain.fits": dark(READOUTM="High Gain"),
+    "flat_ha_1.fits": flat(), "flat_ha_2.fits": flat(ROTATOR=359.5),
+    "flat_sii.fits": flat(FILTER="SII"),
+    "flat_redcat.fits": flat(TELESCOP="RedCat 51"),
+    "flat_rot92.fits": flat(ROTATOR=92.0),
+    "flat_far_night.fits": flat(**{"DATE-OBS": "2024-03-01T17:00:00"}),
+    # a PixInsight-style master bias: no GAIN, no CCD-TEMP
+    "masterBias_pi.fits": {"IMAGETYP": "Master Bias", "EXPTIME": 0.0, "GAIN": None,
+                           "DATE-OBS": "2024-01-06T11:00:00"},
+}
+GOOD_DARKS = {"dark_good_1.fits", "dark_good_2.fits", "dark_good_3.fits"}
+DECOY_DARKS = {
+    "dark_warm.fits": "temperature -5.0 C vs light -10.0 C exceeds 2 C",
+    "dark_gain200.fits": "gain 200 vs light 100",
+    "dark_offset30.fits": "offset 30 vs light 50",
+    "dark_120s.fits": "exposure 120 s vs light 300 s differs by more than 0.5 %",
+    "dark_bin2.fits": "binning 2x2 vs light 1x1",
+    "dark_highgain.fits": "readout mode High Gain vs light Low Noise",
+    "dark_bad_marked.fits": "marked bad",
+}
+DECOY_FLATS = {
+    "flat_sii.fits": "filter SII vs light Ha",
+    "flat_redcat.fits": "telescope RedCat 51 vs light Esprit 100",
+    "flat_rot92.fits": "rotator 92.0 deg vs light 0.5 deg exceeds 2 deg",
+    "flat_far_night.fits": "night 2024-03-01 vs light 2024-01-05 is 56 days apart, more than 30",
+}
+
+
+def run(config: Path, *args: str):
+    return invoke_cli(*args, env={"ASTROCAT_CONFIG": str(config)})
+
+
+@pytest.fixture
+def built(library):
+    """The library above, scanned and organized; one dark marked bad (the curation column
+    is made here when this tree has no curation yet)."""
+    s = library
+    for i, (name, cards) in enumerate(FRAMES.items()):
+        fits_frame(s.quarantine / "capture" / name, i, **cards)
+    for args in (("scan",), ("organize",)):
+        r = run(s.config_path, *args)
+        assert r.returncode == 0, r.stdout + r.stderr
+    con = sqlite3.connect(s.catalog)
+    cols = [r[1] for r in con.execute("PRAGMA table_info(frames)")]
+    if "bad" not in cols:
+        con.execute("ALTER TABLE frames ADD COLUMN bad INTEGER NOT NULL DEFAULT 0")
+    con.execute("UPDATE frames SET bad = 1 WHERE original_name = 'dark_bad_marked'")
+    con.commit()
+    con.close()
+    return s
+
+
+def frames_by_name(s) -> dict[str, dict]:
+    con = sqlite3.connect(s.catalog)
+    con.row_factory = sqlite3.Row
+    rows = {r["original_name"] + ".fits": dict(r) for r in con.execute("SELECT * FROM frames")}
+    con.close()
+    return rows
+
+
+def test_create_links_exactly_the_right_frames_and_explains_every_decoy(built) -> None:
+    s = built
+    by_name = frames_by_name(s)
+    assert by_name["flat_rot92.fits"]["rotator_deg"] == 92.0  # ROTATOR read by scan
+    assert all(r["location"] == "library" for r in by_name.values())
+    r = run(s.config_path, "processing", "create", "M31 2024", "--target", "M 31", "--json")
+    assert r.returncode == 1, r.stderr  # created, but the OIII group lacks flats
+    d = json.loads(r.stdout)
+    assert d["id"] == "m31-2024" and d["lights"] == 5
+    folder = s.processing / "m31-2024"
+    for sub in ("lights/Ha", "lights/OIII", "calibration/darks", "calibration/flats", "calibration/bias",
+                "calibration/darkflats", "intermediate", "final"):
+        assert (folder / sub).is_dir(), sub
+
+    def linked(sub: str) -> set[str]:
+        out = set()
+        for p in (folder / sub).iterdir():
+            assert p.is_symlink()
+            real = Path(os.path.realpath(p))
+            assert real.is_relative_to(s.library.resolve()), real  # a library frame
+            out.add(next(n for n, row in by_name.items() if s.abs(row["path"]).resolve() == real))
+        return out
+
+    assert linked("lights/Ha") == {"light_ha_1.fits", "light_ha_2.fits", "light_ha_3.fits"}
+    assert linked("lights/OIII") == {"light_oiii_1.fits", "light_oiii_2.fits"}
+    assert linked("calibration/darks") == GOOD_DARKS
+    assert linked("calibration/flats") == {"flat_ha_1.fits", "flat_ha_2.fits"}
+    assert linked("calibration/bias") == set()
+
+    groups = {g["filter"]: g for g in d["groups"]}
+    ha = groups["Ha"]["kinds"]
+    id_name = {row["id"]: n for n, row in by_name.items()}
+
+    def reasons(kind_match: dict) -> dict[str, list[str]]:
+        out = {}
+        for v in kind_match["verdicts"]:
+            for fid in v["frame_ids"]:
+                out[id_name[fid]] = v["reasons"]
+        return out
+
+    dark_reasons = reasons(ha["dark"])
+    for name, reason in DECOY_DARKS.items():
+        assert dark_reasons[name] == [reason], name
+    flat_reasons = reasons(ha["flat"])
+    for name, reason in DECOY_FLATS.items():
+        assert flat_reasons[name] == [reason], name
+    assert ha["bias"]["status"] == "needs review" and ha["bias"]["gap"] == "on file"
+    assert reasons(ha["bias"])["masterBias_pi.fits"] == [
+        "master lacks GAIN (gain): check it before use"]
+    assert groups["OIII"]["kinds"]["flat"]["gap"] == "missing"
+
+
+def test_gap_report_names_exactly_the_missing_calibration(built) -> None:
+    r = run(built.config_path, "calibration", "gaps", "--json")
+    assert r.returncode == 1
+    d = json.loads(r.stdout)
+    assert d["groups"] == 2 and d["calibrated"] == 0
+    got = {(g["filter"], m["kind"], m["gap"]) for g in d["gaps"] for m in g["missing"]}
+    assert got == {("Ha", "bias", "on file"), ("OIII", "flat", "missing"), ("OIII", "bias", "on file")}
+    shoot = {(g["filter"], m["kind"]): m["shoot"] for g in d["gaps"] for m in g["missing"]}
+    assert shoot[("OIII", "flat")] == ("shoot 20 flats through OIII, bin 1x1, rotator 0.5 deg "
+                                       f"({CAM} on {SCOPE}) for the night of 2024-01-05")
+    assert shoot[("Ha", "bias")] == f"shoot 50 bias gain 100, offset 50, bin 1x1, readout Low Noise ({CAM})"
+    text = run(built.config_path, "calibration", "gaps").stdout
+    assert "0 of 2 light groups fully calibrated" in text
+
+
+def test_master_dark_beside_subs_is_preferred_and_pins_override(built) -> None:
+    s = built
+    fits_frame(s.quarantine / "masters" / "masterDark_300s.fits", 99,
+               **dark(IMAGETYP="Master Dark", **{"DATE-OBS": "2024-01-04T10:00:00"}))
+    for args in (("scan",), ("organize",)):
+        assert run(s.config_path, *args).returncode == 0
+    d = json.loads(run(s.config_path, "processing", "create", "m31", "--target", "M31", "--filter", "Ha",
+                       "--json").stdout)
+    darks = d["groups"][0]["kinds"]["dark"]
+    by_name = frames_by_name(s)
+    assert darks["chosen"] == [by_name["masterDark_300s.fits"]["id"]]
+    # pin the subs instead: remembered, applied on re-creation, kept through a rescan
+    sub_ids = sorted(by_name[n]["id"] for n in GOOD_DARKS)
+    r = run(s.config_path, "processing", "pin", "m31", "--darks", ",".join(map(str, sub_ids)), "--none", "flats")
+    assert r.returncode == 0, r.stderr
+    assert run(s.config_path, "scan", "--full").returncode == 0
+    d = json.loads(run(s.config_path, "processing", "create", "m31", "--target", "M31", "--filter", "Ha",
+                       "--replace", "--json").stdout)
+    kinds = d["groups"][0]["kinds"]
+    assert sorted(kinds["dark"]["chosen"]) == sub_ids and kinds["dark"]["status"] == "pinned"
+    assert kinds["flat"]["status"] == "none" and kinds["flat"]["chosen"] == []
+    assert not list((s.processing / "m31" / "calibration" / "flats").iterdir())
+    assert len(list((s.processing / "m31" / "calibration" / "darks").iterdir())) == 3
+
+
+def test_delete_leaves_library_frames_and_rows_and_relayout_repairs_links(built) -> None:
+    s = built
+    before = frames_by_name(s)
+    assert run(s.config_path, "processing", "create", "m31", "--target", "M31").returncode == 1
+    folder = s.processing / "m31"
+    links = [p for p in folder.rglob("*") if p.is_symlink()]
+    assert len(links) == 10  # 5 lights, 3 darks, 2 flats
+    # re-file the library: every symlink is repointed, and organize says so
+    set_pattern(s.config_path, "{year}/{target}/{frame_type}/{night}_{filter}_{exposure}_{seq}")
+    r = run(s.config_path, "organize", "--relayout")
+    assert r.returncode == 0, r.stderr
+    assert "repaired 10 processing session links to re-filed frames" in r.stdout
+    moved = frames_by_name(s)
+    assert {n: row["path"] for n, row in moved.items()} != {n: row["path"] for n, row in before.items()}
+    for p in links:
+        assert p.is_symlink() and p.is_file(), p
+        assert Path(os.path.realpath(p)).is_relative_to(s.library.resolve())
+    r = run(s.config_path, "processing", "show", "m31", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["broken_links"] == []
+
+    (folder / "final" / "M31.tif").write_bytes(b"mine")
+    r = run(s.config_path, "processing", "delete", "m31")
+    assert r.returncode == 0, r.stderr
+    assert "10 links removed" in r.stdout
+    assert not [p for p in folder.rglob("*") if p.is_symlink()]
+    assert (folder / "final" / "M31.tif").read_bytes() == b"mine"
+    after = frames_by_name(s)
+    assert {n: (row["path"], row["sha256"]) for n, row in after.items()} == \
+        {n: (row["path"], row["sha256"]) for n, row in moved.items()}
+    assert all(s.abs(row["path"]).is_file() for row in after.values())
+    assert run(s.config_path, "processing", "list", "--json").stdout.strip() == "[]"
+    r = run(s.config_path, "processing", "show", "m31")
+    assert r.returncode == 2 and "no processing session 'm31'" in r.stderr
+
+
+def test_usage_errors_are_one_line(built) -> None:
+    r = run(built.config_path, "processing", "create", "x", "--target", "NGC 7000")
+    assert r.returncode == 2 and "no light frames match target 'NGC 7000'" in r.stderr
+    r = run(built.config_path, "processing", "create", "x", "--target", "M31", "--link", "teleport")
+    assert r.returncode == 2 and "--link 'teleport'" in r.stderr
+    assert run(built.config_path, "processing", "create", "x", "--target", "M31").returncode == 1
+    r = run(built.config_path, "processing", "create", "x", "--target", "M31")
+    assert r.returncode == 2 and "already exists" in r.stderr
+    r = run(built.config_path, "processing", "status", "x", "finished")
+    assert r.returncode == 2 and "status 'finished'" in r.stderr
+
+
+def test_dry_run_changes_nothing(built) -> None:
+    r = run(built.config_path, "processing", "create", "m31", "--target", "M31", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "would link" in r.stdout
+    assert not (built.processing / "m31").exists()
+    assert run(built.config_path, "processing", "list", "--json").stdout.strip() == "[]"

@@ -239,3 +239,20 @@ def test_frame_from_row_reads_catalog_columns() -> None:
     f = m.frame_from_row(row)
     assert (f.temp_c, f.is_master, f.bad, f.gain) == (-10.0, True, True, 100.0)
     assert replace(f, bad=False).bad is False
+
+
+@pytest.mark.parametrize(("values", "want"), [
+    ({"ROTATOR": 92.0, "ROTATANG": 10.0}, 92.0),      # N.I.N.A.: the mechanical angle first
+    ({"ROTATANG": 0.0}, 0.0),                         # nebulosa / INDI
+    ({"POSANGLE": 258.369995117188}, 258.37),         # SGP
+    ({"ROTPA": -90}, 270.0),
+    ({"PA": "270.693881052116"}, 270.69),             # MaxIm (a string)
+    ({"ROTATOR": "Rotator 1", "POSANGLE": 12.5}, 12.5),
+    ({"ROTATOR": 359.999}, 0.0),
+    ({"OBJCTROT": 22.35, "CROTA2": -58.86}, None),    # planned sky angle, solve twist: not the rotator
+])
+def test_rotator_angle_from_the_keywords_real_programs_write(values, want) -> None:
+    from astrocat.rules.normalize import normalize
+
+    frame, _ = normalize({"IMAGETYP": "FLAT", "DATE-OBS": "2024-01-05T17:00:00", **values}, "a.fits")
+    assert frame["rotator_deg"] == want

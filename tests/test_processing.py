@@ -261,3 +261,28 @@ def test_dry_run_changes_nothing(built) -> None:
     assert "would link" in r.stdout
     assert not (built.processing / "m31").exists()
     assert run(built.config_path, "processing", "list", "--json").stdout.strip() == "[]"
+
+
+def test_astrobin_csv_matches_the_hand_written_file_byte_for_byte(built, tmp_path: Path) -> None:
+    cfg = built.config_path
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("# Ha = 4663", "Ha = 4663"), encoding="utf-8")
+    assert run(cfg, "processing", "create", "m31", "--target", "M31").returncode == 1
+    out = tmp_path / "m31.csv"
+    r = run(cfg, "processing", "astrobin", "m31", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    expected = (Path(__file__).parent / "expected" / "astrobin_m31.csv").read_bytes()
+    assert out.read_bytes() == expected
+    assert run(cfg, "processing", "astrobin", "m31").stdout.encode() == expected
+
+
+def test_calibration_tolerances_come_from_the_config(built) -> None:
+    cfg = built.config_path
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(text.replace("temperature_c = 2.0", "temperature_c = 6.0"), encoding="utf-8")
+    d = json.loads(run(cfg, "calibration", "show", "2024-01-05|M31|Ha", "--json").stdout)
+    by_name = frames_by_name(built)
+    warm = by_name["dark_warm.fits"]["id"]
+    assert warm in d["kinds"]["dark"]["chosen"]
+    cfg.write_text(text.replace("temperature_c = 2.0", 'temperature_c = "warm"'), encoding="utf-8")
+    r = run(cfg, "calibration", "gaps")
+    assert r.returncode == 2 and "calibration.temperature_c must be a number" in r.stderr

@@ -125,6 +125,8 @@ def test_create_links_exactly_the_right_frames_and_explains_every_decoy(built) -
     assert r.returncode == 1, r.stderr  # created, but the OIII group lacks flats
     d = json.loads(r.stdout)
     assert d["id"] == "m31-2024" and d["lights"] == 5
+    note = (s.notes / "Processing_Sessions" / "m31-2024.md").read_text(encoding="utf-8")
+    assert "[[M31]]" in note and "processing_id: m31-2024" in note
     folder = s.processing / "m31-2024"
     for sub in ("lights/Ha", "lights/OIII", "calibration/darks", "calibration/flats", "calibration/bias",
                 "calibration/darkflats", "intermediate", "final"):
@@ -238,7 +240,8 @@ def test_delete_leaves_library_frames_and_rows_and_relayout_repairs_links(built)
     assert {n: (row["path"], row["sha256"]) for n, row in after.items()} == \
         {n: (row["path"], row["sha256"]) for n, row in moved.items()}
     assert all(s.abs(row["path"]).is_file() for row in after.values())
-    assert run(s.config_path, "processing", "list", "--json").stdout.strip() == "[]"
+    r = run(s.config_path, "processing", "list", "--json")
+    assert r.stdout.strip() == "[]", (r.returncode, r.stderr)
     r = run(s.config_path, "processing", "show", "m31")
     assert r.returncode == 2 and "no processing session 'm31'" in r.stderr
 

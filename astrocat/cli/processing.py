@@ -86,6 +86,7 @@ def create(
     with locked(s, "processing"), open_db(s) as db, _errors():
         result = sessions.create(db, s, name, target=t, session_ids=session, filters=filters, date_from=date_from,
                                  date_to=date_to, link_mode=link, dry_run=dry_run, replace=replace)
+        note = None if dry_run else _write_note(db, s, result.id)
     d = result.as_dict()
     code = EXIT_OK if result.ok and all(g.calibrated for g in result.groups) else EXIT_PROBLEMS
     if dry_run:
@@ -105,9 +106,19 @@ def create(
     output.info(f"{verb} {result.folder}: {d['lights']} lights, {cal}"
                 + (f" ({', '.join(f'{n} {m}' for m, n in d['link_modes'].items())})" if d["link_modes"] else "")
                 + (" (dry run: nothing changed)" if dry_run else ""))
+    if note:
+        output.info(f"note: {note}")
     for p in result.problems:
         output.error(p)
     raise typer.Exit(code)
+
+
+def _write_note(db, s: Settings, pid: str) -> str | None:  # noqa: ANN001 - the catalog
+    """The session's Obsidian note (and the target and session notes that link to it)."""
+    from astrocat.notes import write_notes
+
+    r = write_notes(db, s)
+    return next((p for p in r.created + r.updated if pid in p), None)
 
 
 @processing_app.command("list")

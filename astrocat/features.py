@@ -111,8 +111,10 @@ FEATURES: tuple[Feature, ...] = (
                      "astrocat.processing.schema:_m9_processing"),),
         commands=("processing", "calibration"),
         # organize re-files frames: the sessions' symlinks follow them
-        steps=(Step("processing-links", 35, "astrocat.processing.steps:repair_links_step", frozenset({"sync", "demo"})),),
+        steps=(Step("processing-links", 35, "astrocat.processing.steps:repair_links_step", frozenset({"sync", "demo"})),
+               Step("demo-processing", 38, "astrocat.processing.steps:demo_session_step", frozenset({"demo"}))),
         note_kinds=("processing",),
+        datasette="astrocat.processing:metadata.yml",
     ),
     Feature(
         "backup", "S3 backup", built=False,

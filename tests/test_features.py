@@ -11,8 +11,8 @@ from astrocat.datasette import app as datasette_app
 def test_pipelines_run_the_registered_steps_in_order() -> None:
     assert [s.name for s in features.steps("sync")] == ["recover", "scan", "organize", "processing-links", "notes",
                                                         "site"]
-    assert [s.name for s in features.steps("demo")] == ["recover", "scan", "organize", "processing-links", "notes",
-                                                        "demo-note", "site"]
+    assert [s.name for s in features.steps("demo")] == ["recover", "scan", "organize", "processing-links",
+                                                        "demo-processing", "notes", "demo-note", "site"]
     assert [s.name for s in features.steps("build")] == ["notes", "site"]
     with pytest.raises(ValueError):
         features.steps("backup")
@@ -68,7 +68,7 @@ def test_datasette_metadata_fragments_merge_tables_and_queries() -> None:
     assert merged["databases"]["catalog"]["tables"] == {"frames": {"label_column": "path"},
                                                         "backups": {"description": "b"}}
     assert sorted(merged["databases"]["catalog"]["queries"]) == ["a", "b"]
-    assert [p.name for p in datasette_app.fragment_paths()] == ["metadata.yml"]
+    assert [p.parent.name for p in datasette_app.fragment_paths()] == ["datasette", "processing"]
 
 
 def test_the_cli_registers_the_commands_of_built_features_only() -> None:

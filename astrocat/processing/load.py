@@ -3,31 +3,38 @@ when curation exists) are left out of the lights and judged `marked bad` as cand
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from astrocat.catalog.counts import counted
-from astrocat.rules.matching import Frame, frame_from_row
+from astrocat.rules.matching import Frame
 
 if TYPE_CHECKING:
     import sqlite_utils
 
-_COLS = ("id", "frame_type", "is_master", "camera", "telescope", "filter", "binning", "width", "height", "gain",
-         "offset", "readout_mode", "bayer_pattern", "exposure_s", "ccd_temp_c", "set_temp_c", "rotator_deg", "night",
-         "target", "path", "sha256", "session_id", "date_obs")
+# Frame's fields in order, as SQL over the frames table (one tuple per row builds a Frame)
+_FIELDS_SQL = {
+    "temp_c": "COALESCE(ccd_temp_c, set_temp_c)",
+}
 
 
 def _select(db: sqlite_utils.Database) -> str:
     cols = set(db["frames"].columns_dict)
-    names = [c for c in _COLS if c in cols]
-    bad = "bad" if "bad" in cols else "0"
-    quoted = ", ".join('"' + c + '"' for c in names)
-    return f"SELECT {quoted}, {bad} AS bad FROM frames"
+    parts = []
+    for name in (f.name for f in fields(Frame)):
+        if name == "bad":
+            parts.append("bad" if "bad" in cols else "0")
+        elif name in _FIELDS_SQL:
+            parts.append(_FIELDS_SQL[name])
+        elif name in cols:
+            parts.append(f'"{name}"')
+        else:
+            parts.append("NULL")
+    return f"SELECT {', '.join(parts)} FROM frames"
 
 
 def _rows(db: sqlite_utils.Database, where: str, params: Sequence[Any]) -> list[Frame]:
-    cur = db.execute(f"{_select(db)} WHERE {counted()} AND {where}", list(params))
-    names = [d[0] for d in cur.description]
-    return [frame_from_row(dict(zip(names, row))) for row in cur]
+    return [Frame(*row) for row in db.execute(f"{_select(db)} WHERE {counted()} AND {where}", list(params))]
 
 
 def lights(db: sqlite_utils.Database, target: str | None = None, session_ids: Sequence[str] = (),

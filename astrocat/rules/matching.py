@@ -671,7 +671,7 @@ def _memo_match(index: CandidateIndex, kind: str, ref: Any, ref_name: str,
            getattr(ref, "temp_c", None), _shoot_temp(ref), getattr(ref, "rotator_deg", None) if kind == "flat" else None)
     found = memo.get(key)
     if found is None:
-        found = memo[key] = _match_kind(index, kind, ref, ref_name, pins, s)
+        found = memo[key] = _match_kind(index, kind, ref, ref_name, pins, s, memo)
     # a copy: the bias note and gap below are decided per group
     return replace(found)
 
@@ -685,10 +685,19 @@ def _pinned(kind: str, frames: Sequence[Frame] | None) -> KindMatch:
 
 
 def _match_kind(index: CandidateIndex, kind: str, ref: Any, ref_name: str,
-                pins: Mapping[str, Sequence[Frame] | None], s: MatchSettings) -> KindMatch:
+                pins: Mapping[str, Sequence[Frame] | None], s: MatchSettings,
+                memo: dict[tuple[Any, ...], Any] | None = None) -> KindMatch:
     if kind in pins:
         return _pinned(kind, pins[kind])
-    verdicts = candidates(index, kind, ref, ref_name)
+    # the verdicts depend only on the values the rules read (the night only where a rule
+    # reads it): darks judged once serve every night's groups; the choice is per night
+    key = ("verdicts", kind, ref_name, ref.camera, tuple(_value(ref, r.field) for r in index.rules[kind]))
+    judged = None if memo is None else memo.get(key)
+    if judged is None:
+        judged = candidates(index, kind, ref, ref_name)
+        if memo is not None:
+            memo[key] = judged
+    verdicts = [Verdict(v.status, list(v.reasons), v.frames) for v in judged]
     chosen, why = choose(verdicts, ref.night, getattr(ref, "temp_c", None), s.prefer_masters)
     if chosen:
         return KindMatch(kind, ACCEPTED, chosen, verdicts, note=why)

@@ -113,6 +113,8 @@ FEATURES: tuple[Feature, ...] = (
         # organize re-files frames: the sessions' symlinks follow them
         steps=(Step("processing-links", 35, "astrocat.processing.steps:repair_links_step", frozenset({"sync", "demo"})),
                Step("demo-processing", 38, "astrocat.processing.steps:demo_session_step", frozenset({"demo"}))),
+        nav=(("Processing", "processing/index.html"), ("Calibration", "calibration/index.html")),
+        pages="astrocat.site.pages.processing:write_pages",
         note_kinds=("processing",),
         datasette="astrocat.processing:metadata.yml",
     ),

@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from astrocat import catalog  # noqa: E402
 from astrocat.config import load, write_default  # noqa: E402
-from astrocat.processing import gaps, load as pload, sessions  # noqa: E402
+from astrocat.catalog import matching as pload  # noqa: E402
+from astrocat.processing import gaps, sessions  # noqa: E402
 from astrocat.rules import matching  # noqa: E402
 
 CAM, SCOPE = "ZWO ASI2600MM Pro", "Esprit 100"

@@ -41,7 +41,9 @@ def test_migration_numbers_used_twice_are_refused(monkeypatch) -> None:
 
 def test_unbuilt_features_offer_no_nav_entry_and_no_command() -> None:
     hrefs = [href for _, _, href in features.nav()]
-    assert hrefs == ["index.html", "sessions/index.html", "targets/index.html", "files.html", "stats.html"]
+    assert hrefs == ["index.html", "sessions/index.html", "targets/index.html", "files.html", "stats.html",
+                     "processing/index.html", "calibration/index.html"]
+    assert "backups/index.html" not in hrefs
     assert features.command_available("astrocat list files --session X")
     assert features.command_available("astrocat build --open")
     assert features.command_available("astrocat processing create --target M31")

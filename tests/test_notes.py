@@ -98,8 +98,10 @@ def test_demo_vault_is_clean_and_complete(demo_dir):
     assert len(list((folder / "Imaging_Sessions").rglob("*.md"))) == n_sessions >= 5
     assert len(list((folder / "Targets").glob("*.md"))) == n_targets >= 5
     assert (folder / "Targets" / "NGC 7000.md").is_file()
+    n_processing = db.execute("SELECT COUNT(*) FROM processing_sessions").fetchone()[0]
+    assert len(list((folder / "Processing_Sessions").glob("*.md"))) == n_processing == 1  # the demo makes one
     rows = db.execute("SELECT id, path FROM notes").fetchall()
-    assert len(rows) == n_sessions + n_targets and all((folder / p).is_file() for _, p in rows)
+    assert len(rows) == n_sessions + n_targets + n_processing and all((folder / p).is_file() for _, p in rows)
     # sessions and targets link both ways
     m31 = (folder / "Targets" / "M31.md").read_text(encoding="utf-8")
     s = session_note_path(demo_dir)

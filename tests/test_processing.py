@@ -289,3 +289,22 @@ def test_calibration_tolerances_come_from_the_config(built) -> None:
     cfg.write_text(text.replace("temperature_c = 2.0", 'temperature_c = "warm"'), encoding="utf-8")
     r = run(cfg, "calibration", "gaps")
     assert r.returncode == 2 and "calibration.temperature_c must be a number" in r.stderr
+
+
+def test_site_pages_show_the_session_its_reasons_and_the_coverage(built) -> None:
+    cfg = built.config_path
+    assert run(cfg, "processing", "create", "M31 2024", "--target", "M31").returncode == 1
+    r = run(cfg, "build")
+    assert r.returncode == 0, r.stderr
+    site = built.site
+    index = (site / "processing" / "index.html").read_text(encoding="utf-8")
+    assert 'href="../processing/m31-2024.html"' in index and "M31 2024" in index
+    page = (site / "processing" / "m31-2024.html").read_text(encoding="utf-8")
+    assert "temperature -5.0 C vs light -10.0 C exceeds 2 C" in page
+    assert "master lacks GAIN (gain): check it before use" in page
+    coverage = (site / "calibration" / "index.html").read_text(encoding="utf-8")
+    assert "0 of 2 light groups fully calibrated" in coverage
+    assert (f"shoot 20 flats through OIII, bin 1x1, rotator 0.5 deg ({CAM} on {SCOPE}) "
+            "for the night of 2024-01-05") in coverage
+    home = (site / "index.html").read_text(encoding="utf-8")
+    assert 'href="processing/index.html"' in home and 'href="calibration/index.html"' in home

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from astrocat.config import Settings
-from astrocat.processing import load
+from astrocat.catalog import matching as load
 from astrocat.processing.sessions import ProcessingError
 from astrocat.rules.matching import GroupMatch, match_all
 

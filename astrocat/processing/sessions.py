@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from astrocat.clock import utc_now
 from astrocat.config import Settings
-from astrocat.processing import links, load
+from astrocat.catalog import matching as load
+from astrocat.processing import links
 from astrocat.processing.schema import STATUSES
 from astrocat.rules.matching import KIND_LABELS, KINDS, Frame, GroupMatch, match_all
 from astrocat.rules.naming import safe_component
@@ -377,7 +378,7 @@ def pin(db: sqlite_utils.Database, pid: str, kind: str, spec: str | None) -> dic
             if missing:
                 raise ProcessingError(f"no counted frame with id {', '.join(map(str, missing))}")
         else:
-            frames = load._rows(db, "session_id = ? AND frame_type = ?", [spec, kind])
+            frames = load.of_session(db, spec, kind)
             if not frames:
                 raise ProcessingError(f"session {spec!r} has no {KIND_LABELS[kind]} (or no such session)")
         wrong = [f.id for f in frames if f.frame_type != kind]

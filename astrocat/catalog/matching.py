@@ -1,5 +1,7 @@
-"""Frames from the catalog as the matcher's plain values. Bad frames (marked by the user
-when curation exists) are left out of the lights and judged `marked bad` as candidates."""
+"""Frames from the catalog as the calibration matcher's plain values (astrocat.rules.matching).
+
+Bad frames (marked by the user, once curation exists) are left out of the lights and
+judged `marked bad` as candidates."""
 
 from __future__ import annotations
 
@@ -86,3 +88,8 @@ def by_ids(db: sqlite_utils.Database, ids: Sequence[int]) -> list[Frame]:
         chunk = list(ids[i:i + 500])
         out += _rows(db, f"id IN ({', '.join('?' * len(chunk))})", chunk)
     return out
+
+
+def of_session(db: sqlite_utils.Database, session_id: str, frame_type: str) -> list[Frame]:
+    """The counted frames of one type in one imaging session."""
+    return _rows(db, "session_id = ? AND frame_type = ?", [session_id, frame_type])

@@ -112,7 +112,9 @@ FEATURES: tuple[Feature, ...] = (
         commands=("processing", "calibration"),
         # organize re-files frames: the sessions' symlinks follow them
         steps=(Step("processing-links", 35, "astrocat.processing.steps:repair_links_step", frozenset({"sync", "demo"})),
-               Step("demo-processing", 38, "astrocat.processing.steps:demo_session_step", frozenset({"demo"}))),
+               Step("demo-processing", 38, "astrocat.processing.steps:demo_session_step", frozenset({"demo"})),
+               Step("processing-outputs", 25, "astrocat.processing.steps:outputs_step",
+                    frozenset({"sync", "demo", "scan"}))),
         nav=(("Processing", "processing/index.html"), ("Calibration", "calibration/index.html")),
         pages="astrocat.site.pages.processing:write_pages",
         note_kinds=("processing",),

@@ -9,10 +9,12 @@ from astrocat.datasette import app as datasette_app
 
 
 def test_pipelines_run_the_registered_steps_in_order() -> None:
-    assert [s.name for s in features.steps("sync")] == ["recover", "scan", "organize", "processing-links", "notes",
+    assert [s.name for s in features.steps("sync")] == ["recover", "scan", "processing-outputs", "organize",
+                                                        "processing-links", "notes", "site"]
+    assert [s.name for s in features.steps("demo")] == ["recover", "scan", "processing-outputs", "organize",
+                                                        "processing-links", "demo-processing", "notes", "demo-note",
                                                         "site"]
-    assert [s.name for s in features.steps("demo")] == ["recover", "scan", "organize", "processing-links",
-                                                        "demo-processing", "notes", "demo-note", "site"]
+    assert [s.name for s in features.steps("scan")] == ["recover", "scan", "processing-outputs"]
     assert [s.name for s in features.steps("build")] == ["notes", "site"]
     with pytest.raises(ValueError):
         features.steps("backup")

@@ -308,3 +308,29 @@ def test_site_pages_show_the_session_its_reasons_and_the_coverage(built) -> None
             "for the night of 2024-01-05") in coverage
     home = (site / "index.html").read_text(encoding="utf-8")
     assert 'href="processing/index.html"' in home and 'href="calibration/index.html"' in home
+
+
+def test_files_saved_in_intermediate_and_final_are_outputs_not_frames(built) -> None:
+    from PIL import Image
+
+    cfg = built.config_path
+    assert run(cfg, "processing", "create", "m31", "--target", "M31").returncode == 1
+    folder = built.processing / "m31"
+    Image.new("RGB", (40, 30)).save(folder / "final" / "M31.png")
+    fits_frame(folder / "intermediate" / "master_light_Ha.fits", 77, IMAGETYP="Master Light", OBJECT="M31")
+    (folder / "final" / "notes.txt").write_text("not an image")
+    frames_before = len(frames_by_name(built))
+    r = run(cfg, "scan")
+    assert r.returncode == 0, r.stderr
+    con = sqlite3.connect(built.catalog)
+    rows = sorted(con.execute("SELECT processing_id, stage, path, width, height, size FROM processing_outputs"))
+    con.close()
+    assert [(p, st, Path(path).name, w, h) for p, st, path, w, h, _ in rows] == [
+        ("m31", "final", "M31.png", 40, 30), ("m31", "intermediate", "master_light_Ha.fits", 8, 8)]
+    assert len(frames_by_name(built)) == frames_before  # never cataloged as frames
+    (folder / "final" / "M31.png").unlink()
+    assert run(cfg, "scan").returncode == 0
+    con = sqlite3.connect(built.catalog)
+    assert [r[0] for r in con.execute("SELECT path FROM processing_outputs")] == [
+        "processing/m31/intermediate/master_light_Ha.fits"]
+    con.close()

@@ -44,3 +44,18 @@ def demo_session_step(ctx) -> None:  # noqa: ANN001 - astrocat.pipeline.Run
              f"and their calibration ({calibrated} of {plural(len(result.groups), 'light group')} fully calibrated)")
     if result.problems:
         ctx.problem()
+
+
+def outputs_step(ctx) -> None:  # noqa: ANN001 - astrocat.pipeline.Run
+    """Catalog what was saved in processing sessions' intermediate/ and final/ (a scan of
+    given paths leaves them alone)."""
+    from astrocat.processing.outputs import scan_outputs
+
+    if ctx.options.get("scan_paths"):
+        return
+    result = scan_outputs(ctx.db, ctx.settings)
+    ctx.report["processing_outputs"] = {k: len(v) for k, v in result.items()}
+    if result["added"] or result["changed"] or result["gone"]:
+        ctx.changed()
+        ctx.echo(f"processing outputs: {len(result['added'])} new, {len(result['changed'])} changed, "
+                 f"{len(result['gone'])} gone")

@@ -697,7 +697,8 @@ def _match_kind(index: CandidateIndex, kind: str, ref: Any, ref_name: str,
         judged = candidates(index, kind, ref, ref_name)
         if memo is not None:
             memo[key] = judged
-    verdicts = [Verdict(v.status, list(v.reasons), v.frames) for v in judged]
+    # only accepted verdicts are changed by the choice (chosen, why): the others are shared
+    verdicts = [Verdict(v.status, list(v.reasons), v.frames) if v.status == ACCEPTED else v for v in judged]
     chosen, why = choose(verdicts, ref.night, getattr(ref, "temp_c", None), s.prefer_masters)
     if chosen:
         return KindMatch(kind, ACCEPTED, chosen, verdicts, note=why)

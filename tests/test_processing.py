@@ -334,3 +334,22 @@ def test_files_saved_in_intermediate_and_final_are_outputs_not_frames(built) -> 
     assert [r[0] for r in con.execute("SELECT path FROM processing_outputs")] == [
         "processing/m31/intermediate/master_light_Ha.fits"]
     con.close()
+
+
+def test_migration_9_fills_rotator_deg_from_the_stored_headers(library) -> None:
+    from astrocat import catalog
+    from astrocat.processing.schema import _fill_rotator
+
+    fits_frame(library.quarantine / "f.fits", 1, **flat(ROTATOR=92.0))
+    fits_frame(library.quarantine / "g.fits", 2, **flat(ROTATOR=None))
+    assert run(library.config_path, "scan").returncode == 0
+    db = catalog.open_catalog(library.catalog)
+    try:
+        with db.conn:  # as a catalog written before migration 9 would be
+            db.execute("UPDATE frames SET rotator_deg = NULL")
+        with db.conn:
+            _fill_rotator(db)  # what migration 9 runs
+        got = dict(db.execute("SELECT original_name, rotator_deg FROM frames").fetchall())
+    finally:
+        db.conn.close()
+    assert got == {"f": 92.0, "g": None}

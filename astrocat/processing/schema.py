@@ -11,10 +11,11 @@ STATUSES = ("planned", "in-progress", "complete", "archived")
 
 
 def _m9_processing(db: sqlite_utils.Database) -> None:
-    # rotator_deg: flats must match the lights' rotator angle; scan fills it from now on
-    # (a `scan --full` fills frames read before)
+    # rotator_deg: flats must match the lights' rotator angle; filled here from the stored
+    # headers of frames read before, by scan from now on
     if "rotator_deg" not in db["frames"].columns_dict:
         db.execute("ALTER TABLE frames ADD COLUMN rotator_deg REAL")
+    _fill_rotator(db)
     db.execute(
         "CREATE TABLE processing_sessions (id TEXT PRIMARY KEY, name TEXT NOT NULL, target TEXT, "
         "targets TEXT, session_ids TEXT, filters TEXT, status TEXT NOT NULL DEFAULT 'planned' "
@@ -46,3 +47,21 @@ def _m9_processing(db: sqlite_utils.Database) -> None:
         "path TEXT NOT NULL UNIQUE, stage TEXT NOT NULL, size INTEGER, sha256 TEXT, width INTEGER, "
         "height INTEGER, mtime REAL, scanned_at TEXT)"
     )
+
+
+def _fill_rotator(db: sqlite_utils.Database) -> None:
+    import json
+
+    from astrocat.rules.normalize import ROTATOR_KEYS, rotator
+
+    like = " OR ".join(f"header_json LIKE '%\"{k}\"%'" for k in ROTATOR_KEYS)
+    updates = []
+    for fid, text in db.execute(f"SELECT id, header_json FROM frames WHERE header_json IS NOT NULL AND ({like})"):
+        try:
+            values = json.loads(text)
+        except ValueError:
+            continue
+        angle = rotator(values) if isinstance(values, dict) else None
+        if angle is not None:
+            updates.append((angle, fid))
+    db.conn.executemany("UPDATE frames SET rotator_deg = ? WHERE id = ?", updates)

@@ -119,6 +119,7 @@ FEATURES: tuple[Feature, ...] = (
         pages="astrocat.site.pages.processing:write_pages",
         note_kinds=("processing",),
         datasette="astrocat.processing:metadata.yml",
+        checks=((("processing_links",), "astrocat.processing.sessions:verify_links"),),
     ),
     Feature(
         "backup", "S3 backup", built=False,

@@ -229,6 +229,19 @@ def test_delete_leaves_library_frames_and_rows_and_relayout_repairs_links(built)
         assert Path(os.path.realpath(p)).is_relative_to(s.library.resolve())
     r = run(s.config_path, "processing", "show", "m31", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["broken_links"] == []
+    assert run(s.config_path, "verify", "database").returncode == 0
+    # a link whose frame is gone: verify names it, show says so
+    gone = Path(os.path.realpath(links[0]))
+    hidden = gone.with_name(gone.name + ".away")
+    gone.rename(hidden)
+    r = run(s.config_path, "verify", "database", "--json")
+    assert r.returncode == 1
+    problems = json.loads(r.stdout)["problems"]
+    assert {p["check"] for p in problems} == {"paths_exist", "processing_links"}  # the frame's file, and its link
+    assert [p for p in problems if p["check"] == "processing_links"][0]["detail"].startswith(
+        f"processing/m31/{links[0].relative_to(folder).as_posix()}: link does not reach its frame")
+    assert run(s.config_path, "processing", "show", "m31").returncode == 1
+    hidden.rename(gone)
 
     (folder / "final" / "M31.tif").write_bytes(b"mine")
     r = run(s.config_path, "processing", "delete", "m31")
@@ -353,3 +366,26 @@ def test_migration_9_fills_rotator_deg_from_the_stored_headers(library) -> None:
     finally:
         db.conn.close()
     assert got == {"f": 92.0, "g": None}
+
+
+@pytest.mark.parametrize("mode", ["hardlink", "copy"])
+def test_hardlink_and_copy_modes_and_delete_never_touch_the_library(built, mode: str) -> None:
+    cfg = built.config_path
+    r = run(cfg, "processing", "create", "m31", "--target", "M31", "--filter", "Ha", "--link", mode, "--json")
+    d = json.loads(r.stdout)
+    assert d["link_modes"] == {mode: 8}  # 3 Ha lights, 3 darks, 2 flats
+    folder = built.processing / "m31"
+    made = [p for p in folder.rglob("*.fits")]
+    assert len(made) == 8 and not any(p.is_symlink() for p in made)
+    by_sha = {row["sha256"]: built.abs(row["path"]) for row in frames_by_name(built).values()}
+    from organize_util import sha256 as file_sha
+
+    for p in made:
+        lib = by_sha[file_sha(p)]
+        same_inode = os.stat(p).st_ino == os.stat(lib).st_ino
+        assert same_inode == (mode == "hardlink"), p
+    before = {p: p.read_bytes() for p in by_sha.values()}
+    r = run(cfg, "processing", "delete", "m31")
+    assert r.returncode == 0, r.stderr
+    assert not list(folder.rglob("*.fits"))
+    assert {p: p.read_bytes() for p in by_sha.values()} == before

@@ -422,3 +422,14 @@ def repair_links(db: sqlite_utils.Database, s: Settings) -> dict[str, Any]:
         except OSError as exc:
             broken.append(f"{pid}/{link_path}: {exc.strerror or exc}")
     return {"repaired": repaired, "broken": broken}
+
+
+def verify_links(db: sqlite_utils.Database, s: Settings, add: Any) -> None:
+    """processing_links (`verify database`): every link of a processing session that is not
+    archived reaches its frame's file."""
+    if not db["processing_sessions"].exists():
+        return
+    for (pid,) in db.execute("SELECT id FROM processing_sessions WHERE status != 'archived' ORDER BY id").fetchall():
+        for link_path in check_links(db, s, pid):
+            add("processing_links", f"{s.rel(folder_of(s, pid) / link_path)}: link does not reach its frame "
+                                    "(`astrocat organize` repoints links; else re-create the session)")

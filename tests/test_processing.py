@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -329,7 +330,11 @@ def test_files_saved_in_intermediate_and_final_are_outputs_not_frames(built) -> 
     cfg = built.config_path
     assert run(cfg, "processing", "create", "m31", "--target", "M31").returncode == 1
     folder = built.processing / "m31"
+    from xisf import XISF
+
     Image.new("RGB", (40, 30)).save(folder / "final" / "M31.png")
+    ramp = (np.arange(24 * 36, dtype=np.uint16).reshape(24, 36, 1) * 50).astype(np.uint16)
+    XISF.write(str(folder / "final" / "M31_final.xisf"), ramp)  # as PixInsight saves it
     fits_frame(folder / "intermediate" / "master_light_Ha.fits", 77, IMAGETYP="Master Light", OBJECT="M31")
     (folder / "final" / "notes.txt").write_text("not an image")
     frames_before = len(frames_by_name(built))
@@ -339,13 +344,19 @@ def test_files_saved_in_intermediate_and_final_are_outputs_not_frames(built) -> 
     rows = sorted(con.execute("SELECT processing_id, stage, path, width, height, size FROM processing_outputs"))
     con.close()
     assert [(p, st, Path(path).name, w, h) for p, st, path, w, h, _ in rows] == [
-        ("m31", "final", "M31.png", 40, 30), ("m31", "intermediate", "master_light_Ha.fits", 8, 8)]
+        ("m31", "final", "M31.png", 40, 30), ("m31", "final", "M31_final.xisf", 36, 24),
+        ("m31", "intermediate", "master_light_Ha.fits", 8, 8)]
     assert len(frames_by_name(built)) == frames_before  # never cataloged as frames
+    assert run(cfg, "build").returncode == 0
+    page = (built.site / "processing" / "m31.html").read_text(encoding="utf-8")
+    thumbs = re.findall(r'src="\.\./(thumbs/[0-9a-f]{64}\.png)" alt="Preview of ([^"]+)"', page)
+    assert sorted(name for _, name in thumbs) == ["M31.png", "M31_final.xisf", "master_light_Ha.fits"]
+    assert all((built.site / t).is_file() for t, _ in thumbs)
     (folder / "final" / "M31.png").unlink()
     assert run(cfg, "scan").returncode == 0
     con = sqlite3.connect(built.catalog)
-    assert [r[0] for r in con.execute("SELECT path FROM processing_outputs")] == [
-        "processing/m31/intermediate/master_light_Ha.fits"]
+    assert sorted(r[0] for r in con.execute("SELECT path FROM processing_outputs")) == [
+        "processing/m31/final/M31_final.xisf", "processing/m31/intermediate/master_light_Ha.fits"]
     con.close()
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from astrocat.clock import utc_now
 from astrocat.config import Settings
 from astrocat.hashing import sha256_file
+from astrocat.rules.normalize import to_float
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -23,12 +24,17 @@ def dimensions(path: Path) -> tuple[int | None, int | None]:
     JPEG); (None, None) when it cannot be read: an output is cataloged either way."""
     low = path.name.lower()
     try:
-        if low.endswith((".xisf", ".fits", ".fit", ".fts")):
+        if low.endswith(".xisf"):
+            from xisf import XISF  # the image's geometry, whether or not it carries FITS keywords
+
+            width, height = list(XISF(str(path)).get_images_metadata()[0]["geometry"])[:2]
+            return int(width), int(height)
+        if low.endswith((".fits", ".fit", ".fts")):
             from astrocat.ingest.headers import read_header
 
             values = read_header(path).header.values
-            w, h = values.get("NAXIS1"), values.get("NAXIS2")
-            return (int(w) if isinstance(w, (int, float)) else None, int(h) if isinstance(h, (int, float)) else None)
+            w, h = to_float(values.get("NAXIS1")), to_float(values.get("NAXIS2"))
+            return (int(w) if w else None, int(h) if h else None)
         from PIL import Image
 
         with Image.open(path) as im:  # reads the header only

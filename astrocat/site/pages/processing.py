@@ -61,10 +61,13 @@ def _processing(site: Site) -> None:
             groups.append(g)
         outputs = list(site.query("SELECT * FROM processing_outputs WHERE processing_id = ? ORDER BY stage, path",
                                   [pid])) if site.has_table("processing_outputs") else []
+        for o in outputs:
+            o["thumb"] = site.thumbs.href({"sha256": o["sha256"], "path": o["path"]})
+            o["name"] = o["path"].rsplit("/", 1)[-1]
         sessions = [{"id": s, "href": session_href(s)} for s in json.loads(r.get("session_ids") or "[]")]
         site.page(processing_href(pid), "processing_session.html", title=r["name"], section=PROCESSING, p=r,
                   roles=dict(roles), filters=dict(sorted(by_filter.items())), groups=groups, outputs=outputs,
-                  sessions=sessions)
+                  sessions=sessions, meta={"thumbs": [o["thumb"] for o in outputs if o["thumb"]]})
 
 
 def _calibration(site: Site) -> None:

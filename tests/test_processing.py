@@ -400,3 +400,24 @@ def test_hardlink_and_copy_modes_and_delete_never_touch_the_library(built, mode:
     assert r.returncode == 0, r.stderr
     assert not list(folder.rglob("*.fits"))
     assert {p: p.read_bytes() for p in by_sha.values()} == before
+
+
+def test_where_symlinks_are_refused_links_fall_back_to_hard_links(built, monkeypatch) -> None:
+    def refuse(*_a, **_k):
+        raise OSError(1, "Operation not permitted")  # Windows without the privilege says as much
+
+    monkeypatch.setattr(os, "symlink", refuse)
+    d = json.loads(run(built.config_path, "processing", "create", "m31", "--target", "M31", "--filter", "Ha",
+                       "--json").stdout)
+    assert d["link_modes"] == {"hardlink": 8}
+    con = sqlite3.connect(built.catalog)
+    assert {r[0] for r in con.execute("SELECT link_mode FROM processing_frames")} == {"hardlink"}
+    con.close()
+
+
+@pytest.mark.parametrize(("name", "folder"), [("../../evil", "evil"), ("M31 / Ha", "m31-_-ha"),
+                                              ("CON", "con_")])
+def test_session_names_become_safe_folders_inside_processing(name: str, folder: str) -> None:
+    from astrocat.processing.sessions import slug
+
+    assert slug(name) == folder

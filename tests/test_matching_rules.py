@@ -159,7 +159,7 @@ def test_gaps_classified_with_what_to_shoot() -> None:
     assert d.shoot == "shoot 20 x 300 s darks at -10 C, gain 100, offset 50, bin 1x1, readout Low Noise (ASI2600MM Pro)"
     assert f.shoot == ("shoot 20 flats through Ha, bin 1x1, rotator 0.5 deg (ASI2600MM Pro on Esprit 100) "
                        "for the night of 2024-01-05")
-    assert b.shoot == "shoot 50 bias gain 100, offset 50, bin 1x1, readout Low Noise (ASI2600MM Pro)"
+    assert b.shoot == "shoot 50 bias at gain 100, offset 50, bin 1x1, readout Low Noise (ASI2600MM Pro)"
     assert not gm.calibrated
     assert gm.kinds["darkflat"].gap is None
 

@@ -181,7 +181,7 @@ def test_gap_report_names_exactly_the_missing_calibration(built) -> None:
     shoot = {(g["filter"], m["kind"]): m["shoot"] for g in d["gaps"] for m in g["missing"]}
     assert shoot[("OIII", "flat")] == ("shoot 20 flats through OIII, bin 1x1, rotator 0.5 deg "
                                        f"({CAM} on {SCOPE}) for the night of 2024-01-05")
-    assert shoot[("Ha", "bias")] == f"shoot 50 bias gain 100, offset 50, bin 1x1, readout Low Noise ({CAM})"
+    assert shoot[("Ha", "bias")] == f"shoot 50 bias at gain 100, offset 50, bin 1x1, readout Low Noise ({CAM})"
     text = run(built.config_path, "calibration", "gaps").stdout
     assert "0 of 2 light groups fully calibrated" in text
 

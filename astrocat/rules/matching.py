@@ -750,8 +750,9 @@ def shoot_line(kind: str, ref: Any) -> str:
     gear = ref.camera or "unknown camera"
     if kind == "flat" and getattr(ref, "telescope", None):
         gear += f" on {ref.telescope}"
-    line = f"shoot {what} " + ", ".join(settings) if settings else f"shoot {what}"
-    line = line.replace(" , ", ", ").strip() + f" ({gear})"
+    if settings and kind in ("bias", "darkflat"):
+        settings[0] = f"at {settings[0]}"
+    line = (f"shoot {what} " + ", ".join(settings) if settings else f"shoot {what}") + f" ({gear})"
     if kind == "flat" and ref.night:
         line += f" for the night of {ref.night}"
     return line
@@ -773,7 +774,3 @@ def match_all(lights: Iterable[Frame], calibration: Iterable[Frame], settings: M
     index = CandidateIndex(calibration, settings)
     memo: dict[tuple[Any, ...], KindMatch] = {}
     return [match_group(index, g, pins, memo) for g in group_lights(lights)]
-
-
-def with_bad(frame: Frame, bad: bool = True) -> Frame:
-    return replace(frame, bad=bad)

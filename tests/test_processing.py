@@ -275,7 +275,10 @@ def test_usage_errors_are_one_line(built) -> None:
 def test_dry_run_changes_nothing(built) -> None:
     r = run(built.config_path, "processing", "create", "m31", "--target", "M31", "--dry-run")
     assert r.returncode == 0, r.stderr
-    assert "would link" in r.stdout
+    assert "would link processing/m31: 5 lights, 3 dark, 2 flat, 0 bias, 0 darkflat" in r.stdout
+    assert "2 light groups" in r.stdout
+    oiii = [line for line in r.stdout.splitlines() if "|OIII|" in line and ": flat: missing:" in line]
+    assert len(oiii) == 1 and oiii[0].endswith("for the night of 2024-01-05")
     assert not (built.processing / "m31").exists()
     assert run(built.config_path, "processing", "list", "--json").stdout.strip() == "[]"
 

@@ -424,3 +424,18 @@ def test_session_names_become_safe_folders_inside_processing(name: str, folder: 
     from astrocat.processing.sessions import slug
 
     assert slug(name) == folder
+
+
+def test_archive_removes_links_keeps_the_record_and_status_moves(built) -> None:
+    cfg = built.config_path
+    assert run(cfg, "processing", "create", "m31", "--target", "M31").returncode == 1
+    assert run(cfg, "processing", "status", "m31", "in-progress").returncode == 0
+    assert json.loads(run(cfg, "processing", "list", "--json").stdout)[0]["status"] == "in-progress"
+    before = frames_by_name(built)
+    r = run(cfg, "processing", "archive", "m31")
+    assert r.returncode == 0, r.stderr
+    assert not [p for p in (built.processing / "m31").rglob("*") if p.is_symlink()]
+    rows = json.loads(run(cfg, "processing", "list", "--json").stdout)
+    assert [(x["id"], x["status"], x["lights"]) for x in rows] == [("m31", "archived", 5)]
+    assert frames_by_name(built) == before
+    assert run(cfg, "verify", "database").returncode == 0  # an archived session's links are not checked

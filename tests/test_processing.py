@@ -439,3 +439,20 @@ def test_archive_removes_links_keeps_the_record_and_status_moves(built) -> None:
     assert [(x["id"], x["status"], x["lights"]) for x in rows] == [("m31", "archived", 5)]
     assert frames_by_name(built) == before
     assert run(cfg, "verify", "database").returncode == 0  # an archived session's links are not checked
+
+
+def test_add_files_links_more_frames_by_their_kind(built) -> None:
+    cfg = built.config_path
+    run(cfg, "processing", "create", "m31", "--target", "M31", "--filter", "Ha")
+    by_name = frames_by_name(built)
+    oiii, bias = by_name["light_oiii_1.fits"]["id"], by_name["masterBias_pi.fits"]["id"]
+    r = run(cfg, "processing", "add-files", "m31", "--frame-id", str(oiii), "--frame-id", str(bias))
+    assert r.returncode == 0, r.stderr
+    assert "added 2 frames to m31" in r.stdout
+    folder = built.processing / "m31"
+    assert [p.name for p in (folder / "lights" / "OIII").iterdir()] == [Path(by_name["light_oiii_1.fits"]["path"]).name]
+    assert len(list((folder / "calibration" / "bias").iterdir())) == 1
+    r = run(cfg, "processing", "add-files", "m31", "--frame-id", str(oiii))
+    assert "added 0 frames" in r.stdout  # already there
+    r = run(cfg, "processing", "add-files", "m31", "--frame-id", "999999")
+    assert r.returncode == 2 and "no counted frame with id 999999" in r.stderr

@@ -256,3 +256,10 @@ def test_rotator_angle_from_the_keywords_real_programs_write(values, want) -> No
 
     frame, _ = normalize({"IMAGETYP": "FLAT", "DATE-OBS": "2024-01-05T17:00:00", **values}, "a.fits")
     assert frame["rotator_deg"] == want
+
+
+def test_a_candidate_that_does_not_name_its_camera_needs_review() -> None:
+    anonymous = cal(5, "dark", camera=None)
+    [gm] = m.match_all([light(1)], [anonymous])
+    v = verdict(gm.kinds["dark"], 5)
+    assert v.status == REVIEW and v.reasons == ["frame lacks INSTRUME (camera): check it before use"]

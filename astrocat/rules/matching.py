@@ -475,8 +475,12 @@ def candidates(index: CandidateIndex, kind: str, ref: Any, ref_name: str = "ligh
     exact = index.exact[kind]
     want = tuple(_value(ref, r.field) for r in exact)
     out: list[Verdict] = []
-    for key, bucket in index.buckets[kind].get(ref.camera, {}).items():
-        fails, lacking = [], False
+    by_camera = index.buckets[kind]
+    pools = [(k, b, False) for k, b in by_camera.get(ref.camera, {}).items()]
+    if ref.camera is not None:  # frames that do not say their camera: judged, never silently dropped
+        pools += [(k, b, True) for k, b in by_camera.get(None, {}).items()]
+    for key, bucket, no_camera in pools:
+        fails, lacking = [], no_camera
         for r, have, w in zip(exact, key, want):
             if w is not None and have != w:
                 if have is None:

@@ -456,3 +456,25 @@ def test_add_files_links_more_frames_by_their_kind(built) -> None:
     assert "added 0 frames" in r.stdout  # already there
     r = run(cfg, "processing", "add-files", "m31", "--frame-id", "999999")
     assert r.returncode == 2 and "no counted frame with id 999999" in r.stderr
+
+
+def test_pin_flats_to_an_imaging_session_and_clear_it(built) -> None:
+    cfg = built.config_path
+    run(cfg, "processing", "create", "m31", "--target", "M31", "--filter", "Ha")
+    by_name = frames_by_name(built)
+    sid = by_name["flat_sii.fits"]["session_id"]
+    in_session = sorted(r["id"] for r in by_name.values() if r["session_id"] == sid and r["frame_type"] == "flat")
+    r = run(cfg, "processing", "pin", "m31", "--flats", sid)
+    assert r.returncode == 0 and f"flat pinned to {len(in_session)} frames ({sid})" in r.stdout
+    d = json.loads(run(cfg, "processing", "create", "m31", "--target", "M31", "--filter", "Ha", "--replace",
+                       "--json").stdout)
+    assert sorted(d["groups"][0]["kinds"]["flat"]["chosen"]) == in_session
+    assert run(cfg, "processing", "pin", "m31", "--clear", "flats").returncode == 0
+    d = json.loads(run(cfg, "processing", "create", "m31", "--target", "M31", "--filter", "Ha", "--replace",
+                       "--json").stdout)
+    assert sorted(d["groups"][0]["kinds"]["flat"]["chosen"]) == sorted(
+        by_name[n]["id"] for n in ("flat_ha_1.fits", "flat_ha_2.fits"))
+    r = run(cfg, "processing", "pin", "nope", "--darks", "1")
+    assert r.returncode == 2 and "no processing session 'nope'" in r.stderr
+    r = run(cfg, "processing", "pin", "m31", "--darks", "no-such-session")
+    assert r.returncode == 2 and "has no darks" in r.stderr

@@ -280,7 +280,8 @@ def pin(
     if not any(asked.values()) and not none and not clear:
         raise fail("nothing to pin: give --darks, --flats, --bias, --darkflats, --none or --clear", EXIT_USAGE)
     with locked(s, "processing"), open_db(s) as db, _errors():
-        sessions.get(db, pid) if not clear else None
+        if any(asked.values()) or none:
+            sessions.get(db, pid)  # a pin names an existing session; forgetting one needs none
         for k in clear:
             gone = sessions.unpin(db, pid, KIND_OPTIONS[k])
             output.info(f"{pid}: {k} pin {'forgotten' if gone else 'was not set'}")

@@ -145,8 +145,16 @@ def test_create_links_exactly_the_right_frames_and_explains_every_decoy(built) -
     assert linked("lights/Ha") == {"light_ha_1.fits", "light_ha_2.fits", "light_ha_3.fits"}
     assert linked("lights/OIII") == {"light_oiii_1.fits", "light_oiii_2.fits"}
     assert linked("calibration/darks") == GOOD_DARKS
-    assert linked("calibration/flats") == {"flat_ha_1.fits", "flat_ha_2.fits"}
+    assert linked("calibration/flats/Ha") == {"flat_ha_1.fits", "flat_ha_2.fits"}
     assert linked("calibration/bias") == set()
+    # siril/<filter>/ is a working folder for Siril's standard scripts: links to the folders above
+    ha = folder / "siril" / "Ha"
+    assert sorted(p.name for p in ha.iterdir()) == ["biases", "darks", "flats", "lights"]
+    for name, real in (("lights", "lights/Ha"), ("darks", "calibration/darks"), ("flats", "calibration/flats/Ha"),
+                       ("biases", "calibration/bias")):
+        assert (ha / name).is_symlink() and not os.path.isabs(os.readlink(ha / name))
+        assert (ha / name).resolve() == (folder / real).resolve()
+    assert sorted(os.listdir(ha / "flats")) == sorted(os.listdir(folder / "calibration/flats/Ha"))
 
     groups = {g["filter"]: g for g in d["groups"]}
     ha = groups["Ha"]["kinds"]
@@ -207,7 +215,7 @@ def test_master_dark_beside_subs_is_preferred_and_pins_override(built) -> None:
     kinds = d["groups"][0]["kinds"]
     assert sorted(kinds["dark"]["chosen"]) == sub_ids and kinds["dark"]["status"] == "pinned"
     assert kinds["flat"]["status"] == "none" and kinds["flat"]["chosen"] == []
-    assert not list((s.processing / "m31" / "calibration" / "flats").iterdir())
+    assert not [p for p in (s.processing / "m31" / "calibration" / "flats").rglob("*") if p.is_file()]
     assert len(list((s.processing / "m31" / "calibration" / "darks").iterdir())) == 3
 
 
@@ -216,7 +224,7 @@ def test_delete_leaves_library_frames_and_rows_and_relayout_repairs_links(built)
     before = frames_by_name(s)
     assert run(s.config_path, "processing", "create", "m31", "--target", "M31").returncode == 1
     folder = s.processing / "m31"
-    links = [p for p in folder.rglob("*") if p.is_symlink()]
+    links = [p for p in folder.rglob("*") if p.is_symlink() and "siril" not in p.relative_to(folder).parts]
     assert len(links) == 10  # 5 lights, 3 darks, 2 flats
     # re-file the library: every symlink is repointed, and organize says so
     set_pattern(s.config_path, "{year}/{target}/{frame_type}/{night}_{filter}_{exposure}_{seq}")
@@ -389,7 +397,7 @@ def test_hardlink_and_copy_modes_and_delete_never_touch_the_library(built, mode:
     d = json.loads(r.stdout)
     assert d["link_modes"] == {mode: 8}  # 3 Ha lights, 3 darks, 2 flats
     folder = built.processing / "m31"
-    made = [p for p in folder.rglob("*.fits")]
+    made = [p for p in folder.rglob("*.fits") if "siril" not in p.relative_to(folder).parts]
     assert len(made) == 8 and not any(p.is_symlink() for p in made)
     by_sha = {row["sha256"]: built.abs(row["path"]) for row in frames_by_name(built).values()}
     from organize_util import sha256 as file_sha

@@ -30,6 +30,15 @@ CALIBRATION_DIRS = {"dark": "calibration/darks", "flat": "calibration/flats", "b
                     "darkflat": "calibration/darkflats"}
 WORK_DIRS = ("intermediate", "final")
 NO_FILTER_DIR = "no_filter"
+# siril/<filter>/ holds what Siril's standard scripts look for in their working folder,
+# as links to the folders above (flats are kept per filter for this)
+SIRIL_DIR = "siril"
+SIRIL_VIEW = {"lights": "lights/{f}", "darks": "calibration/darks", "flats": "calibration/flats/{f}",
+              "biases": "calibration/bias"}
+
+
+def filter_dir(name: str | None) -> str:
+    return safe_component(name) or NO_FILTER_DIR
 
 
 class ProcessingError(Exception):
@@ -142,12 +151,52 @@ def layout(groups: Sequence[GroupMatch]) -> list[LinkPlan]:
 
     for g in groups:
         for f in g.group.frames:
-            add("light", f"{LIGHTS_DIR}/{safe_component(g.group.filter) or NO_FILTER_DIR}", f)
+            add("light", f"{LIGHTS_DIR}/{filter_dir(g.group.filter)}", f)
     for g in groups:
         for kind in KINDS:
+            folder = CALIBRATION_DIRS[kind] + (f"/{filter_dir(g.group.filter)}" if kind == "flat" else "")
             for f in g.kinds[kind].chosen:
-                add(kind, CALIBRATION_DIRS[kind], f)
+                add(kind, folder, f)
     return out
+
+
+def make_siril_views(folder: Path, filters: Sequence[str]) -> None:
+    """siril/<filter>/{lights,darks,flats,biases}: relative links to the session's folders,
+    so Siril's standard scripts run in siril/<filter>/ as they are. Skipped where the
+    filesystem has no symbolic links (WBPP needs none of this)."""
+    for filt in sorted(set(filters)):
+        view = folder / SIRIL_DIR / filt
+        view.mkdir(parents=True, exist_ok=True)
+        for name, target in SIRIL_VIEW.items():
+            link = view / name
+            dest = target.format(f=filt)
+            (folder / dest).mkdir(parents=True, exist_ok=True)
+            if os.path.lexists(link):
+                continue
+            try:
+                os.symlink(os.path.join("..", "..", dest), link, target_is_directory=True)
+            except OSError:
+                return
+
+
+def remove_siril_views(folder: Path) -> None:
+    root = folder / SIRIL_DIR
+    if not root.is_dir():
+        return
+    for view in root.iterdir():
+        if view.is_symlink() or not view.is_dir():
+            continue
+        for link in view.iterdir():
+            if link.is_symlink() and link.name in SIRIL_VIEW:
+                os.unlink(link)  # the link, never the folder it points to
+        try:
+            view.rmdir()
+        except OSError:
+            pass  # Siril's own process/ folder, or your files: left alone
+    try:
+        root.rmdir()
+    except OSError:
+        pass
 
 
 def create(db: sqlite_utils.Database, s: Settings, name: str, *, target: str | None,
@@ -187,6 +236,7 @@ def create(db: sqlite_utils.Database, s: Settings, name: str, *, target: str | N
         rows.append({"processing_id": pid, "link_path": p.link_path, "frame_id": p.frame.id,
                      "sha256": p.frame.sha256, "role": p.role, "link_mode": used})
     lights = [p.frame for p in plans if p.role == "light"]
+    make_siril_views(folder, [filter_dir(g.group.filter) for g in groups])
     now = utc_now()
     record = {
         "id": pid, "name": name, "target": target,
@@ -283,6 +333,7 @@ def set_status(db: sqlite_utils.Database, pid: str, status: str) -> None:
 
 def _remove_links(db: sqlite_utils.Database, s: Settings, pid: str) -> list[str]:
     folder = folder_of(s, pid)
+    remove_siril_views(folder)
     problems = []
     for (link_path,) in db.execute("SELECT link_path FROM processing_frames WHERE processing_id = ?", [pid]):
         try:
@@ -299,8 +350,9 @@ def delete(db: sqlite_utils.Database, s: Settings, pid: str) -> dict[str, Any]:
     folder = folder_of(s, pid)
     n = db.execute("SELECT COUNT(*) FROM processing_frames WHERE processing_id = ?", [pid]).fetchone()[0]
     problems = _remove_links(db, s, pid)
-    for sub in (*CALIBRATION_DIRS.values(), *(f"{LIGHTS_DIR}/{d.name}" for d in (folder / LIGHTS_DIR).glob("*")),
-                LIGHTS_DIR, "calibration"):
+    flats = CALIBRATION_DIRS["flat"]
+    for sub in (*(f"{flats}/{d.name}" for d in (folder / flats).glob("*")), *CALIBRATION_DIRS.values(),
+                *(f"{LIGHTS_DIR}/{d.name}" for d in (folder / LIGHTS_DIR).glob("*")), LIGHTS_DIR, "calibration"):
         try:
             (folder / sub).rmdir()  # only when empty
         except OSError:
@@ -342,7 +394,8 @@ def add_files(db: sqlite_utils.Database, s: Settings, pid: str, frame_ids: Seque
             continue
         have.add(f.id)
         role = f.frame_type if f.frame_type in CALIBRATION_DIRS else "light"
-        sub = CALIBRATION_DIRS[role] if role != "light" else f"{LIGHTS_DIR}/{safe_component(f.filter) or NO_FILTER_DIR}"
+        sub = (f"{LIGHTS_DIR}/{filter_dir(f.filter)}" if role == "light"
+               else CALIBRATION_DIRS[role] + (f"/{filter_dir(f.filter)}" if role == "flat" else ""))
         rel = f"{sub}/{os.path.basename(f.path)}"
         if rel in taken:
             stem, dot, ext = os.path.basename(f.path).partition(".")

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from astrocat import skycat
 from astrocat.rules import equipment as equipment_rules
+from astrocat.rules.matching import MatchSettings
 from astrocat.rules.normalize import Settings as NormalizeSettings
 
 CONFIG_NAME = "astrocat.toml"
@@ -80,6 +81,8 @@ class Settings:
     target_aliases: dict[str, str] = field(default_factory=dict)
     backup: BackupSettings | None = None  # [backup], when configured
     equipment: equipment_rules.Equipment = field(default_factory=equipment_rules.Equipment)
+    calibration: MatchSettings = field(default_factory=MatchSettings)
+    astrobin_filters: dict[str, int] = field(default_factory=dict)
 
     def normalize_settings(self) -> NormalizeSettings:
         # a profile's raw names map to it; your aliases, listed after them, win
@@ -179,6 +182,21 @@ url = "http://127.0.0.1:8001"
 # aperture_mm = 100
 # focal_length_mm = 550
 # names = ["Esprit100ED"]
+
+[calibration]
+# How `astrocat processing` and `astrocat calibration gaps` match calibration frames.
+dark_exposure_pct = 0.5       # a dark's exposure within this percent of the lights'
+darkflat_exposure_pct = 0.5   # a dark-flat's exposure within this percent of the flats'
+temperature_c = 2.0           # sensor temperature within this many degrees C
+rotator_deg = 2.0             # flats: rotator angle within this many degrees (when both have one)
+flat_max_days = 30            # flats: same night preferred, else the nearest within this many days
+dark_max_age_days = 0         # darks older than this many days are refused (0: any age)
+prefer_masters = true         # a matching master beats subs
+
+[astrobin.filters]
+# Your filters' AstroBin ids, for `astrocat processing astrobin` (the number in the
+# filter's AstroBin equipment URL). A filter not listed is left empty in the CSV.
+# Ha = 4663
 '''
 
 _PATH_KEYS = ("quarantine", "library", "processing", "notes", "site", "catalog")
@@ -193,6 +211,9 @@ _ALLOWED = {
                "meta_storage_class", "concurrency", "bandwidth_limit", "multipart_threshold", "part_size",
                "in_sync", "database_versions", "transition_days", "restore_days", "prices"},
     "equipment": {"camera", "telescope"},
+    "calibration": {"dark_exposure_pct", "darkflat_exposure_pct", "temperature_c", "rotator_deg", "flat_max_days",
+                    "dark_max_age_days", "prefer_masters"},
+    "astrobin": {"filters"},
 }
 
 
@@ -364,9 +385,19 @@ def from_dict(data: dict[str, Any], path: Path) -> Settings:
         equipment = equipment_rules.parse(_table(data, "equipment", path))
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    calibration = _calibration(_table(data, "calibration", path), path)
+    astrobin = _table(data, "astrobin", path)
+    filters = astrobin.get("filters", {})
+    if not isinstance(filters, dict):
+        raise ConfigError(f"{path}: astrobin.filters must be a table of filter = AstroBin id")
+    for name, fid in filters.items():
+        if isinstance(fid, bool) or not isinstance(fid, int) or fid <= 0:
+            raise ConfigError(f"{path}: astrobin.filters.{name} must be a positive whole number, got {fid!r}")
     return Settings(
         config_path=path,
         equipment=equipment,
+        calibration=calibration,
+        astrobin_filters={str(k): int(v) for k, v in filters.items()},
         base_dir=base,
         timezone=tz,
         naming_pattern=pattern,
@@ -453,3 +484,24 @@ def _check_url(url: str, path: Path) -> None:
         raise ConfigError(f"{path}: datasette.url {url!r} is not an http:// address (e.g. http://127.0.0.1:8001)")
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(f"{path}: datasette.url {url!r}: the port must be a number from 1 to 65535")
+
+
+def _calibration(table: dict[str, Any], path: Path) -> MatchSettings:
+    """`[calibration]`: tolerances, each a number of 0 or more (prefer_masters: true/false)."""
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "prefer_masters":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{path}: calibration.prefer_masters must be true or false, got {value!r}")
+            values[key] = value
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{path}: calibration.{key} must be a number, 0 or more, got {value!r}")
+        if key in ("flat_max_days", "dark_max_age_days"):
+            if int(value) != value:
+                raise ConfigError(f"{path}: calibration.{key} must be a whole number of days, got {value!r}")
+            value = int(value)
+        values[key] = value
+    if values.get("dark_max_age_days") == 0:
+        values["dark_max_age_days"] = None
+    return MatchSettings(**values)

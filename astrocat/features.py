@@ -115,10 +115,21 @@ FEATURES: tuple[Feature, ...] = (
     Feature("datasette", "Datasette", cli=("astrocat.cli.outputs",), commands=("datasette",)),
     Feature("sync", "Sync", cli=("astrocat.cli.sync_demo",), commands=("sync",)),
     Feature(
-        "processing", "Processing sessions", built=False,
+        "processing", "Processing sessions",
+        cli=("astrocat.cli.processing",),
+        migrations=((9, "processing sessions, their links, groups, pins, outputs; frames.rotator_deg",
+                     "astrocat.processing.schema:_m9_processing"),),
         commands=("processing", "calibration"),
+        # organize re-files frames: the sessions' symlinks follow them
+        steps=(Step("processing-links", 35, "astrocat.processing.steps:repair_links_step", frozenset({"sync", "demo"})),
+               Step("demo-processing", 38, "astrocat.processing.steps:demo_session_step", frozenset({"demo"})),
+               Step("processing-outputs", 25, "astrocat.processing.steps:outputs_step",
+                    frozenset({"sync", "demo", "scan"}))),
         nav=(("Processing", "processing/index.html"), ("Calibration", "calibration/index.html")),
+        pages="astrocat.site.pages.processing:write_pages",
         note_kinds=("processing",),
+        datasette="astrocat.processing:metadata.yml",
+        checks=((("processing_links",), "astrocat.processing.sessions:verify_links"),),
     ),
     Feature(
         "backup", "S3 backup",

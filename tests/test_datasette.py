@@ -195,7 +195,7 @@ def test_table_pages_use_descriptions_sorts_and_labels(demo_db):
 # The demo files everything and every file is a FITS file: nothing for these two to show
 # (test_duplicates_and_rejects_after_a_real_rescan makes some).
 EMPTY_ON_THE_DEMO = {"duplicate_content", "rejected_files"}
-FILLED = {"target": "m31", "since": "2024-11-01", "reason": "FITS", "q": "M31"}
+FILLED = {"target": "m31", "since": "2024-11-01", "reason": "FITS", "q": "M31", "processing_id": "m33-first-look"}
 
 
 @pytest.mark.parametrize("name", sorted(queries()))
@@ -494,8 +494,8 @@ def test_migration_indexes_frames_already_cataloged(tmp_path, monkeypatch, demo_
     early = [m for m in features.migrations() if m[0] < 4]
     monkeypatch.setattr(features, "migrations", lambda: early)
     db = catalog.open_catalog(old)
-    # the columns of that era: later migrations add their own (6: original_name)
-    cols = [c for c in catalog_frames._WRITE_COLS if c != "original_name"]
+    # the columns of that era: later migrations add their own (6: original_name, 9: rotator_deg)
+    cols = [c for c in catalog_frames._WRITE_COLS if c not in ("original_name", "rotator_deg")]
     rows = sql(demo_db, f"SELECT {', '.join(cols)} FROM frames")
     with db.conn:
         db["frames"].insert_all([dict(zip(cols, r)) for r in rows])

@@ -9,9 +9,12 @@ from astrocat.datasette import app as datasette_app
 
 
 def test_pipelines_run_the_registered_steps_in_order() -> None:
-    assert [s.name for s in features.steps("sync")] == ["recover", "scan", "organize", "notes", "site", "backup"]
-    assert [s.name for s in features.steps("demo")] == ["recover", "scan", "organize", "notes", "demo-note", "site",
-                                                         "backup"]
+    assert [s.name for s in features.steps("sync")] == ["recover", "scan", "processing-outputs", "organize",
+                                                        "processing-links", "notes", "site", "backup"]
+    assert [s.name for s in features.steps("demo")] == ["recover", "scan", "processing-outputs", "organize",
+                                                        "processing-links", "demo-processing", "notes", "demo-note",
+                                                        "site", "backup"]
+    assert [s.name for s in features.steps("scan")] == ["recover", "scan", "processing-outputs"]
     assert [s.name for s in features.steps("build")] == ["notes", "site"]
     with pytest.raises(ValueError):
         features.steps("backup")
@@ -27,7 +30,7 @@ def test_every_step_and_check_reference_resolves_to_a_function() -> None:
 
 def test_migrations_are_unique_ordered_and_cover_the_schema() -> None:
     numbers = [n for n, _, _ in features.migrations()]
-    assert numbers == sorted(set(numbers)) == [1, 2, 3, 4, 5, 6, 7, 8, 10, 11]
+    assert numbers == sorted(set(numbers)) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     assert features.latest_migration() == 11
 
 
@@ -38,24 +41,27 @@ def test_migration_numbers_used_twice_are_refused(monkeypatch) -> None:
         features.migrations()
 
 
-def test_unbuilt_features_offer_no_nav_entry_and_no_command() -> None:
+def test_built_features_offer_their_nav_entries_and_commands() -> None:
     hrefs = [href for _, _, href in features.nav()]
     assert hrefs == ["index.html", "sessions/index.html", "targets/index.html", "files.html", "stats.html",
-                     "backups/index.html"]
+                     "processing/index.html", "calibration/index.html", "backups/index.html"]
     assert features.command_available("astrocat list files --session X")
     assert features.command_available("astrocat build --open")
-    assert not features.command_available("astrocat processing create --target M31")
-    assert features.command_available("astrocat backup upload --dry-run")  # built
-    assert not features.command_available("rm -rf /")
-    assert "processing" not in features.note_kinds()
-
-
-def test_a_feature_once_built_shows_its_nav_and_commands(monkeypatch) -> None:
-    built = tuple(features.Feature(**{**f.__dict__, "built": True}) if f.name == "processing" else f
-                  for f in features.FEATURES)
-    monkeypatch.setattr(features, "FEATURES", built)
-    assert ("processing", "Processing", "processing/index.html") in features.nav()
     assert features.command_available("astrocat processing create --target M31")
+    assert features.command_available("astrocat backup upload --dry-run")
+    assert not features.command_available("astrocat backup run --dry-run")
+    assert not features.command_available("rm -rf /")
+    assert "processing" in features.note_kinds()
+
+
+def test_a_feature_not_built_shows_no_nav_entry_command_or_note_kind(monkeypatch) -> None:
+    unbuilt = tuple(features.Feature(**{**f.__dict__, "built": False}) if f.name == "processing" else f
+                    for f in features.FEATURES)
+    monkeypatch.setattr(features, "FEATURES", unbuilt)
+    assert ("processing", "Processing", "processing/index.html") not in features.nav()
+    assert not features.command_available("astrocat processing create --target M31")
+    assert "processing" not in features.note_kinds()
+    assert features.command_available("astrocat backup upload --dry-run")
 
 
 def test_datasette_metadata_fragments_merge_tables_and_queries() -> None:
@@ -69,7 +75,7 @@ def test_datasette_metadata_fragments_merge_tables_and_queries() -> None:
                                                         "backups": {"description": "b"}}
     assert sorted(merged["databases"]["catalog"]["queries"]) == ["a", "b"]
     assert [p.as_posix().rsplit("/", 2)[-2:] for p in datasette_app.fragment_paths()] == [
-        ["datasette", "metadata.yml"], ["backup", "datasette.yml"]]
+        ["datasette", "metadata.yml"], ["processing", "metadata.yml"], ["backup", "datasette.yml"]]
 
 
 def test_the_cli_registers_the_commands_of_built_features_only() -> None:
@@ -80,6 +86,5 @@ def test_the_cli_registers_the_commands_of_built_features_only() -> None:
     names = set(get_command(app).commands)
     owned = {c for f in features.built() for c in f.commands}
     assert names == owned
-    assert not names & {"processing", "calibration"}
-    assert "backup" in names
+    assert {"processing", "calibration", "backup"} <= names
     assert features.cli_modules()[0] == "astrocat.cli.init_scan"

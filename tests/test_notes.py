@@ -98,8 +98,10 @@ def test_demo_vault_is_clean_and_complete(demo_dir):
     assert len(list((folder / "Imaging_Sessions").rglob("*.md"))) == n_sessions >= 5
     assert len(list((folder / "Targets").glob("*.md"))) == n_targets >= 5
     assert (folder / "Targets" / "NGC 7000.md").is_file()
+    n_processing = db.execute("SELECT COUNT(*) FROM processing_sessions").fetchone()[0]
+    assert len(list((folder / "Processing_Sessions").glob("*.md"))) == n_processing == 1  # the demo makes one
     rows = db.execute("SELECT id, path FROM notes").fetchall()
-    assert len(rows) == n_sessions + n_targets and all((folder / p).is_file() for _, p in rows)
+    assert len(rows) == n_sessions + n_targets + n_processing and all((folder / p).is_file() for _, p in rows)
     # sessions and targets link both ways
     m31 = (folder / "Targets" / "M31.md").read_text(encoding="utf-8")
     s = session_note_path(demo_dir)
@@ -270,28 +272,26 @@ def test_missing_notes_folder_is_written_again(demo_copy):
 
 
 def add_processing_session(lib: Path) -> str:
-    """A `processing_sessions` table as the processing feature will create it, with one row."""
+    """One row in the processing feature's `processing_sessions` table."""
     s = session_note_path(lib).stem
     db = sqlite3.connect(lib / "catalog.db")
-    db.execute("CREATE TABLE processing_sessions (id TEXT PRIMARY KEY, name TEXT, targets TEXT, session_ids TEXT, "
-               "created_at TEXT, status TEXT, path TEXT)")
-    db.execute("INSERT INTO processing_sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
-               ["2024-12-01_M31_LRGB", "M31 LRGB", '["M31"]', json.dumps([s]), "2024-12-01T20:00:00Z", "open",
-                "processing/2024-12-01_M31_LRGB"])
+    db.execute("INSERT INTO processing_sessions (id, name, target, targets, session_ids, created, status, path, "
+               "link_mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               ["2024-12-01_M31_LRGB", "M31 LRGB", "M31", '["M31"]', json.dumps([s]), "2024-12-01T20:00:00Z",
+                "planned", "processing/2024-12-01_M31_LRGB", "symlink"])
     db.commit()
     db.close()
     return s
 
 
-def test_no_processing_notes_until_the_processing_feature_is_built(demo_copy):
-    assert "processing" not in features.note_kinds()  # when it is built, this test gives way to the next
+def test_processing_notes_are_written_now_that_the_feature_is_built(demo_copy):
+    assert "processing" in features.note_kinds()
     add_processing_session(demo_copy)
     code, out = notes_json(demo_copy)
-    assert code == 0 and out["written"] == 0
+    assert code == 0 and out["written"] >= 1
     folder = demo_copy / "notes"
-    assert not (folder / "Processing_Sessions").exists()
-    assert "2024-12-01_M31_LRGB" not in (folder / "Targets" / "M31.md").read_text(encoding="utf-8")
-    assert "2024-12-01_M31_LRGB" not in session_note_path(demo_copy).read_text(encoding="utf-8")
+    assert (folder / "Processing_Sessions" / "2024-12-01_M31_LRGB.md").is_file()
+    assert "2024-12-01_M31_LRGB" in (folder / "Targets" / "M31.md").read_text(encoding="utf-8")
 
 
 def test_processing_sessions_get_notes_and_links(demo_copy):

@@ -479,7 +479,8 @@ def test_sync_scans_and_organizes_and_is_quiet_when_nothing_is_new(library: Sett
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
     assert rep["scan"]["new"] == 3 and rep["organize"]["moved"] == 3
-    assert rep["steps"] == ["recover", "scan", "organize", "notes", "site", "backup"]  # the site after the notes
+    assert rep["steps"] == ["recover", "scan", "processing-outputs", "organize", "processing-links", "notes", "site",
+                            "backup"]  # the site after the notes
     assert "backup" not in rep  # no [backup]: the backup step does nothing
     assert len(all_files(library.library)) == 3
     assert (library.site / "index.html").is_file() and list(library.notes.rglob("*.md"))
@@ -521,7 +522,8 @@ def test_sync_runs_registered_steps_in_order_and_recovers_once(library: Settings
         db.conn.close()
     # after organize and the notes, before the site; recovery once, not again inside organize
     assert seen == [(2, 2, False)]
-    assert rep["steps"] == ["recover", "scan", "organize", "notes", "probe", "site", "backup"] and rep["ok"]
+    assert rep["steps"] == ["recover", "scan", "processing-outputs", "organize", "processing-links", "notes", "probe",
+                            "site", "backup"] and rep["ok"]
     assert len(recoveries) == 1
 
 

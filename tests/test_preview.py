@@ -123,13 +123,28 @@ def test_bad_files_fail_with_a_reason_naming_the_file(tmp_path):
 
 
 def test_unsupported_or_unhashed_files_are_skipped(tmp_path):
-    tiff = tmp_path / "stack.tif"
-    tiff.write_bytes(b"II*\0")
-    assert preview.ensure_thumbnail(tmp_path, sha(tiff), tiff).status == "skipped"
+    raw = tmp_path / "IMG_0001.CR2"  # a camera raw: not an image astrocat previews
+    raw.write_bytes(b"II*\0\x10\0\0\0CR")
+    assert preview.ensure_thumbnail(tmp_path, sha(raw), raw).status == "skipped"
     xisf = tmp_path / "stack.xisf"
     xisf.write_bytes(b"XISF0100")
     assert preview.ensure_thumbnail(tmp_path, None, xisf).status == "skipped"
     assert preview.ensure_thumbnail(tmp_path, "../../etc/passwd", xisf).status == "skipped"
+
+
+def test_finished_pictures_get_a_small_copy_and_a_broken_one_fails(tmp_path):
+    from PIL import Image
+
+    tiff = tmp_path / "final.tif"
+    Image.fromarray((np.arange(600 * 400, dtype=np.uint32).reshape(400, 600) % 65535).astype(np.uint16)).save(tiff)
+    t = preview.ensure_thumbnail(tmp_path / "thumbs", sha(tiff), tiff)
+    assert t.status == "rendered"
+    with Image.open(t.file) as im:
+        assert max(im.size) == preview.THUMB_PX and im.mode == "L"
+    broken = tmp_path / "stack.tif"
+    broken.write_bytes(b"II*\0")
+    t = preview.ensure_thumbnail(tmp_path / "thumbs", sha(broken), broken)
+    assert t.status == "failed" and "not a readable image" in t.reason
 
 
 def test_missing_source_fails(tmp_path):

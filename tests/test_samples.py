@@ -317,3 +317,15 @@ def test_scan_of_all_samples_catalogs_or_rejects_each(samples: Path, library) ->
     for p in dest.rglob("*"):
         if p.is_file():
             assert p.read_bytes() == (samples / "files" / p.relative_to(dest)).read_bytes()
+
+
+# the rotator angle as real programs write it (flats must match the lights' angle)
+@pytest.mark.parametrize(("name", "want"), [
+    ("SGP_1.txt", 258.37),               # POSANGLE (camera rotator position angle)
+    ("MaxImDL_1.txt", 270.69),           # PA (a string)
+    ("NINA_2_v3.2_QHY-Touptek_ASTAP.txt", None),  # OBJCTROT (planned) and CROTA (solve) only: no rotator
+    ("PixInsight_1.txt", None),          # CROTA1/2 of a solved master: not a rotator
+])
+def test_rotator_angle_of_real_headers(samples: Path, name: str, want: float | None) -> None:
+    fields, _, _ = frame(samples, name)
+    assert fields["rotator_deg"] == want

@@ -184,19 +184,16 @@ def offered_commands(out: Path) -> set[str]:
     return found
 
 
-def test_no_page_nav_or_command_of_an_unbuilt_feature(demo_dir):
+def test_the_nav_lists_every_built_feature_and_its_pages_exist(demo_dir):
     out = demo_dir / "site"
     pages = html_pages(out)
     for page in pages:
         text = page.read_text(encoding="utf-8")
-        assert "astrocat processing" not in text, page
         nav = text.split('<nav aria-label="Main">', 1)[1].split("</nav>", 1)[0]
         hrefs = [h.lstrip("./") for h in re.findall(r'href="([^"]+)"', nav)]
         assert hrefs == ["index.html", "sessions/index.html", "targets/index.html", "files.html", "stats.html",
-                         "backups/index.html"], page
-    for folder in ("processing", "calibration"):
-        assert not (out / folder).exists()
-    assert not any(re.search(r'href="[^"]*(processing|calibration)/', p.read_text()) for p in pages)
+                         "processing/index.html", "calibration/index.html", "backups/index.html"], page
+    assert (out / "processing" / "index.html").is_file() and (out / "calibration" / "index.html").is_file()
 
 
 def test_every_offered_command_is_a_real_astrocat_command(demo_dir):
@@ -384,7 +381,8 @@ def test_a_change_to_one_session_rewrites_only_the_pages_that_show_it(demo_copy)
     written = set(result["written_files"])
     assert site.session_href(sid) in written
     allowed = {site.session_href(sid), "sessions/index.html", site.target_href("M33"), "targets/index.html",
-               "index.html", "stats.html", "data/files-2024-11.js", "data/files-meta.js"}
+               "index.html", "stats.html", "data/files-2024-11.js", "data/files-meta.js",
+               "calibration/index.html"}  # coverage is of the whole library
     assert written <= allowed, written - allowed
     assert not any(w.startswith("sessions/2024-10") for w in written)
     # new previews (the strip is re-sampled) are of this session's frames only

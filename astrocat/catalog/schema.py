@@ -17,7 +17,7 @@ FRAME_FIELDS = [
     "panel", "filter", "exposure_s", "date_obs", "night", "session_id", "camera", "telescope",
     "mount", "focal_length_mm", "gain", "offset", "ccd_temp_c", "set_temp_c", "binning", "width",
     "height", "bayer_pattern", "readout_mode", "ra_deg", "dec_deg", "site_lat", "site_lon",
-    "software", "location", "problems", "scanned_at", "original_name",
+    "software", "location", "problems", "scanned_at", "original_name", "rotator_deg",
 ]
 
 _FRAME_SQL = """

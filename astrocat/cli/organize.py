@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from astrocat import features
 from astrocat.cli import output
 from astrocat.cli.app import (
     EXIT_OK, EXIT_PROBLEMS, app, check_pattern, locked, open_db, print_recovered, progress_bar, settings,
@@ -37,9 +38,10 @@ def organize(
     with locked(s, "organize"), open_db(s) as db:
         with progress_bar(quiet or as_json or dry_run, "Organizing") as progress:
             result = library.organize(db, s, dry_run=dry_run, relayout=relayout, progress=progress)
+        repairs = _repair_processing_links(db, s) if result.moved and not dry_run else None
     code = EXIT_OK if result.ok else EXIT_PROBLEMS
     if as_json:
-        output.print_json(result.as_dict())
+        output.print_json({**result.as_dict(), **({"processing_links": repairs} if repairs else {})})
         raise typer.Exit(code)
     print_recovered(result.recovered)
     p = result.plan
@@ -71,6 +73,7 @@ def organize(
     )
     for w in result.warnings:
         output.info(f"warning: {w['path']}: {w['reason']}")
+    _print_link_repairs(repairs)
     for f in result.failed[:20]:
         output.error(f"{f['path']}: not moved: {f['reason']}")
     if len(result.failed) > 20:
@@ -78,6 +81,24 @@ def organize(
     if result.stopped:
         output.error(f"stopped: {result.stopped}; {output.plural(result.not_attempted, 'more frame')} left in quarantine")
     raise typer.Exit(code)
+
+
+def _repair_processing_links(db, s) -> dict | None:  # noqa: ANN001 - the catalog, Settings
+    """Processing sessions' symlinks follow the frames organize just re-filed."""
+    if "processing" not in {f.name for f in features.built()}:
+        return None
+    from astrocat.processing.sessions import repair_links
+
+    return repair_links(db, s)
+
+
+def _print_link_repairs(r: dict | None) -> None:
+    if not r:
+        return
+    if r["repaired"]:
+        output.info(f"repaired {output.plural(len(r['repaired']), 'processing session link')} to re-filed frames")
+    for b in r["broken"]:
+        output.error(f"processing link {b}: its frame's file is gone")
 
 
 @app.command("purge-duplicates")

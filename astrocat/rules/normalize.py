@@ -59,6 +59,11 @@ SOFTWARE_KEYS = ("SWCREATE", "CREATOR", "SOFTWARE", "PROGRAM", "XISF-CREATOR", "
 READOUT_KEYS = ("READOUTM", "READMODE", "READOUT")
 BAYER_KEYS = ("BAYERPAT", "CFAIMAGE", "COLORTYP")
 STACK_COUNT_KEYS = ("STACKCNT", "NCOMBINE", "SNAPSHOT")
+# The camera's rotation, mechanical first (what moves the vignetting flats record):
+# N.I.N.A. ROTATOR (mechanical) and ROTATANG, SGP POSANGLE, ROTPA/ROTANGLE (others),
+# MaxIm's solved PA last. OBJCTROT (a planned sky angle) and CROTA (a solve's twist) are
+# not the rotator.
+ROTATOR_KEYS = ("ROTATOR", "ROTATANG", "ROTANGLE", "POSANGLE", "ROTPA", "PA")
 
 # A TELESCOP value is a mount when it names a driver (decisive: `ASCOM.X.Telescope`, an
 # `ACP->...` chain, EQMod, a simulator) or, unless it names a tube, a mount model. Brands
@@ -633,6 +638,15 @@ def bayer(values: Mapping[str, Any]) -> str | None:
     return None
 
 
+def rotator(values: Mapping[str, Any]) -> float | None:
+    """The rotator angle in degrees, 0 to 360 (a name in ROTATOR falls through to the next key)."""
+    for key in ROTATOR_KEYS:
+        angle = to_float(values.get(key))
+        if angle is not None:
+            return round(angle % 360.0, 2) % 360.0
+    return None
+
+
 def _int(value: Any) -> int | None:
     f = to_float(value)
     return None if f is None else int(round(f))
@@ -715,6 +729,7 @@ def normalize(
         "site_lat": _round(lat, 6),
         "site_lon": _round(lon, 6),
         "software": sw,
+        "rotator_deg": rotator(values),
     }
     if frame["focal_length_mm"] is not None and frame["focal_length_mm"] <= 0:
         frame["focal_length_mm"] = None

@@ -247,6 +247,30 @@ def render_png(source: str | os.PathLike, dest: Path, bayer: str | None = None, 
     os.replace(tmp, dest)
 
 
+# Finished images (processing outputs) are already stretched: shown as they are, made small.
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def render_picture_png(source: str | os.PathLike, dest: Path, max_px: int = THUMB_PX) -> None:
+    """A small PNG of a PNG, JPEG or TIFF (16-bit TIFFs scaled to 8 bits), atomically."""
+    from PIL import Image
+
+    try:
+        with Image.open(source) as im:
+            im.draft("RGB", (max_px, max_px))  # JPEG: decode at a fraction of the size
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                im = im.point(lambda v: v / 256).convert("L")
+            elif im.mode not in ("RGB", "L"):
+                im = im.convert("RGB")
+            im.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(dest.name + ".tmp")
+            im.save(tmp, "PNG", optimize=False)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise PreviewError(f"not a readable image: {_short(exc)}") from None
+    os.replace(tmp, dest)
+
+
 def ensure_thumbnail(thumbs_dir: Path, sha256: str | None, source: Path, bayer: str | None = None,
                      max_px: int = THUMB_PX) -> Thumb:
     """The cached thumbnail `thumbs_dir/<sha256>.png`, rendering it only when absent."""
@@ -255,12 +279,16 @@ def ensure_thumbnail(thumbs_dir: Path, sha256: str | None, source: Path, bayer: 
     dest = thumbs_dir / f"{sha256}.png"
     if dest.is_file():
         return Thumb("cached", dest)
-    if not can_preview(str(source)):
+    picture = str(source).lower().endswith(PICTURE_SUFFIXES)
+    if not can_preview(str(source)) and not picture:
         return Thumb("skipped", reason="not a FITS or XISF image")
     if not source.is_file():
         return Thumb("failed", reason=f"{source}: file not found")
     try:
-        render_png(source, dest, bayer, max_px)
+        if picture:
+            render_picture_png(source, dest, max_px)
+        else:
+            render_png(source, dest, bayer, max_px)
     except PreviewError as exc:
         return Thumb("failed", reason=f"{source}: {exc}")
     except Exception as exc:  # a file no decoder foresaw: one frame without a preview, never a failed build

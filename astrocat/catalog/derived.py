@@ -37,7 +37,10 @@ def refresh_derived(db: sqlite_utils.Database, session_ids: Iterable[str] = (),
     ids |= out_of_step_sessions(db)
     refresh_sessions(db, ids)
     record_session_renames(db)
-    refresh_targets(db)
+    # Targets are sums of counted frames: they change only with the frames of a session,
+    # a verdict, or a content the caller changed (a frame without a session comes that way)
+    if ids or sha256s is None or sha256s:
+        refresh_targets(db)
 
 
 def record_session_renames(db: sqlite_utils.Database) -> list[tuple[str, str]]:

@@ -62,3 +62,18 @@ def test_a_pooled_scan_of_large_frames_catalogs_each_with_its_own_sha256(library
     finally:
         db.conn.close()
     assert got == expected
+
+
+def test_walked_paths_get_the_same_catalog_path_without_abspath(demo_copy) -> None:
+    from astrocat.config import load
+    from astrocat.ingest.scan import PathForms, walk
+
+    settings = load(demo_copy / "astrocat.toml")
+    forms = PathForms(settings)
+    # the roots as a user may spell them: relative, with a trailing slash, with `..`
+    roots = [Path(os.path.relpath(settings.library, Path.cwd())), Path(f"{settings.quarantine}/"),
+             settings.library / ".." / "library"]
+    entries = list(walk(roots))
+    assert len(entries) > 50
+    for e in entries:
+        assert forms.rel_walked(e.path) == forms.rel(e.path) == settings.rel(e.path), e.path

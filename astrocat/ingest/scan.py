@@ -175,6 +175,15 @@ class PathForms:
             return p[len(self.base_prefix) :]
         return "." if p == self.base else p
 
+    def rel_walked(self, path: str) -> str:
+        """`rel` of a path `walk` yielded: absolute and normal already (an abspath'd root
+        joined with names), so only the prefix is cut."""
+        if not self.fast:
+            return self.settings.rel(path)
+        if path.startswith(self.base_prefix):
+            return path[len(self.base_prefix) :]
+        return "." if path == self.base else path
+
     def location(self, path: str) -> str:
         return self.settings.location_of(path)
 
@@ -370,7 +379,7 @@ def scan(
     todo: list[tuple[Entry, str, str | None]] = []
     now, settle = time.time(), settings.settle_s
     for e in entries:
-        rel = forms.rel(e.path)
+        rel = forms.rel_walked(e.path)
         seen_rel.add(rel)
         prev = known.get(rel)
         if not full and prev and prev[2] != "missing" and prev[0] == e.size and prev[1] == e.mtime and not e.reason:

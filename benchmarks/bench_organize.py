@@ -129,7 +129,7 @@ def bench_small(work: Path, master: Path, rounds: int) -> None:
         "sha256sum + cp -al + rm (floor)": peer(
             f"cd '{src}' && find . -type f -print0 | xargs -0 sha256sum > /dev/null && cd / "
             f"&& cp -al '{src}' '{dst}' && rm -r '{src}'"),
-    }, rounds)
+    }, rounds, warmup=False)  # each round starts from a fresh copy, warm in the page cache
     print(f"\norganize {n:,} small frames ({size / n / 1024:.1f} KB each) on one filesystem, "
           f"{rounds} interleaved rounds, whole processes")
     print_table(stats, baseline="rsync -a --remove-source-files")
@@ -189,7 +189,7 @@ def bench_large(work: Path, count: int, mb: int, rounds: int) -> None:
             "rsync -a --remove-source-files": peer(f"rsync -a --remove-source-files '{src}/' '{dst}/'"),
             "cp + sync + rm (no verification)": peer(
                 f"mkdir -p '{dst}' && cp -a '{src}'/. '{dst}/' && sync && rm -r '{src}'"),
-        }, rounds)
+        }, rounds, warmup=False)
         print(f"\nmove {count} x {total / count / 1e6:.0f} MB ({total / 1e6:,.0f} MB) from a tmpfs to the disk, "
               f"{rounds} interleaved rounds, whole processes")
         print_table(stats, baseline="rsync -a --remove-source-files")

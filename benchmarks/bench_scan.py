@@ -331,6 +331,33 @@ def bench_large(out: Path, n: int, mb: int, rounds: int) -> None:
     print(f"  hashing throughput of the scan step: {size / scan_s['1 process'].median / 1e9:.2f} GB/s vs "
           f"{size / scan_s['default'].median / 1e9:.2f} GB/s")
 
+    # The same scan called in this process (no CLI around it), interleaved the same way:
+    # what the workers give the scan itself.
+    from astrocat.ingest import scan as scan_module
+
+    def in_process(workers: str) -> Callable[[int], float]:
+        def run(r: int) -> float:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(settings.catalog) + suffix).unlink(missing_ok=True)
+            shutil.copyfile(template, settings.catalog)
+            os.environ["ASTROCAT_SCAN_WORKERS"] = workers
+            db = catalog.open_catalog(settings.catalog)
+            try:
+                started = time.perf_counter()
+                result = scan_module.scan(db, settings)
+                secs = time.perf_counter() - started
+            finally:
+                db.conn.close()
+                os.environ.pop("ASTROCAT_SCAN_WORKERS", None)
+            if result.new != n:
+                raise SystemExit(f"in-process scan cataloged {result.new} of {n} large frames")
+            return secs
+        return run
+
+    inside = interleave({"scan(), 1 process": in_process("0"), "scan(), 2 workers": in_process("2")}, rounds)
+    print("  scan() called in this process, interleaved:")
+    print_table(inside, baseline="scan(), 1 process")
+
 
 def _run(args: argparse.Namespace, out: Path) -> int:
     print(f"machine: {machine()}")

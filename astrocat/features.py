@@ -87,7 +87,9 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         "notes", "Obsidian notes",
         cli=("astrocat.cli.outputs",),
-        migrations=((2, "notes", "astrocat.notes.schema:create_notes"),),
+        migrations=((2, "notes", "astrocat.notes.schema:create_notes"),
+                    (12, "notes.input_key, file_stat: unchanged notes are skipped",
+                     "astrocat.notes.schema:add_input_keys")),
         commands=("notes",),
         steps=(Step("notes", 40, "astrocat.notes.steps:notes_step"),),
         note_kinds=("session", "target"),

@@ -15,6 +15,7 @@ locations or contents. Every query reads the SQL fragments below and nothing els
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -73,7 +74,8 @@ def refresh_counted(db: sqlite_utils.Database, sha256s: Iterable[str] | None = N
         for i in range(0, len(shas), 500):
             chunk = shas[i : i + 500]
             rows += db.execute(f"{want_sql} WHERE sha256 IN ({','.join('?' * len(chunk))})", chunk).fetchall()
-        rows += db.execute(f"{want_sql} WHERE counted = 1 AND {_ABSENT_SQL}").fetchall()
+        # `+counted`: look the few absent frames up by location, not every counted one
+        rows += db.execute(f"{want_sql} WHERE +counted = 1 AND {_ABSENT_SQL}").fetchall()
     for fid, sid, has, want in rows:
         if has != want:
             changed.append((fid, sid, want))
@@ -89,9 +91,18 @@ def out_of_step_contents(db: sqlite_utils.Database) -> set[str]:
     New rows count until judged, so a run stopped between writing frames and judging
     them (a scan killed after its batches committed) leaves two counting copies, or a
     changed file none; judging these contents again repairs it."""
+    # Only a content with more than one row, or a lone present copy that does not count,
+    # can be out of step: find those from two indexes (sha256; counted), then judge them
+    # exactly, rather than group every frame with its row read.
+    candidates = [r[0] for r in db.execute(
+        "SELECT sha256 FROM frames WHERE sha256 IS NOT NULL GROUP BY sha256 HAVING COUNT(*) > 1")]
+    candidates += [r[0] for r in db.execute(
+        f"SELECT sha256 FROM frames WHERE counted = 0 AND sha256 IS NOT NULL AND {present()}")]
+    if not candidates:
+        return set()
     rows = db.execute(
-        f"SELECT sha256 FROM frames WHERE sha256 IS NOT NULL AND {present()} "
-        "GROUP BY sha256 HAVING SUM(counted) != 1"
+        f"SELECT sha256 FROM frames WHERE sha256 IN (SELECT value FROM json_each(?)) AND {present()} "
+        "GROUP BY sha256 HAVING SUM(counted) != 1", [json.dumps(sorted(set(candidates)))]
     )
     return {r[0] for r in rows}
 

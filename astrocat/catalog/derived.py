@@ -38,7 +38,11 @@ def refresh_derived(db: sqlite_utils.Database, session_ids: Iterable[str] = (),
     ids |= out_of_step_sessions(db)
     refresh_sessions(db, ids)
     record_session_renames(db)
-    refresh_targets(db)
+    # Targets are sums of counted frames: they change with the frames of a session, a
+    # verdict, or a content the caller changed; else only an interrupted run leaves them
+    # out of step, which their totals show (read from the covering integration index).
+    if ids or sha256s is None or sha256s or out_of_step_targets(db):
+        refresh_targets(db)
 
 
 def record_session_renames(db: sqlite_utils.Database) -> list[tuple[str, str]]:
@@ -100,6 +104,19 @@ def out_of_step_sessions(db: sqlite_utils.Database) -> set[str]:
                 (SELECT session_id FROM frames WHERE {counted()} AND session_id IS NOT NULL)"""
     )
     return {r[0] for r in rows}
+
+
+def out_of_step_targets(db: sqlite_utils.Database) -> bool:
+    """True when a target row's frame count or integration disagrees with its light subs,
+    or a target has no row or a row without subs."""
+    want = {t: (n, round(secs or 0.0, 3)) for t, n, secs in db.execute(
+        f"SELECT target, COUNT(*), SUM(exposure_s) FROM frames WHERE {integrates()} AND target IS NOT NULL "
+        "GROUP BY target")}
+    have = {t: (n, round(secs or 0.0, 3)) for t, n, secs in db.execute(
+        "SELECT name, frames, integration_s FROM targets")}
+    if want.keys() != have.keys():
+        return True
+    return any(want[t][0] != have[t][0] or abs(want[t][1] - have[t][1]) > 0.01 for t in want)
 
 
 def refresh_sessions(db: sqlite_utils.Database, session_ids: Iterable[str] | None = None) -> int:

@@ -38,7 +38,10 @@ if TYPE_CHECKING:
 BATCH = 500
 # Below this many files to read, worker processes cost more than they save.
 POOL_MIN_FILES = 200
+# Or this many bytes to hash: 20 large frames are seconds of sha256, worth every core
+POOL_MIN_BYTES = 64 << 20
 POOL_CHUNK = 32
+POOL_CHUNK_BYTES = 16 << 20  # a chunk of files handed to a worker holds about this much
 SKIP_DIRS = {".git", "__pycache__", ".astrocat", ".Trash", ".Trashes", "@eaDir"}
 
 
@@ -172,6 +175,15 @@ class PathForms:
             return p[len(self.base_prefix) :]
         return "." if p == self.base else p
 
+    def rel_walked(self, path: str) -> str:
+        """`rel` of a path `walk` yielded: absolute and normal already (an abspath'd root
+        joined with names), so only the prefix is cut."""
+        if not self.fast:
+            return self.settings.rel(path)
+        if path.startswith(self.base_prefix):
+            return path[len(self.base_prefix) :]
+        return "." if path == self.base else path
+
     def location(self, path: str) -> str:
         return self.settings.location_of(path)
 
@@ -280,8 +292,9 @@ def _read_in_worker(entry: Entry) -> Read:
     return _read_for_catalog(entry, *_worker_context)
 
 
-def _workers(n_files: int) -> int:
-    """Worker processes for reading n_files: one per usable CPU, none for small jobs.
+def _workers(n_files: int, n_bytes: int = 0) -> int:
+    """Worker processes for reading n_files holding n_bytes: one per usable CPU, none for
+    small jobs (fewer than POOL_MIN_FILES files and POOL_MIN_BYTES bytes).
 
     Only where `fork` is the way to start them (Linux): a forked worker starts in
     milliseconds with everything imported, where a spawned one would re-import
@@ -291,7 +304,8 @@ def _workers(n_files: int) -> int:
     import threading
 
     override = os.environ.get("ASTROCAT_SCAN_WORKERS", "").strip()
-    if n_files < POOL_MIN_FILES or not sys.platform.startswith("linux") or threading.active_count() > 1:
+    small = n_files < POOL_MIN_FILES and (n_bytes < POOL_MIN_BYTES or n_files < 2)
+    if small or not sys.platform.startswith("linux") or threading.active_count() > 1:
         return 0
     if override.isdigit():
         return int(override)
@@ -302,10 +316,18 @@ def _workers(n_files: int) -> int:
     return cpus if cpus > 1 else 0
 
 
+def _chunksize(n_files: int, n_bytes: int) -> int:
+    """Files per chunk handed to a worker: few enough bytes that large frames spread over
+    every worker (20 frames of 52 MB: one each), many small ones at a time to save hand-overs."""
+    per_file = n_bytes // max(n_files, 1)
+    return max(1, min(POOL_CHUNK, POOL_CHUNK_BYTES // max(per_file, 1)))
+
+
 def read_all(entries: list[Entry], settings: Settings) -> Iterator[Read]:
     """Read each entry for the catalog, in order; with many files and more than one CPU
     the reading, hashing and normalising is spread over forked worker processes."""
-    workers = _workers(len(entries))
+    n_bytes = sum(e.size for e in entries)
+    workers = _workers(len(entries), n_bytes)
     done = 0
     if workers:
         import multiprocessing
@@ -317,7 +339,8 @@ def read_all(entries: list[Entry], settings: Settings) -> Iterator[Read]:
             initializer=_init_worker, initargs=(settings, os.getpid()),
         )
         try:
-            for item in pool.map(_read_in_worker, entries, chunksize=POOL_CHUNK):
+            chunk = _chunksize(len(entries), n_bytes)
+            for item in pool.map(_read_in_worker, entries, chunksize=chunk):
                 done += 1
                 yield item
         except BrokenProcessPool:
@@ -357,7 +380,7 @@ def scan(
     todo: list[tuple[Entry, str, str | None]] = []
     now, settle = time.time(), settings.settle_s
     for e in entries:
-        rel = forms.rel(e.path)
+        rel = forms.rel_walked(e.path)
         seen_rel.add(rel)
         prev = known.get(rel)
         if not full and prev and prev[2] != "missing" and prev[0] == e.size and prev[1] == e.mtime and not e.reason:

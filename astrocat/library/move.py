@@ -26,7 +26,8 @@ from astrocat.library.plan import Plan, PlanItem, plan
 from astrocat.library.recover import RecoveryResult, recover
 from astrocat.progress import ProgressFn
 
-BATCH_FILES = 50  # journal rows per transaction; also bounds the work a crash leaves
+BATCH_FILES = 50  # journal rows in the first transaction; also bounds the work a crash leaves
+BATCH_FILES_MAX = 1000  # each batch doubles up to this: a long run commits its journal less often
 BATCH_BYTES = 1 << 30
 WORKERS = 3  # moves in flight at once (hashing and fsync wait on the disk, not the CPU)
 GROUP_S = 0.1  # at most this long between catalog commits of placed files
@@ -114,14 +115,16 @@ class _Mover:
     def _run(self, items: list[PlanItem]) -> None:
         total = len(items)
         i = 0
+        limit = BATCH_FILES
         while i < total:
             batch: list[PlanItem] = []
             size = 0
-            while i < total and len(batch) < BATCH_FILES and (not batch or size < BATCH_BYTES):
+            while i < total and len(batch) < limit and (not batch or size < BATCH_BYTES):
                 batch.append(items[i])
                 size += items[i].size
                 i += 1
             self._batch(batch)
+            limit = min(limit * 2, BATCH_FILES_MAX)
             if self.r.stopped:
                 self.r.not_attempted += total - i
                 return

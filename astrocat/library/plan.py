@@ -6,6 +6,7 @@ astrocat.rules.naming; this module only finds which names are taken.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -136,6 +137,19 @@ def _stays_bad(f: dict[str, Any]) -> PlanItem:
                     f"marked bad ({f['bad_reason'] or 'no reason given'}): stays where it is")
 
 
+class _LazyNames:
+    """_Names, built on the first allocation: reading every catalog path is for runs that file."""
+
+    def __init__(self, db: sqlite_utils.Database, settings: Settings) -> None:
+        self.db, self.settings = db, settings
+        self.names: _Names | None = None
+
+    def allocate(self, rendered: naming.Rendered, root: str) -> str:
+        if self.names is None:
+            self.names = _Names(self.db, self.settings)
+        return self.names.allocate(rendered, root)
+
+
 def _frames(db: sqlite_utils.Database, where: str, params: list[Any]) -> Iterator[dict[str, Any]]:
     cols = ", ".join(f'"{c}"' for c in _PLAN_COLS)
     for row in db.execute(f"SELECT {cols} FROM frames WHERE {where} ORDER BY date_obs, path", params):
@@ -156,12 +170,15 @@ def plan(
         todo = list(_frames(db, "location = 'quarantine' AND substr(path, 1, ?) != ?", [len(dup_prefix), dup_prefix]))
     if not todo:
         return out  # the usual cron case: nothing new, nothing to look up
-    names = _Names(db, settings)
+    names = _LazyNames(db, settings)
+    # Only what the frames to file need: with nothing but held frames waiting (the usual
+    # cron case in the evening) this costs a few index look-ups, not a pass over the catalog.
     lights: dict[str, dict[str, int]] = {}
     sessions_with_lights: set[str] = set()
+    todo_sessions = json.dumps(sorted({f["session_id"] for f in todo if f["session_id"]}))
     for sid, target, n in db.execute(
         f"SELECT session_id, target, COUNT(*) FROM frames WHERE {integrates()} "
-        "AND session_id IS NOT NULL GROUP BY session_id, target"
+        "AND session_id IN (SELECT value FROM json_each(?)) GROUP BY session_id, target", [todo_sessions]
     ):
         sessions_with_lights.add(sid)
         if target:
@@ -190,16 +207,21 @@ def plan(
         _methods(settings, out)
         return out
 
+    todo_shas = json.dumps(sorted({f["sha256"] for f in todo if f["sha256"]}))
     in_library: dict[str, str] = {
         sha: path for sha, path in db.execute(
-            "SELECT sha256, MIN(path) FROM frames WHERE location = 'library' AND sha256 IS NOT NULL GROUP BY sha256"
+            "SELECT sha256, MIN(path) FROM frames WHERE sha256 IN (SELECT value FROM json_each(?)) "
+            "AND +location = 'library' GROUP BY sha256", [todo_shas]
         )
     }
     q_root = settings.rel(settings.quarantine)
     # Sources a finished move had to leave where they were (a card with its lock switch on):
     # the library holds them already; setting them aside would fail on that card again.
+    # (read only when a waiting frame's content is in the library already: the journal is long)
     kept = {(src, sha): dst for src, sha, dst in db.execute(
-        "SELECT src, sha256, dst FROM moves WHERE state = 'done' AND kind = 'file'")}
+        "SELECT src, sha256, dst FROM moves WHERE state = 'done' AND kind = 'file' "
+        "AND src IN (SELECT value FROM json_each(?))",
+        [json.dumps([f["path"] for f in todo if f["sha256"] in in_library])])} if in_library else {}
     for f in todo:
         src = f["path"]
         if f["bad"]:

@@ -16,3 +16,10 @@ def create_notes(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     db.execute("CREATE INDEX idx_notes_kind_key ON notes(kind, key)")
+
+
+def add_input_keys(db: sqlite_utils.Database) -> None:
+    # What a note was last made from (input_key) and the file as astrocat last saw it
+    # (file_stat): when neither changed, the note is neither rendered nor read again.
+    db.execute("ALTER TABLE notes ADD COLUMN input_key TEXT")
+    db.execute("ALTER TABLE notes ADD COLUMN file_stat TEXT")

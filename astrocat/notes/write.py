@@ -10,16 +10,17 @@ user's text in `merge`, where a note lives in `paths`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import sqlite_utils
 
-from astrocat import features
+from astrocat import __version__, features
 from astrocat.catalog.counts import counted
 from astrocat.clock import utc_now
 from astrocat.config import Settings
@@ -187,6 +188,8 @@ class _Note:
     existing: str | None = None  # current text, None when there is no file
     stat: tuple[int, int] | None = None  # (mtime_ns, size) when read
     unreadable: str | None = None
+    stamp: str | None = None  # the file as last stat'ed (see _stamp); None: no file
+    input_key: str | None = None  # digest of everything its text is made from
 
 
 def _plan(db: sqlite_utils.Database, recorded: dict[str, dict[str, Any]], kinds: Iterable[str] | None = None):
@@ -231,6 +234,7 @@ def _read(root: Path, note: _Note) -> None:
         note.existing = ""
         return
     note.stat = (st.st_mtime_ns, st.st_size)
+    note.stamp = _stamp(st)
     try:
         note.existing = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -238,7 +242,24 @@ def _read(root: Path, note: _Note) -> None:
         note.unreadable = f"it is not UTF-8 text (byte {exc.start})"
 
 
-def _contents(sessions, targets, procs, detail, stems) -> dict[str, NoteContent]:
+def _stamp(st: os.stat_result) -> str:
+    """A file as stat sees it: any write (even one that keeps the mtime) changes the ctime."""
+    return f"{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_size}:{st.st_ino}"
+
+
+def _stat_stamp(path: Path) -> str | None:
+    try:
+        return _stamp(os.stat(path))
+    except OSError:
+        return None
+
+
+# (renderer, its arguments before `stems`, its arguments after `stems`)
+Inputs = tuple[Callable[..., NoteContent], tuple[Any, ...], tuple[Any, ...]]
+
+
+def _inputs(sessions, targets, procs, detail) -> dict[str, Inputs]:
+    """What each note is rendered from (the note stems come last, from the caller)."""
     by_session: dict[str, list[dict[str, Any]]] = {}
     by_target: dict[str, list[dict[str, Any]]] = {}
     for d in detail:
@@ -253,18 +274,47 @@ def _contents(sessions, targets, procs, detail, stems) -> dict[str, NoteContent]
             procs_of_session.setdefault(sid, []).append(p)
         for t in json_list(p.get("targets")):
             procs_of_target.setdefault(t, []).append(p)
-    out: dict[str, NoteContent] = {}
+    out: dict[str, Inputs] = {}
     for s in sessions:
-        out[f"session:{s['id']}"] = session_note(
-            s, by_session.get(s["id"], []), stems, procs_of_session.get(s["id"], [])
-        )
+        out[f"session:{s['id']}"] = (session_note, (s, by_session.get(s["id"], [])),
+                                     (procs_of_session.get(s["id"], []),))
     for p in procs:
-        out[f"processing:{p['id']}"] = processing_note(p, stems)
+        out[f"processing:{p['id']}"] = (processing_note, (p,), ())
     for t in targets:
         rows = by_target.get(t["name"], [])
-        sess = [session_rows[i] for i in {d["session_id"] for d in rows} if i in session_rows]
-        out[f"target:{t['name']}"] = target_note(t, rows, sess, stems, procs_of_target.get(t["name"], []))
+        sess = [session_rows[i] for i in sorted({d["session_id"] for d in rows}) if i in session_rows]
+        out[f"target:{t['name']}"] = (target_note, (t, rows, sess), (procs_of_target.get(t["name"], []),))
     return out
+
+
+def _render(inputs: Inputs, stems: dict[str, str]) -> NoteContent:
+    fn, before, after = inputs
+    return fn(*before, stems, *after)
+
+
+def _contents(sessions, targets, procs, detail, stems) -> dict[str, NoteContent]:
+    return {i: _render(x, stems) for i, x in _inputs(sessions, targets, procs, detail).items()}
+
+
+def _code_digest() -> str:
+    """The note-writing code itself: a new astrocat that writes notes differently
+    renders every note again."""
+    from astrocat.notes import content, merge as merge_module, yaml
+
+    h = hashlib.sha256()
+    for module in (content, merge_module, yaml):
+        try:
+            h.update(Path(module.__file__ or "").read_bytes())
+        except OSError:
+            h.update(f"{module.__name__} {__version__}".encode())
+    return h.hexdigest()
+
+
+def _input_key(base: str, note: _Note, inputs: Inputs) -> str:
+    """Digest of a note's inputs: its rows (plain values, so repr is stable), its path,
+    and `base` (the code and every note's stem, which links may name)."""
+    fn, before, after = inputs
+    return hashlib.sha256(repr((base, note.id, note.path, fn.__name__, before, after)).encode()).hexdigest()
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -308,14 +358,15 @@ def _save_rows(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
     # ON CONFLICT DO UPDATE (not INSERT OR REPLACE) so the FTS triggers see updates
     if not rows:
         return
-    cols = ["id", "kind", "key", "path", "user_text", "updated_at"]
+    cols = ["id", "kind", "key", "path", "user_text", "updated_at", "input_key", "file_stat"]
     sql = (
         f"INSERT INTO notes ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
         "ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, key=excluded.key, path=excluded.path, "
-        "user_text=excluded.user_text, updated_at=excluded.updated_at"
+        "user_text=excluded.user_text, updated_at=excluded.updated_at, "
+        "input_key=excluded.input_key, file_stat=excluded.file_stat"
     )
     with db.conn:
-        db.conn.executemany(sql, [[r[c] for c in cols] for r in rows])
+        db.conn.executemany(sql, [[r.get(c) for c in cols] for r in rows])
 
 
 def follow_renamed_sessions(db: sqlite_utils.Database, root: Path, result: NotesResult) -> list[str]:
@@ -382,16 +433,17 @@ def write_notes(
             f"(astrocat remembered {len(recorded)} notes)"
         )
     for note in notes:
-        _read(root, note)
+        note.stamp = _stat_stamp(root / note.path)
 
     # A deleted note is neither written nor linked to, so the vault has no dangling links.
     deleted = {
         n.id for n in notes
-        if n.existing is None and n.id in recorded and not recreate and not fresh_folder
+        if n.stamp is None and n.id in recorded and not recreate and not fresh_folder
     }
     stems = {n.id: stem_of(n.path) for n in notes if n.id not in deleted}
     add_optics(db, settings, sessions)
-    contents = _contents(sessions, targets, procs, load_detail(db), stems)
+    inputs = _inputs(sessions, targets, procs, load_detail(db))
+    base = hashlib.sha256(repr((_code_digest(), sorted(stems.items()))).encode()).hexdigest()
 
     rows: list[dict[str, Any]] = []
     total = len(notes)
@@ -404,11 +456,22 @@ def write_notes(
             if row and row.get("user_text"):
                 rows.append({**row, "user_text": None, "updated_at": now})
             continue
+        note.input_key = _input_key(base, note, inputs[note.id])
+        if (row is not None and note.stamp is not None and row.get("input_key") == note.input_key
+                and row.get("file_stat") == note.stamp and row["path"] == note.path):
+            # made from the same inputs, and the file is as astrocat left it: the same note
+            result.unchanged += 1
+            result.with_user_text += bool(row["user_text"])
+            continue
+        _read(root, note)
+        if note.existing is None and note.id in recorded and not recreate and not fresh_folder:
+            result.skipped_deleted.append(note.path)  # deleted since the stat above
+            continue
         if note.unreadable:
             result.left_alone.append(note.path)
             result.warnings.append(f"{root / note.path}: left alone: {note.unreadable}")
             continue
-        content = contents[note.id]
+        content = _render(inputs[note.id], stems)
         merged = merge(note.existing, content.frontmatter, content.owned_keys, content.block)
         for w in merged.warnings:
             result.warnings.append(f"{root / note.path}: {w}")
@@ -428,17 +491,20 @@ def write_notes(
                 except OSError as exc:
                     result.warnings.append(f"{root / note.path}: cannot write: {exc.strerror or exc}")
                     continue
+                note.stamp = _stat_stamp(root / note.path)
             (result.created if note.existing is None else result.updated).append(note.path)
         else:
             result.unchanged += 1
         text = user_text(final) or ""
         if text:
             result.with_user_text += 1
-        if row is None or (row["kind"], row["key"], row["path"], row["user_text"] or "") != (
-            note.kind, note.key, note.path, text
+        key = note.input_key
+        if row is None or (row["kind"], row["key"], row["path"], row["user_text"] or "",
+                           row.get("input_key"), row.get("file_stat")) != (
+            note.kind, note.key, note.path, text, key, note.stamp
         ):
             rows.append({"id": note.id, "kind": note.kind, "key": note.key, "path": note.path,
-                         "user_text": text, "updated_at": now})
+                         "user_text": text, "updated_at": now, "input_key": key, "file_stat": note.stamp})
     wanted = {n.id for n in notes}
     result.orphaned = sorted(r["path"] for i, r in recorded.items() if i not in wanted and r.get("path"))
     if not dry_run:

@@ -276,7 +276,23 @@ _SEP = "_- ."
 _SUFFIX = re.compile(r"[^_\- .{}]*")
 
 
+@lru_cache(maxsize=256)
+def _tokens_of(part: str) -> tuple[str, ...]:
+    return tuple(m.group(1) for m in _TOKEN_RE.finditer(part) if m.group(1) != "seq")
+
+
 def _render_component(part: str, values: Mapping[str, str]) -> str:
+    """`_render_uncached`, remembered: frames of one night and target share most components."""
+    names = _tokens_of(part)
+    return _render_cached(part, tuple(values.get(n) or "" for n in names))
+
+
+@lru_cache(maxsize=16384)
+def _render_cached(part: str, token_values: tuple[str, ...]) -> str:
+    return _render_uncached(part, dict(zip(_tokens_of(part), token_values)))
+
+
+def _render_uncached(part: str, values: Mapping[str, str]) -> str:
     """Substitute tokens in one component ('\\0' marks {seq}); an empty token goes with
     its suffix and one neighbouring separator, a unit the value carries is not repeated,
     an empty component becomes a placeholder."""

@@ -167,7 +167,7 @@ def show(pid: str = typer.Argument(..., metavar="ID"), as_json: bool = JSON) -> 
     for g in d["groups"]:
         output.info(f"{g['group_id']} {g['kind']}: {g['status']}" + (f" - {g['note']}" if g["note"] else "")
                     + (f"; {g['shoot']}" if g["shoot"] else ""))
-        for v in g["verdicts"]:
+        for v in _same_verdicts_together(g["verdicts"]):
             if v["status"] != "accepted" or v["chosen"]:
                 n = len(v["frame_ids"])
                 output.info(f"    {v['status']}{' (chosen)' if v['chosen'] else ''}: "
@@ -175,6 +175,19 @@ def show(pid: str = typer.Argument(..., metavar="ID"), as_json: bool = JSON) -> 
     for b in d["broken_links"]:
         output.error(f"{d['path']}/{b}: link does not reach its frame (run `astrocat organize` or re-create)")
     raise typer.Exit(code)
+
+
+def _same_verdicts_together(verdicts: list[dict]) -> list[dict]:
+    """One line per verdict and reasons: eight darks accepted for the same reason are one line."""
+    merged: dict[tuple, dict] = {}
+    for v in verdicts:
+        key = (v["status"], bool(v["chosen"]), tuple(v["reasons"]))
+        if key in merged:
+            merged[key]["frame_ids"] = [*merged[key]["frame_ids"], *v["frame_ids"]]
+            merged[key]["paths"] = [*merged[key].get("paths", []), *v.get("paths", [])]
+        else:
+            merged[key] = {**v}
+    return list(merged.values())
 
 
 @processing_app.command("add-files")
@@ -374,7 +387,7 @@ def show_group(group_id: str = typer.Argument(..., metavar="GROUP"), as_json: bo
         output.info(f"{kind}: {m['status']}" + (f" - {m['note']}" if m["note"] else ""))
         if m["shoot"]:
             output.info(f"  {m['shoot']}")
-        for v in m["verdicts"]:
+        for v in _same_verdicts_together(m["verdicts"]):
             n = len(v["frame_ids"])
             output.info(f"  {v['status']}{' (chosen)' if v['chosen'] else ''}: {n} frame{'s' if n != 1 else ''}"
                         f" ({v['paths'][0]}{' ...' if n > 1 else ''}): {'; '.join(v['reasons'])}")

@@ -14,7 +14,7 @@ from astropy.io import fits
 from astrocat import catalog
 from astrocat.checks.verify import verify_database
 from astrocat.config import load
-from conftest import invoke_cli, need
+from conftest import backdate, invoke_cli, need
 from organize_util import tmpfs
 
 COMMANDS = [("list", "files"), ("list", "sessions"), ("stats", "summary"), ("scan",), ("notes",),
@@ -126,6 +126,13 @@ def test_cli_refuses_a_newer_catalog_with_exit_4(demo_copy: Path) -> None:
 
 def test_a_catalog_locked_by_another_client_exits_3(demo_copy: Path, monkeypatch) -> None:
     monkeypatch.setattr(catalog.db, "BUSY_TIMEOUT_S", 0.5)
+    # a new frame, so the scan has something to write (a scan with nothing new only reads,
+    # which WAL allows beside another client's write transaction)
+    new = demo_copy / "quarantine" / "new_light.fits"
+    fits.PrimaryHDU(np.zeros((4, 4), dtype=np.uint16),
+                    fits.Header([("IMAGETYP", "LIGHT"), ("EXPTIME", 60.0), ("DATE-OBS", "2024-12-01T21:00:00")])
+                    ).writeto(new)
+    backdate(new)
     holder = sqlite3.connect(demo_copy / "catalog.db", check_same_thread=False)
     holder.execute("BEGIN EXCLUSIVE")
     try:

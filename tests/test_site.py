@@ -228,14 +228,14 @@ def test_pages_an_older_build_wrote_for_a_feature_not_built_are_removed(demo_cop
     build_json(demo_copy)
     # what an earlier astrocat left: a placeholder page, listed in the manifest
     manifest = json.loads((out / ".astrocat-site.json").read_text())
-    (out / "processing").mkdir()
-    (out / "processing" / "index.html").write_text("<p>astrocat processing list</p>")
-    manifest["files"]["processing/index.html"] = {"in": "0" * 64, "out": "0" * 64}
+    (out / "retired").mkdir()
+    (out / "retired" / "index.html").write_text("<p>astrocat retired list</p>")
+    manifest["files"]["retired/index.html"] = {"in": "0" * 64, "out": "0" * 64}
     (out / ".astrocat-site.json").write_text(json.dumps(manifest))
     result = build_json(demo_copy)
-    assert result["removed_files"] == ["processing/index.html"]
-    assert not (out / "processing" / "index.html").exists()
-    assert "processing/index.html" not in json.loads((out / ".astrocat-site.json").read_text())["files"]
+    assert result["removed_files"] == ["retired/index.html"]
+    assert not (out / "retired" / "index.html").exists()
+    assert "retired/index.html" not in json.loads((out / ".astrocat-site.json").read_text())["files"]
 
 
 # --- Datasette links and counts ----------------------------------------------------------------

@@ -112,20 +112,22 @@ def locked(s: Settings, command: str) -> Iterator[None]:
 
 
 @contextmanager
-def progress_bar(disabled: bool, label: str) -> Iterator[ProgressFn | None]:
+def progress_bar(disabled: bool, label: str, transfer: bool = False) -> Iterator[ProgressFn | None]:
     """An update(done, total, path) callback drawing a progress bar on stderr, or None.
 
-    The bar (and rich's refresh thread) starts at the first update, so that a scan
-    can fork its worker processes before any thread exists."""
+    `transfer`: done and total are bytes, shown with bytes/s (uploads, downloads); otherwise
+    they count files. The bar (and rich's refresh thread) starts at the first update, so that
+    a scan can fork its worker processes before any thread exists."""
     if disabled or not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    bar = Progress(
-        f"[bold]{label}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=output.err_console, transient=True,
+    from rich.progress import (
+        BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TimeRemainingColumn, TransferSpeedColumn,
     )
+
+    counts = (DownloadColumn(), TransferSpeedColumn()) if transfer else (MofNCompleteColumn(),)
+    bar = Progress(f"[bold]{label}", BarColumn(), *counts, TimeRemainingColumn(),
+                   console=output.err_console, transient=True)
     task = None
 
     def update(done: int, total: int, _path: str) -> None:
@@ -133,7 +135,8 @@ def progress_bar(disabled: bool, label: str) -> Iterator[ProgressFn | None]:
         if task is None:
             bar.start()
             task = bar.add_task(label, total=total)
-        if done == 1 or done % 25 == 0 or done == total:
+        # bytes move in chunks: every update counts; files come by the thousand: every 25th
+        if transfer or done == 1 or done % 25 == 0 or done == total:
             bar.update(task, completed=done, total=total)
 
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
@@ -14,7 +13,6 @@ from astrocat.cli.app import (
     EXIT_CATALOG, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, app, fail, group, locked, open_db, progress_bar, settings,
 )
 from astrocat.config import Settings
-from astrocat.progress import ProgressFn
 
 backup_app = group(
     "Back up the library to S3 (or an S3-compatible service): one object per frame, checked by its "
@@ -60,34 +58,6 @@ def _failures() -> Iterator[None]:
         raise fail(str(exc), EXIT_USAGE if exc.config else EXIT_PROBLEMS) from None
 
 
-@contextmanager
-def transfer_bar(disabled: bool, label: str) -> Iterator[ProgressFn | None]:
-    """An update(bytes done, bytes total, name) bar with bytes/s and ETA on stderr, or None."""
-    if disabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import (
-        BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn,
-    )
-
-    bar = Progress(f"[bold]{label}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                   console=output.err_console, transient=True)
-    task = None
-
-    def update(done: int, total: int, _name: str) -> None:
-        nonlocal task
-        if task is None:
-            bar.start()
-            task = bar.add_task(label, total=total)
-        bar.update(task, completed=done, total=total)
-
-    try:
-        yield update
-    finally:
-        if task is not None:
-            bar.stop()
-
-
 @backup_app.command("upload")
 def upload_cmd(
     session: Optional[str] = typer.Option(None, "--session", help="Only this imaging session's frames.", metavar="ID"),
@@ -113,7 +83,7 @@ def upload_cmd(
     s = _configured()
     s3 = None if dry_run and not reconcile else _connect(s)
     with locked(s, "backup upload"), open_db(s) as db, _failures():
-        with transfer_bar(quiet or as_json, "Uploading") as progress:
+        with progress_bar(quiet or as_json, "Uploading", transfer=True) as progress:
             result = upload(db, s, s3, session=session, year=str(year) if year else None,  # type: ignore[arg-type]
                             dry_run=dry_run, reconcile=reconcile, progress=progress)
     if as_json:
@@ -267,7 +237,7 @@ def restore_cmd(
         if why:
             raise fail(why, EXIT_USAGE)
         s3 = s3 or _connect(s)
-        with transfer_bar(quiet or as_json, "Restoring") as progress:
+        with progress_bar(quiet or as_json, "Restoring", transfer=True) as progress:
             result = restore(db, s, s3, items, to.expanduser(), tier=tier, progress=progress)
     if as_json:
         output.print_json(result.as_dict())

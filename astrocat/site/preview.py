@@ -414,6 +414,11 @@ def ensure_thumbnail(thumbs_dir: Path, sha256: str | None, source: Path, bayer: 
     return Thumb("rendered", dest)
 
 
+def render_batch(thumbs_dir: str, items: list[tuple[str, str, str | None]], max_px: int = THUMB_PX) -> list[Thumb]:
+    """ensure_thumbnail for each (sha256, source path, Bayer pattern): a worker process's job."""
+    return [ensure_thumbnail(Path(thumbs_dir), sha, Path(source), bayer, max_px) for sha, source, bayer in items]
+
+
 def _short(exc: Exception) -> str:
     """The exception as one short line (decoders' messages can be long or empty)."""
     text = " ".join(str(exc).split()) or type(exc).__name__

@@ -60,6 +60,7 @@ def write_pages(site: Site, targets: list[dict[str, Any]]) -> dict[str, str | No
         s["seconds"] += r["secs"] or 0.0
         s["filters"].append(r["filter"])
     best = _preview_frames(site) if site.thumbs.enabled else {}
+    site.thumbs.prefetch(best[t["name"]] for t in pending if t["name"] in best)
     for t in pending:
         name = t["name"]
         failed: list[str] = []

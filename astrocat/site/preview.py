@@ -303,7 +303,9 @@ def stretch(img: np.ndarray) -> np.ndarray:
     The limits are IRAF's zscale (as astropy's ZScaleInterval computes them: a line fitted
     to at most 1,000 sorted samples with k-sigma rejection), with the line fitted in closed
     form: the same limits at a tenth of the cost. The curve is a lookup table."""
-    img = np.nan_to_num(img.astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0)
+    img = img.astype(np.float32, copy=False)
+    if not np.isfinite(img).all():  # NaN and infinities count as 0, as they always have
+        img = np.nan_to_num(img, nan=0.0, posinf=0.0, neginf=0.0)
 
     def one(ch: np.ndarray) -> np.ndarray:
         lo, hi = zscale_limits(ch)
@@ -357,8 +359,7 @@ def zscale_limits(values: np.ndarray, contrast: float = ZSCALE_CONTRAST, n_sampl
         kept = resid[good]
         kept = kept - kept.sum() / ngood
         threshold = krej * math.sqrt(float(kept @ kept) / ngood)
-        bad |= (resid < -threshold) | (resid > threshold)
-        bad = np.convolve(bad, kernel, mode="same")
+        bad = np.convolve(bad | (np.abs(resid) > threshold), kernel, mode="same")
         last, ngood = ngood, int(npix - np.count_nonzero(bad))
     if slope is None or ngood < minpix:
         return vmin, vmax

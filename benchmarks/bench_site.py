@@ -18,6 +18,7 @@ tree against an older one (`--old-ref`, default the merge-base with main, unpack
 
     python benchmarks/bench_site.py --thumbnails 5000               # ~3 minutes
     python benchmarks/bench_site.py --thumbnails 100000 --rounds 1  # the issue's size
+    python benchmarks/bench_site.py --thumbnails 100000 --work /tmp/t100k  # frames kept for the next run
 """
 
 from __future__ import annotations
@@ -181,20 +182,25 @@ def thumbnails_main(a: argparse.Namespace, work: Path) -> None:
     from bench_scan import generate
 
     lib = work / "lib"
-    harness.process(harness.astrocat_cmd("init", str(lib), "--timezone", "UTC"))
-    t = time.perf_counter()
-    n = generate(lib / "quarantine", a.thumbnails)
-    gen_s = time.perf_counter() - t
-    scan = harness.process(harness.astrocat_cmd("scan", "--json"), cwd=lib)
-    scanned = json.loads(scan.stdout)
     pristine = work / "catalog.pristine.db"
-    with sqlite3.connect(lib / "catalog.db") as src, sqlite3.connect(pristine) as dst:
-        src.backup(dst)
+    if pristine.exists():  # --work of an earlier run (with --keep): its frames and catalog again
+        n = sum(1 for _ in (lib / "quarantine").rglob("*.fits"))
+        print(f"reusing {n:,} frames and their catalog in {work}")
+    else:
+        harness.process(harness.astrocat_cmd("init", str(lib), "--timezone", "UTC"))
+        t = time.perf_counter()
+        n = generate(lib / "quarantine", a.thumbnails)
+        gen_s = time.perf_counter() - t
+        scan = harness.process(harness.astrocat_cmd("scan", "--json"), cwd=lib)
+        with sqlite3.connect(lib / "catalog.db") as src, sqlite3.connect(pristine) as dst:
+            src.backup(dst)
+        print(f"{n:,} frames generated in {gen_s:.0f} s, {json.loads(scan.stdout).get('new', 0):,} cataloged by "
+              f"scan in {scan.wall:.1f} s")
+    shutil.rmtree(work / "old", ignore_errors=True)
     old, rev = _old_tree(a.old_ref, work / "old")
     for tree in (ROOT / "astrocat", old / "astrocat"):  # both byte-compiled, as pip leaves an install
         compileall.compile_dir(str(tree), quiet=1)
-    print(f"{n:,} frames generated in {gen_s:.0f} s, {scanned.get('new', 0):,} cataloged by scan in {scan.wall:.1f} s; "
-          f"old tree: {rev}")
+    print(f"old tree: {rev}; {harness.load()}")
 
     runs: dict[str, list[harness.Run]] = {}
     rendered: dict[str, list[int]] = {}
@@ -243,13 +249,16 @@ def main() -> None:
                     help="instead: the first build with thumbnails of N generated FITS frames, new vs old")
     ap.add_argument("--old-ref", default=None, help="with --thumbnails: the git revision to compare with")
     ap.add_argument("--rounds", type=int, default=3, help="with --thumbnails: interleaved rounds")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="with --thumbnails: work folder, kept; a later run with the same folder reuses its frames")
     a = ap.parse_args()
     if a.thumbnails:
-        work = Path(tempfile.mkdtemp(prefix="bench-thumbs-"))
+        work = a.work or Path(tempfile.mkdtemp(prefix="bench-thumbs-"))
+        work.mkdir(parents=True, exist_ok=True)
         try:
             thumbnails_main(a, work)
         finally:
-            if a.keep:
+            if a.keep or a.work:  # a folder the user named is never deleted
                 print(f"kept {work}")
             else:
                 shutil.rmtree(work, ignore_errors=True)

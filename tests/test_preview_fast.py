@@ -216,7 +216,7 @@ def _make_all(out: Path, frames: list[dict], workers: str, monkeypatch) -> tuple
 
 
 def test_worker_processes_make_the_same_previews_as_one_process(tmp_path, monkeypatch):
-    frames = _frames(tmp_path, POOL_MIN_FORK + 8)
+    frames = _frames(tmp_path, max(POOL_MIN_FORK, thumbs.BATCH) + 8)  # a full job and a part one
     inline, inline_hrefs = _make_all(tmp_path / "a", frames, "0", monkeypatch)
     pooled, pooled_hrefs = _make_all(tmp_path / "b", frames, "2", monkeypatch)
     assert inline_hrefs == pooled_hrefs and inline_hrefs["b" * 64] is None

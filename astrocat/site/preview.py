@@ -415,9 +415,13 @@ def ensure_thumbnail(thumbs_dir: Path, sha256: str | None, source: Path, bayer: 
     return Thumb("rendered", dest)
 
 
-def render_batch(thumbs_dir: str, items: list[tuple[str, str, str | None]], max_px: int = THUMB_PX) -> list[Thumb]:
-    """ensure_thumbnail for each (sha256, source path, Bayer pattern): a worker process's job."""
-    return [ensure_thumbnail(Path(thumbs_dir), sha, Path(source), bayer, max_px) for sha, source, bayer in items]
+def render_batch(thumbs_dir: str, items: list[tuple[str, str, str | None]],
+                 max_px: int = THUMB_PX) -> list[tuple[str, str]]:
+    """ensure_thumbnail for each (sha256, source path, Bayer pattern): a worker process's job.
+    Returns (status, reason) for each: small to send back."""
+    out = Path(thumbs_dir)
+    return [(t.status, t.reason) for t in (ensure_thumbnail(out, sha, Path(source), bayer, max_px)
+                                           for sha, source, bayer in items)]
 
 
 def _short(exc: Exception) -> str:

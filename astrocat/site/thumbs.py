@@ -24,7 +24,7 @@ _SHA_NAME = re.compile(r"^[0-9a-f]{64}$")
 # one (when this process already has threads, e.g. a progress bar) imports numpy first.
 POOL_MIN_FORK = 32
 POOL_MIN_SPAWN = 400
-BATCH = 12  # previews per job: a session's worth, so the cost of a job is not per preview
+BATCH = 48  # previews per job: sending a job costs about as much as rendering a few previews
 
 
 class Thumbs:
@@ -38,7 +38,9 @@ class Thumbs:
         self.failed: dict[str, str] = dict(known_failures)  # sha256 -> reason, across builds
         self.used: set[str] = set()  # file names under thumbs/ this build shows
         self.failed_used: set[str] = set()
-        self._jobs: dict[str, tuple[Future, int]] = {}  # sha256 -> (its job, its place in the job)
+        # sha256 -> (its job, its place in the job), or None while queued here
+        self._jobs: dict[str, tuple[Future, int] | None] = {}
+        self._queue: list[tuple[str, str, str | None]] = []  # (sha256, source, Bayer pattern) not yet sent
         self._missing = 0  # previews found missing so far
         self._pool: Any = None  # a ProcessPoolExecutor once enough are missing
         self._pool_failed = False
@@ -57,15 +59,25 @@ class Thumbs:
         self._missing += len(wanted)
         if not wanted or not self._start_pool():
             return
-        items = list(wanted.values())
+        self._queue.extend(wanted.values())
+        for sha in wanted:
+            self._jobs[sha] = None  # queued, not yet sent
+        if len(self._queue) >= BATCH:
+            self._send()
+
+    def _send(self) -> None:
+        """Hand the queued previews to the workers, one job per BATCH."""
         from astrocat.site import preview
 
-        for i in range(0, len(items), BATCH):
-            batch = items[i:i + BATCH]
+        queue, self._queue = self._queue, []
+        for i in range(0, len(queue), BATCH):
+            batch = queue[i:i + BATCH]
             try:
                 job = self._pool.submit(preview.render_batch, str(self.dir), batch)
             except Exception:  # noqa: BLE001 - a broken pool: render in this process from now on
                 self._pool_failed = True
+                for sha, _, _ in queue[i:]:
+                    self._jobs.pop(sha, None)
                 return
             for place, (sha, _, _) in enumerate(batch):
                 self._jobs[sha] = (job, place)
@@ -91,14 +103,19 @@ class Thumbs:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         self._jobs.clear()
+        self._queue.clear()
 
     def _render(self, sha: str, frame: dict[str, Any]) -> Any:
         from astrocat.site import preview  # numpy and astropy only when previews are made
 
+        if sha in self._jobs and self._jobs[sha] is None:
+            self._send()  # wanted now: send it with whatever else is queued
         job = self._jobs.pop(sha, None)
         if job is not None:
             try:
-                return job[0].result()[job[1]]
+                status, reason = job[0].result()[job[1]]
+                return preview.Thumb(status, self.dir / f"{sha}.png" if status in ("cached", "rendered") else None,
+                                     reason)
             except Exception:  # noqa: BLE001 - a worker died (out of memory?): render it here
                 self._pool_failed = True
         return preview.ensure_thumbnail(self.dir, sha, self.s.abs(frame["path"]), frame.get("bayer_pattern"))

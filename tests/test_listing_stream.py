@@ -112,18 +112,31 @@ def big_catalog(lib: Path, n: int) -> Path:
 
 
 def peak_mb(code: str, cwd: Path) -> tuple[float, int]:
-    """Peak resident memory (MB) of a whole Python process running `code`, from wait4,
-    and the bytes it printed (to a file: a pipe reader would hold them in memory)."""
+    """Peak resident memory (MB) of a whole Python process running `code`, and the bytes it
+    printed (to a file: a pipe reader would hold them in memory).
+
+    The peak is the process's own high-water mark (VmHWM, read as it ends), not wait4's
+    ru_maxrss: on Linux that also counts the pages of the parent it was forked from (this
+    test process), which would hide the difference being measured."""
+    wrapped = (f"try:\n    exec({code!r})\nfinally:\n    import sys\n    sys.stderr.write('\\nVmHWM_KB=' + "
+               "[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1] + '\\n')\n")
     with tempfile.TemporaryFile() as out:
-        p = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, stdout=out, stderr=subprocess.PIPE,
-                             env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "80"})
-        _, status, usage = os.wait4(p.pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0, p.stderr.read().decode()[-2000:]
+        p = subprocess.run([sys.executable, "-c", wrapped], cwd=cwd, stdout=out, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "80"})
+        assert p.returncode == 0, p.stderr[-2000:]
         out.seek(0, os.SEEK_END)
-        return usage.ru_maxrss / 1024, out.tell()
+        return int(p.stderr.rsplit("VmHWM_KB=", 1)[1].split()[0]) / 1024, out.tell()
 
 
-CLI = "import sys; sys.argv = ['astrocat', {args}]; from astrocat.cli import main; main()"
+CLI = """
+import sys
+sys.argv = ['astrocat', {args}]
+from astrocat.cli import main
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+"""
 OLD_JSON = """
 from astrocat import catalog
 from astrocat.cli import output
@@ -139,8 +152,8 @@ def fifty_thousand(tmp_path_factory) -> Path:
 
 def test_json_listing_of_50000_frames_in_bounded_memory(fifty_thousand):
     # The bound: what the same process needs to list ONE frame, plus 25 MB. The old code
-    # held every row as a dict and the whole JSON text at once: ~60 MB over the baseline
-    # at this size (and ~900 MB at 100,000 real frames), so it cannot pass.
+    # held every row as a dict and the whole JSON text at once: about 390 MB above the
+    # baseline at this size when measured (913 MB in all at 100,000 real frames).
     base, _ = peak_mb(CLI.format(args="'list', 'files', '--json', '--limit', '1'"), fifty_thousand)
     new, printed = peak_mb(CLI.format(args="'list', 'files', '--json'"), fifty_thousand)
     old, old_printed = peak_mb(OLD_JSON, fifty_thousand)

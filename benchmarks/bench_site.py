@@ -212,10 +212,13 @@ def thumbnails_main(a: argparse.Namespace, work: Path) -> None:
             for suffix in ("", "-wal", "-shm"):
                 (lib / f"catalog.db{suffix}").unlink(missing_ok=True)
             shutil.copyfile(pristine, lib / "catalog.db")
-            run = harness.process([sys.executable, "-m", "astrocat", "build", "--json", "--quiet", *flags], cwd=lib,
-                                  environ=_tree_env(tree), check=False)
+            # the peak from GNU time: wait4's ru_maxrss would also count this benchmark's pages
+            peak = work / "peak.txt"
+            run = harness.process(["/usr/bin/time", "-f", "%M", "-o", str(peak), sys.executable, "-m", "astrocat",
+                                   "build", "--json", "--quiet", *flags], cwd=lib, environ=_tree_env(tree), check=False)
             if run.returncode not in (0, 1):  # 1: some previews could not be made (listed)
                 raise SystemExit(f"{name}: build exited {run.returncode}: {run.stderr[-1000:]}")
+            run.peak_mb = int(peak.read_text().split()[-1]) / 1024
             runs.setdefault(name, []).append(run)
             rendered.setdefault(name, []).append(json.loads(run.stdout).get("thumbnails_rendered", 0))
             return run.wall

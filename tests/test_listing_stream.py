@@ -150,6 +150,7 @@ def fifty_thousand(tmp_path_factory) -> Path:
     return big_catalog(tmp_path_factory.mktemp("big") / "lib", 50_000)
 
 
+@pytest.mark.slow
 def test_json_listing_of_50000_frames_in_bounded_memory(fifty_thousand):
     # The bound: what the same process needs to list ONE frame, plus 25 MB. The old code
     # held every row as a dict and the whole JSON text at once: about 390 MB above the
@@ -163,6 +164,7 @@ def test_json_listing_of_50000_frames_in_bounded_memory(fifty_thousand):
     assert old > bound, (base, new, old)
 
 
+@pytest.mark.slow
 def test_table_listing_of_50000_frames_in_bounded_memory(fifty_thousand):
     base, _ = peak_mb(CLI.format(args="'list', 'files', '--limit', '1'"), fifty_thousand)
     new, printed = peak_mb(CLI.format(args="'list', 'files'"), fifty_thousand)
@@ -170,6 +172,7 @@ def test_table_listing_of_50000_frames_in_bounded_memory(fifty_thousand):
     assert printed > 50_000 * 80  # every row, one line each at 80 columns
 
 
+@pytest.mark.slow
 def test_paged_table_of_a_big_catalog_is_one_table_in_80_columns(fifty_thousand):
     r = invoke_cli("list", "files", "--limit", "4500", cwd=fifty_thousand, env={"COLUMNS": "80"})
     assert r.returncode == 0, r.stderr

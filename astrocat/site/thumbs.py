@@ -92,6 +92,10 @@ class Thumbs:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        import PIL.PngImagePlugin  # noqa: F401 - imported once here, not in every forked worker
+
+        from astrocat.site import preview  # noqa: F401 - numpy too
+
         context = multiprocessing.get_context("fork" if forking else "spawn")
         self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                          initargs=(os.getpid(),))

@@ -184,7 +184,8 @@ def thumbnails_main(a: argparse.Namespace, work: Path) -> None:
     lib = work / "lib"
     pristine = work / "catalog.pristine.db"
     if pristine.exists():  # --work of an earlier run (with --keep): its frames and catalog again
-        n = sum(1 for _ in (lib / "quarantine").rglob("*.fits"))
+        with sqlite3.connect(pristine) as con:
+            n = con.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
         print(f"reusing {n:,} frames and their catalog in {work}")
     else:
         harness.process(harness.astrocat_cmd("init", str(lib), "--timezone", "UTC"))

@@ -302,7 +302,7 @@ def stretch(img: np.ndarray) -> np.ndarray:
 
     The limits are IRAF's zscale (as astropy's ZScaleInterval computes them: a line fitted
     to at most 1,000 sorted samples with k-sigma rejection), with the line fitted in closed
-    form: the same limits at a tenth of the cost. The curve is a lookup table."""
+    form: the same limits at a seventh of the cost. The curve is a lookup table."""
     img = img.astype(np.float32, copy=False)
     if not np.isfinite(img).all():  # NaN and infinities count as 0, as they always have
         img = np.nan_to_num(img, nan=0.0, posinf=0.0, neginf=0.0)

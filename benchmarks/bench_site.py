@@ -9,6 +9,16 @@ writing them once as a single JSON file (what any static export must at least do
 
     python benchmarks/bench_site.py                 # 100,000 frames, 2,500 sessions
     python benchmarks/bench_site.py --frames 20000 --sessions 500
+
+With `--thumbnails N`: the first `astrocat build` WITH thumbnails of a library of N real
+small FITS frames (written by `bench_scan.generate`, cataloged by `astrocat scan`), this
+tree against an older one (`--old-ref`, default the merge-base with main, unpacked with
+`git archive`) and against this tree without thumbnails, interleaved, each a whole process
+(harness.process), the catalog restored and site/ and notes/ removed before every run:
+
+    python benchmarks/bench_site.py --thumbnails 5000               # ~3 minutes
+    python benchmarks/bench_site.py --thumbnails 100000 --rounds 1  # the issue's size
+    python benchmarks/bench_site.py --thumbnails 100000 --work /tmp/t100k  # frames kept for the next run
 """
 
 from __future__ import annotations
@@ -19,16 +29,20 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import harness  # noqa: E402
 from astrocat import catalog  # noqa: E402
 from astrocat.config import load, write_default  # noqa: E402
 from astrocat.rules.sessions import session_id  # noqa: E402
@@ -143,12 +157,120 @@ def touch_one_session(lib: Path) -> str:
     return sid
 
 
+def _tree_env(tree: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(tree), "COLUMNS": "200"}
+
+
+def _old_tree(ref: str | None, dest: Path) -> tuple[Path, str]:
+    """The astrocat source at `ref` (default: the merge-base with main) unpacked into dest."""
+    git = ["git", "-C", str(ROOT)]
+    if not ref:
+        ref = subprocess.run([*git, "merge-base", "HEAD", "main"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    rev = subprocess.run([*git, "rev-parse", "--short", ref], capture_output=True, text=True, check=True).stdout.strip()
+    dest.mkdir(parents=True)
+    archive = subprocess.run([*git, "archive", "--format=tar", rev, "astrocat"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest, rev
+
+
+def thumbnails_main(a: argparse.Namespace, work: Path) -> None:
+    """The first build with thumbnails: this tree vs an older one vs this tree without thumbnails."""
+    import compileall
+    import sqlite3
+
+    from bench_scan import generate
+
+    lib = work / "lib"
+    pristine = work / "catalog.pristine.db"
+    if pristine.exists():  # --work of an earlier run (with --keep): its frames and catalog again
+        with sqlite3.connect(pristine) as con:
+            n = con.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
+        print(f"reusing {n:,} frames and their catalog in {work}")
+    else:
+        harness.process(harness.astrocat_cmd("init", str(lib), "--timezone", "UTC"))
+        t = time.perf_counter()
+        n = generate(lib / "quarantine", a.thumbnails)
+        gen_s = time.perf_counter() - t
+        scan = harness.process(harness.astrocat_cmd("scan", "--json"), cwd=lib)
+        with sqlite3.connect(lib / "catalog.db") as src, sqlite3.connect(pristine) as dst:
+            src.backup(dst)
+        print(f"{n:,} frames generated in {gen_s:.0f} s, {json.loads(scan.stdout).get('new', 0):,} cataloged by "
+              f"scan in {scan.wall:.1f} s")
+    shutil.rmtree(work / "old", ignore_errors=True)
+    old, rev = _old_tree(a.old_ref, work / "old")
+    # every contender reads the frames from the page cache (it cannot be dropped without
+    # privileges, so it is filled): otherwise the first run alone pays for the disk
+    warm = sum(len(p.read_bytes()) for p in (lib / "quarantine").rglob("*") if p.is_file())
+    print(f"page cache warmed: {warm / 1e6:,.0f} MB of frames read")
+    for tree in (ROOT / "astrocat", old / "astrocat"):  # both byte-compiled, as pip leaves an install
+        compileall.compile_dir(str(tree), quiet=1)
+    print(f"old tree: {rev}; {harness.load()}")
+
+    runs: dict[str, list[harness.Run]] = {}
+    rendered: dict[str, list[int]] = {}
+
+    def first_build(name: str, tree: Path, *flags: str) -> Callable[[int], float]:
+        def go(_round: int) -> float:
+            for d in ("site", "notes"):
+                shutil.rmtree(lib / d, ignore_errors=True)
+            for suffix in ("", "-wal", "-shm"):
+                (lib / f"catalog.db{suffix}").unlink(missing_ok=True)
+            shutil.copyfile(pristine, lib / "catalog.db")
+            # the peak from GNU time: wait4's ru_maxrss would also count this benchmark's pages
+            peak = work / "peak.txt"
+            run = harness.process(["/usr/bin/time", "-f", "%M", "-o", str(peak), sys.executable, "-m", "astrocat",
+                                   "build", "--json", "--quiet", *flags], cwd=lib, environ=_tree_env(tree), check=False)
+            if run.returncode not in (0, 1):  # 1: some previews could not be made (listed)
+                raise SystemExit(f"{name}: build exited {run.returncode}: {run.stderr[-1000:]}")
+            run.peak_mb = int(peak.read_text().split()[-1]) / 1024
+            runs.setdefault(name, []).append(run)
+            rendered.setdefault(name, []).append(json.loads(run.stdout).get("thumbnails_rendered", 0))
+            return run.wall
+        return go
+
+    contenders = {"new": first_build("new", ROOT), f"old ({rev})": first_build(f"old ({rev})", old),
+                  "new, --no-thumbnails": first_build("new, --no-thumbnails", ROOT, "--no-thumbnails")}
+    stats = harness.interleave(contenders, rounds=a.rounds, warmup=False)
+    harness.print_table(stats, baseline=f"old ({rev})",
+                        title=f"first `astrocat build` of {n:,} frames, median of {a.rounds} interleaved rounds:")
+    bare = stats["new, --no-thumbnails"].median
+    for name, s in stats.items():
+        cpu = statistics.median(r.cpu for r in runs[name])
+        peak = max(r.peak_mb for r in runs[name])
+        made = max(rendered[name])
+        line = f"  {name:<22} CPU {cpu:6.1f} s  peak {peak:5.0f} MB  {made:,} thumbnails rendered"
+        if made:
+            line += (f"  {made / s.median:,.0f}/s of the whole build, {made / max(1e-9, s.median - bare):,.0f}/s "
+                     f"of the time thumbnails add")
+        print(line)
+    if len(set(max(v) for k, v in rendered.items() if "no-thumb" not in k)) != 1:
+        raise SystemExit(f"the trees rendered different numbers of thumbnails: {rendered}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=100_000)
     ap.add_argument("--sessions", type=int, default=2_500)
     ap.add_argument("--keep", action="store_true", help="keep the synthetic library")
+    ap.add_argument("--thumbnails", type=int, default=0, metavar="N",
+                    help="instead: the first build with thumbnails of N generated FITS frames, new vs old")
+    ap.add_argument("--old-ref", default=None, help="with --thumbnails: the git revision to compare with")
+    ap.add_argument("--rounds", type=int, default=3, help="with --thumbnails: interleaved rounds")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="with --thumbnails: work folder, kept; a later run with the same folder reuses its frames")
     a = ap.parse_args()
+    if a.thumbnails:
+        work = a.work or Path(tempfile.mkdtemp(prefix="bench-thumbs-"))
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            thumbnails_main(a, work)
+        finally:
+            if a.keep or a.work:  # a folder the user named is never deleted
+                print(f"kept {work}")
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+        return
     work = Path(tempfile.mkdtemp(prefix="bench-site-"))
     try:
         t = time.perf_counter()

@@ -16,6 +16,7 @@ from astrocat.catalog.queries import (
     FrameFilter, list_duplicates, list_frames, list_rejects, list_sessions, list_targets, list_values,
     raw_names, stats_equipment, stats_grouped, stats_summary,
 )
+from astrocat.catalog.queries import iter_frames
 from astrocat.catalog.schema import FRAME_FIELDS, rebuild_fts
 from astrocat.catalog.overrides import apply as apply_overrides
 from astrocat.catalog.curate import sync as sync_overrides
@@ -27,4 +28,5 @@ __all__ = [
     "raw_names", "same_frame", "stored_sha256", "stored_values",
     "refresh_derived", "refresh_sessions", "refresh_targets", "schema_version", "session_ids_for_paths", "sha256s_for_paths",
     "sqlite_utils", "stats_equipment", "stats_grouped", "stats_summary", "upsert_frame_values", "upsert_frames",
+    "iter_frames",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from astrocat.catalog.counts import counted, integrates, present
 from astrocat.catalog.derived import resolve_session
@@ -105,18 +105,23 @@ _CURATED = ["bad", "bad_reason"]  # marked bad (astrocat frame mark-bad): listed
 def list_frames(
     db: sqlite_utils.Database, flt: FrameFilter, limit: int | None = None
 ) -> list[dict[str, Any]]:
+    return list(iter_frames(db, flt, limit))
+
+
+def iter_frames(
+    db: sqlite_utils.Database, flt: FrameFilter, limit: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """The frames of `list_frames`, one at a time from the cursor: constant memory for any catalog."""
     where, params = _resolved(db, flt).where()
     fields = FRAME_FIELDS + _CURATED if "bad" in db["frames"].columns_dict else FRAME_FIELDS
     cols = ", ".join(f'"{c}"' for c in fields)
     sql = f"SELECT {cols} FROM frames WHERE {where} ORDER BY date_obs, path"
     sql += _limit(limit)
-    out = []
     for row in db.execute(sql, params):
         rec = dict(zip(fields, row))
         rec["is_master"] = bool(rec["is_master"])
         rec["problems"] = json.loads(rec["problems"]) if rec["problems"] else []
-        out.append(rec)
-    return out
+        yield rec
 
 
 def list_sessions(

@@ -41,13 +41,14 @@ def list_files(
     flt = frame_filter(s, target=target, filter_=filter_, frame_type=frame_type, night=night, date_from=date_from,
                        date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
     with open_db(s, readonly=True) as db:
-        rows = catalog.list_frames(db, flt, limit)
-    if as_json:
-        output.print_json(rows)
-    else:
-        # narrow terminals: equipment goes first, then the night; the path keeps its file name
-        output.print_table(rows, FILE_COLUMNS, title=output.plural(len(rows), "frame"),
-                           drop=("telescope", "camera", "night", "exposure_s"), shrink=("path",))
+        # streamed from the cursor: constant memory whatever the size of the catalog
+        if as_json:
+            output.print_json_array(catalog.iter_frames(db, flt, limit))
+        else:
+            # narrow terminals: equipment goes first, then the night; the path keeps its file name
+            output.print_table_stream(lambda: catalog.iter_frames(db, flt, limit), FILE_COLUMNS,
+                                      title=lambda n: output.plural(n, "frame"),
+                                      drop=("telescope", "camera", "night", "exposure_s"), shrink=("path",))
 
 
 @list_app.command("sessions")

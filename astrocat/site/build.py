@@ -195,6 +195,7 @@ class Site:
                     features.resolve(feature.pages)(self)
             self.tick("pages")
         finally:
+            self.thumbs.close()
             if began:
                 self.db.execute("ROLLBACK")
         self.result.removed += self._remove_stale()

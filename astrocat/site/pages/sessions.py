@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 _TYPE_ORDER = {"light": 0, "flat": 1, "darkflat": 2, "dark": 3, "bias": 4, "unknown": 5}
 _BATCH = 500  # sessions per query when only some changed
+LOOKAHEAD = 16  # sessions read ahead of the page being written (their previews render meanwhile)
 
 
 def rows(site: Site) -> list[dict[str, Any]]:
@@ -60,6 +61,21 @@ def write_pages(site: Site, sessions: list[dict[str, Any]], keys: dict[str | Non
     else:
         ids = sorted(pending)
         batches = [ids[i : i + _BATCH] for i in range(0, len(ids), _BATCH)]
+    # a page is written LOOKAHEAD sessions after its frames were read, so that the previews
+    # of the sessions in between render in worker processes meanwhile
+    ready: deque[tuple[dict[str, Any], str, list[dict[str, Any]]]] = deque()
+
+    def read(sid: str, group: list[dict[str, Any]]) -> None:
+        s, key = pending.pop(sid)
+        site.thumbs.prefetch(_chosen(group))
+        ready.append((s, key, group))
+        if len(ready) > LOOKAHEAD:
+            write_one()
+
+    def write_one() -> None:
+        s, key, group = ready.popleft()
+        thumbs[s["id"]] = _page(site, s, key, group)
+
     for batch in batches:
         if batch is None:
             frames = site.frames("session_id IS NOT NULL", [])
@@ -70,11 +86,13 @@ def write_pages(site: Site, sessions: list[dict[str, Any]], keys: dict[str | Non
         for f in frames:
             if f["session_id"] != current:
                 if current in pending:
-                    thumbs[current] = _page(site, *pending.pop(current), group)
+                    read(current, group)
                 current, group = f["session_id"], []
             group.append(f)
         if current in pending:
-            thumbs[current] = _page(site, *pending.pop(current), group)
+            read(current, group)
+    while ready:
+        write_one()
     # a session row whose frames are all gone still gets its page: links to it never break
     for s, key in list(pending.values()):
         thumbs[s["id"]] = _page(site, s, key, [])
@@ -102,15 +120,24 @@ def write_renamed(site: Site, sessions: list[dict[str, Any]]) -> int:
     return written
 
 
-def _page(site: Site, s: dict[str, Any], key: str, frames: list[dict[str, Any]]) -> str | None:
-    """One session's page; returns its first preview's href."""
+def _lights(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # the frames here all count: of them, light subs are what catalog.counts.integrates() selects
-    lights = [f for f in frames if f["frame_type"] == "light" and not f["is_master"]]
+    return [f for f in frames if f["frame_type"] == "light" and not f["is_master"]]
+
+
+def _chosen(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The light frames a session's page previews: spread over the night, every filter shown."""
     by_filter = defaultdict(list)
-    for f in lights:
+    for f in _lights(frames):
         by_filter[f["filter"] or "(none)"].append(f)
     per = max(1, THUMBS_PER_SESSION // max(1, len(by_filter)))
-    chosen = [f for fl in sorted(by_filter) for f in evenly(by_filter[fl], per)][:THUMBS_PER_SESSION]
+    return [f for fl in sorted(by_filter) for f in evenly(by_filter[fl], per)][:THUMBS_PER_SESSION]
+
+
+def _page(site: Site, s: dict[str, Any], key: str, frames: list[dict[str, Any]]) -> str | None:
+    """One session's page; returns its first preview's href."""
+    lights = _lights(frames)
+    chosen = _chosen(frames)
     thumbs = []
     failed: list[str] = []
     for f in chosen:

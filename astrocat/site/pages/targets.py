@@ -69,6 +69,7 @@ def write_pages(site: Site, targets: list[dict[str, Any]]) -> dict[str, str | No
     for rows_ in panels.values():
         rows_.sort(key=lambda r: (len(r["panel"]), r["panel"]))
     best = _preview_frames(site) if site.thumbs.enabled else {}
+    site.thumbs.prefetch(best[t["name"]] for t in pending if t["name"] in best)
     for t in pending:
         name = t["name"]
         failed: list[str] = []

@@ -77,7 +77,12 @@ def astrocat_cmd(*args: str) -> list[str]:
 
 def process(cmd: Sequence[str], cwd: Path | None = None, check: bool = True,
             environ: dict[str, str] | None = None) -> Run:
-    """Run a whole process; its own wall time, CPU time and peak RSS (from wait4)."""
+    """Run a whole process; its own wall time, CPU time and peak RSS (from wait4).
+
+    Linux keeps a process's high-water mark across exec, so `peak_mb` includes what the
+    process had at fork: this harness's own size (about 14 MB for a bare interpreter).
+    For an exact peak, run the command under GNU time (`/usr/bin/time -f %M`), as
+    bench_listing and bench_site do."""
     import tempfile
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()

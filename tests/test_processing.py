@@ -91,8 +91,8 @@ def run(config: Path, *args: str):
 
 @pytest.fixture
 def built(library):
-    """The library above, scanned and organized; one dark marked bad (the curation column
-    is made here when this tree has no curation yet)."""
+    """The library above, scanned and organized; one dark marked bad with `astrocat frame
+    mark-bad` (a correction: it survives rescans)."""
     s = library
     for i, (name, cards) in enumerate(FRAMES.items()):
         fits_frame(s.quarantine / "capture" / name, i, **cards)
@@ -100,12 +100,12 @@ def built(library):
         r = run(s.config_path, *args)
         assert r.returncode == 0, r.stdout + r.stderr
     con = sqlite3.connect(s.catalog)
-    cols = [r[1] for r in con.execute("PRAGMA table_info(frames)")]
-    if "bad" not in cols:
-        con.execute("ALTER TABLE frames ADD COLUMN bad INTEGER NOT NULL DEFAULT 0")
-    con.execute("UPDATE frames SET bad = 1 WHERE original_name = 'dark_bad_marked'")
-    con.commit()
+    (bad_id,) = con.execute("SELECT id FROM frames WHERE original_name = 'dark_bad_marked'").fetchone()
     con.close()
+    r = run(s.config_path, "frame", "mark-bad", str(bad_id), "--reason", "stray light")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run(s.config_path, "scan", "--full")  # the mark survives a full rescan
+    assert r.returncode == 0, r.stdout + r.stderr
     return s
 
 
@@ -486,3 +486,22 @@ def test_pin_flats_to_an_imaging_session_and_clear_it(built) -> None:
     assert r.returncode == 2 and "no processing session 'nope'" in r.stderr
     r = run(cfg, "processing", "pin", "m31", "--darks", "no-such-session")
     assert r.returncode == 2 and "has no darks" in r.stderr
+
+
+def test_a_light_marked_bad_stays_out_of_a_processing_session(built) -> None:
+    """Curation and processing together: `frame mark-bad` on a light takes it out of the
+    session's lights and its integration, and `undo` brings it back on re-creation."""
+    s = built
+    bad = frames_by_name(s)["light_ha_2.fits"]["id"]
+    r = run(s.config_path, "frame", "mark-bad", str(bad), "--reason", "clouds")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run(s.config_path, "processing", "create", "M31 2024", "--target", "M31", "--json")
+    d = json.loads(r.stdout)
+    assert d["lights"] == 4
+    folder = s.processing / "m31-2024"
+    assert sorted(p.name for p in (folder / "lights" / "Ha").iterdir()) == sorted(
+        Path(frames_by_name(s)[n]["path"]).name for n in ("light_ha_1.fits", "light_ha_3.fits"))
+    assert run(s.config_path, "undo").returncode == 0
+    r = run(s.config_path, "processing", "create", "M31 2024", "--target", "M31", "--replace", "--json")
+    assert json.loads(r.stdout)["lights"] == 5
+    assert len(list((folder / "lights" / "Ha").iterdir())) == 3

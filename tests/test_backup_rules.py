@@ -140,3 +140,21 @@ def test_s3_compatible_endpoints_get_checksums_only_when_required(monkeypatch, t
     assert aws.client.meta.config.retries == {"mode": "standard", "total_max_attempts": 6}
     # the secrets are kept only to scrub error text
     assert aws.scrub("x AKIAUNITTEST y unit-secret") == "x *** y ***"
+
+
+def test_estimate_costs_answers_before_a_bucket_is_configured(demo_dir) -> None:
+    """`backup estimate-costs` needs no [backup]: the library's files at the default class."""
+    import json
+    import sqlite3
+
+    from conftest import invoke_cli
+
+    r = invoke_cli("backup", "estimate-costs", "--json", cwd=demo_dir)
+    assert r.returncode == 0, r.stderr
+    est = json.loads(r.stdout)
+    con = sqlite3.connect(demo_dir / "catalog.db")
+    n, size = con.execute("SELECT COUNT(*), SUM(size) FROM (SELECT sha256, MAX(size) AS size FROM frames "
+                          "WHERE location = 'library' GROUP BY sha256)").fetchone()
+    con.close()
+    assert (est["objects"], est["bytes"], est["storage_class"]) == (n, size, "DEEP_ARCHIVE")
+    assert est["minimum_days"] == 180

@@ -363,12 +363,21 @@ def estimate_costs_cmd(as_json: bool = JSON) -> None:
     `[backup.prices]`. Deep Archive adds ~40 KB per object (32 KB at the archive rate,
     8 KB at STANDARD) and bills at least 180 days.
 
+    Works before `[backup]` is configured (Deep Archive and the table's prices).
+
     Examples: `astrocat backup estimate-costs --json`
     """
     from astrocat.backup.status import status
     from astrocat.rules.backup import estimate_costs
 
-    s = _configured()
+    from dataclasses import replace
+
+    from astrocat.config import BackupSettings
+
+    s = settings()
+    # before any [backup] is configured this answers "what would it cost?" with the defaults
+    if s.backup is None:
+        s = replace(s, backup=BackupSettings(bucket="(not configured)"))
     assert s.backup is not None
     with open_db(s, readonly=True) as db:
         st = status(db, s)

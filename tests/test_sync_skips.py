@@ -145,3 +145,18 @@ def test_every_table_changes_the_token_and_a_table_without_triggers_untrusts_it(
         assert changes.token(db) is not None
     finally:
         db.conn.close()
+
+
+def test_a_session_left_out_of_step_after_a_nothing_new_scan_is_repaired(synced):
+    """What a scan killed between its batches and its repair leaves: the repair the next
+    scan skips when nothing was written since the last one runs again."""
+    con = sqlite3.connect(synced / "catalog.db")
+    sid, frames = con.execute("SELECT id, frames FROM sessions ORDER BY id LIMIT 1").fetchone()
+    with con:
+        con.execute("UPDATE sessions SET frames = frames + 5 WHERE id = ?", [sid])
+    con.close()
+    out = sync(synced)
+    assert out["scan"]["changed"] == 0
+    con = sqlite3.connect(synced / "catalog.db")
+    assert con.execute("SELECT frames FROM sessions WHERE id = ?", [sid]).fetchone()[0] == frames
+    con.close()

@@ -454,10 +454,11 @@ def scan(
     # files cataloged under the scanned roots that are gone now
     abs_roots = [os.path.abspath(r) for r in roots]
     rel_roots = [forms.rel(r).rstrip("/") + "/" for r in abs_roots]
-    gone = [
-        p for p, (_, _, kind) in known.items()
-        if kind != "missing" and p not in seen_rel and any(p.startswith(r) for r in rel_roots)
-    ]
+    # set difference first (in C): on a rescan nearly every cataloged path was seen
+    gone = sorted(
+        p for p in known.keys() - seen_rel
+        if known[p][2] != "missing" and any(p.startswith(r) for r in rel_roots)
+    )
     if gone:
         affected_sessions |= catalog.session_ids_for_paths(db, gone)
         old_hashes |= catalog.sha256s_for_paths(db, gone)

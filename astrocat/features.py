@@ -61,6 +61,8 @@ FEATURES: tuple[Feature, ...] = (
             (7, "session_aliases: renamed sessions keep resolving", "astrocat.catalog.schema:_m7_session_aliases"),
             (11, "targets: type, constellation, common name and coordinates from the sky catalog",
              "astrocat.catalog.sky:_m11_target_sky"),
+            (13, "changes: a token every write replaces; output_stamps: what outputs were made from",
+             "astrocat.catalog.changes:_m13_changes"),
         ),
         commands=("init", "list", "stats", "verify", "validate", "version"),
         nav=(("Dashboard", "index.html"), ("Sessions", "sessions/index.html"), ("Targets", "targets/index.html"),

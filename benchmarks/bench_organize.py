@@ -16,7 +16,7 @@ interleaved (benchmarks/harness.py).
 
 Usage: python benchmarks/bench_organize.py [--only small|large|sync] [--rounds 3]
        [--small 20000] [--tree DIR] [--large 20] [--large-mb 50] [--sync-frames 20000]
-       [--sync-lib DIR] [--work DIR]
+       [--sync-lib DIR] [--base-tree SRC --base-lib DIR] [--work DIR]
 --tree: an existing tree of frames to organize (e.g. one made by bench_scan.generate);
 --sync-lib: an existing library that has been synced once; --work: where to put the copies
 (default: a temporary folder).
@@ -38,7 +38,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from harness import astrocat_cmd, interleave, load, print_table, process, ratio  # noqa: E402
+from harness import astrocat_cmd, env, interleave, load, print_table, process, ratio  # noqa: E402
 
 from astrocat.config import load as load_settings, write_default  # noqa: E402
 
@@ -214,7 +214,9 @@ def make_synced_library(work: Path, n: int) -> Path:
     return lib
 
 
-def bench_sync(lib: Path, rounds: int) -> None:
+def bench_sync(lib: Path, rounds: int, base: tuple[Path, Path] | None = None) -> None:
+    """`base`: (another astrocat source tree, its own copy of the library) timed in the same
+    rounds, e.g. the code before a change (a copy: a newer astrocat may migrate the catalog)."""
     settings = load_settings(lib / "astrocat.toml")
     process(astrocat_cmd("sync", "--quiet"), cwd=lib, check=False)  # settle: held frames stay held
     report = json.loads(process(astrocat_cmd("sync", "--json"), cwd=lib, check=False).stdout)
@@ -222,13 +224,20 @@ def bench_sync(lib: Path, rounds: int) -> None:
     n = report["scan"]["files_seen"]
     roots = f"'{settings.quarantine}' '{settings.library}'"
 
-    def sync(r: int) -> float:
-        run = process(astrocat_cmd("sync", "--quiet"), cwd=lib, check=False)
-        assert run.returncode in (0, 1) and not run.stdout.strip(), run.stdout[-500:] + run.stderr[-500:]
-        return run.wall
+    def sync_with(where: Path, environ: dict[str, str] | None = None):
+        def sync(r: int) -> float:
+            run = process(astrocat_cmd("sync", "--quiet"), cwd=where, check=False, environ=environ)
+            assert run.returncode in (0, 1) and not run.stdout.strip(), run.stdout[-500:] + run.stderr[-500:]
+            return run.wall
+        return sync
 
+    contenders = {"astrocat sync (nothing new)": sync_with(lib)}
+    if base is not None:
+        base_env = {**env(), "PYTHONPATH": str(base[0])}
+        process(astrocat_cmd("sync", "--quiet"), cwd=base[1], check=False, environ=base_env)
+        contenders[f"base {base[0].name}: astrocat sync (nothing new)"] = sync_with(base[1], base_env)
     stats = interleave({
-        "astrocat sync (nothing new)": sync,
+        **contenders,
         "python -c pass": lambda r: process([sys.executable, "-c", "pass"]).wall,
         "astrocat version": lambda r: process(astrocat_cmd("version")).wall,
         "find: size and mtime of every file": lambda r: process(
@@ -251,6 +260,8 @@ def main() -> None:
     ap.add_argument("--sync-frames", type=int, default=20000)
     ap.add_argument("--sync-lib", type=Path, help="an existing, synced library for the sync part")
     ap.add_argument("--work", type=Path)
+    ap.add_argument("--base-tree", type=Path, help="another astrocat source tree to time in the same rounds")
+    ap.add_argument("--base-lib", type=Path, help="the base tree's own copy of --sync-lib")
     args = ap.parse_args()
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "astrocat")], check=True)
     work = (args.work or Path(tempfile.mkdtemp(prefix="astrocat-bench-"))).resolve()
@@ -268,7 +279,8 @@ def main() -> None:
             bench_large(work, args.large, args.large_mb, args.rounds)
         if args.only in (None, "sync"):
             lib = args.sync_lib.resolve() if args.sync_lib else make_synced_library(work, args.sync_frames)
-            bench_sync(lib, args.rounds)
+            base = (args.base_tree.resolve(), args.base_lib.resolve()) if args.base_tree and args.base_lib else None
+            bench_sync(lib, args.rounds, base)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

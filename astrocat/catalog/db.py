@@ -149,6 +149,7 @@ def migrate(db: sqlite_utils.Database, migrations: list | None = None) -> int:
         )
     # by set, not by the highest number: a migration merged later with a lower number still runs
     applied = {row[0] for row in db.execute("SELECT version FROM schema_version")}
+    ran = False
     for number, name, fn in migrations:
         if number in applied:
             continue
@@ -157,4 +158,11 @@ def migrate(db: sqlite_utils.Database, migrations: list | None = None) -> int:
             db["schema_version"].insert(
                 {"version": number, "name": name, "applied_at": utc_now()}
             )
+        ran = True
+    if ran and db["changes"].exists():
+        # a table a later migration adds is watched by the change token at once
+        from astrocat.catalog.changes import watch_all
+
+        with db.conn:
+            watch_all(db)
     return schema_version(db)

@@ -21,8 +21,8 @@ def sync(
 ) -> None:
     """Scan, organize, then refresh notes and site: the whole loop in one command, for cron.
 
-    With nothing new it takes about a second on a 10,000-frame library. A second sync
-    while one runs waits briefly, then exits with code 3.
+    With nothing new it takes about half a second on a 10,000-frame library (1.5 s on
+    100,000). A second sync while one runs waits briefly, then exits with code 3.
 
     Exit code: 0 ok, 1 something was rejected, not moved or not previewed, 2 config error, 3 locked.
 

@@ -25,6 +25,7 @@ from astrocat.catalog.counts import present
 from astrocat.progress import ProgressFn
 from astrocat.clock import utc_now
 from astrocat import catalog
+from astrocat.catalog import changes
 from astrocat.config import Settings
 from astrocat.ingest.headers import HeaderError, is_candidate, not_regular_reason, read_header
 from astrocat.rules.normalize import Settings as NormalizeSettings
@@ -68,7 +69,7 @@ class ScanResult:
         }
 
 
-@dataclass
+@dataclass(slots=True)  # one per file walked: slots make them cheaper to create
 class Entry:
     path: str  # absolute
     size: int
@@ -453,10 +454,11 @@ def scan(
     # files cataloged under the scanned roots that are gone now
     abs_roots = [os.path.abspath(r) for r in roots]
     rel_roots = [forms.rel(r).rstrip("/") + "/" for r in abs_roots]
-    gone = [
-        p for p, (_, _, kind) in known.items()
-        if kind != "missing" and p not in seen_rel and any(p.startswith(r) for r in rel_roots)
-    ]
+    # set difference first (in C): on a rescan nearly every cataloged path was seen
+    gone = sorted(
+        p for p in known.keys() - seen_rel
+        if known[p][2] != "missing" and any(p.startswith(r) for r in rel_roots)
+    )
     if gone:
         affected_sessions |= catalog.session_ids_for_paths(db, gone)
         old_hashes |= catalog.sha256s_for_paths(db, gone)
@@ -467,10 +469,15 @@ def scan(
     if new_hashes:
         result.duplicate_paths = _duplicates_of(db, new_hashes)
         result.duplicates = len(result.duplicate_paths)
-    # Always: a scan killed after some batches committed left sessions out of step,
-    # and this one repairs them (cheap when nothing is out of step).
-    with db.conn:
-        catalog.refresh_derived(db, affected_sessions, set(new_hashes.values()) | old_hashes)
+    # A scan killed after some batches committed left sessions out of step, and this one
+    # repairs them. Skipped only when nothing at all was written to the catalog since the
+    # last scan that finished this repair (the change token it saved is still current).
+    token = changes.token(db)
+    saved, _, _ = changes.read_stamp(db, "scan")
+    if token is None or token != saved or affected_sessions or new_hashes or old_hashes:
+        with db.conn:
+            catalog.refresh_derived(db, affected_sessions, set(new_hashes.values()) | old_hashes)
+        changes.save_stamp(db, "scan", changes.token(db), None)
     result.elapsed_s = time.perf_counter() - started
     return result
 

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable
 import sqlite_utils
 
 from astrocat import __version__, features
+from astrocat.catalog import changes
 from astrocat.catalog.counts import counted
 from astrocat.clock import utc_now
 from astrocat.config import Settings
@@ -424,6 +425,10 @@ def write_notes(
     result = NotesResult(notes_folder=str(root), dry_run=dry_run)
     if not dry_run:
         follow_renamed_sessions(db, root, result)
+    stamp_key = changes.settings_digest(settings, _code_digest(), sorted(note_kinds(kinds)), __version__)
+    if not dry_run and not recreate and _unchanged_since_last_run(db, root, stamp_key, result):
+        result.elapsed_s = time.perf_counter() - started
+        return result
     recorded = {r["id"]: r for r in db.query("SELECT * FROM notes")}
     sessions, targets, procs, notes = _plan(db, recorded, kinds)
     fresh_folder = not root.exists()
@@ -509,5 +514,49 @@ def write_notes(
     result.orphaned = sorted(r["path"] for i, r in recorded.items() if i not in wanted and r.get("path"))
     if not dry_run:
         _save_rows(db, rows)
+        _save_stamp(db, stamp_key, result, notes, deleted)
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+def _save_stamp(db: sqlite_utils.Database, key: str, result: NotesResult, notes: list[_Note],
+                deleted: set[str]) -> None:
+    """After a clean run: the catalog's token (read after this run's own writes) and every
+    note file as astrocat left it, so that the next run with the same catalog and settings
+    only has to stat the notes. A run with warnings or notes left alone saves nothing."""
+    if result.warnings or result.left_alone:
+        changes.save_stamp(db, "notes", None, None)
+        return
+    skipped = set(result.skipped_deleted)
+    files = {n.path: n.stamp for n in notes if n.id not in deleted and n.path not in skipped}
+    if any(v is None for v in files.values()):
+        changes.save_stamp(db, "notes", None, None)
+        return
+    changes.save_stamp(db, "notes", changes.token(db), key, {
+        "files": files, "deleted": result.skipped_deleted, "orphaned": result.orphaned,
+        "with_user_text": result.with_user_text,
+    })
+
+
+def _unchanged_since_last_run(db: sqlite_utils.Database, root: Path, key: str, result: NotesResult) -> bool:
+    """True (and `result` filled in) when nothing in the catalog changed since the last clean
+    run with the same settings and code, and every note is still the file astrocat left
+    (mtime, ctime, size, inode: any write changes the ctime) and every deleted one is still
+    gone: then no note would be rendered, read or written."""
+    current = changes.token(db)
+    token, saved_key, detail = changes.read_stamp(db, "notes")
+    if current is None or token != current or saved_key != key:
+        return False
+    files, deleted = detail.get("files"), detail.get("deleted", [])
+    if not isinstance(files, dict) or not root.is_dir():
+        return False
+    for path, stamp in files.items():
+        if _stat_stamp(root / path) != stamp:
+            return False
+    if any(os.path.lexists(root / p) for p in deleted):
+        return False
+    result.unchanged = len(files)
+    result.skipped_deleted = list(deleted)
+    result.orphaned = list(detail.get("orphaned", []))
+    result.with_user_text = int(detail.get("with_user_text", 0))
+    return True

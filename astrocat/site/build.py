@@ -14,6 +14,7 @@ with site pages of its own names them in the feature registry (`Feature.pages`).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from pathlib import Path
@@ -21,7 +22,8 @@ from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
-from astrocat import features
+from astrocat import __version__, features
+from astrocat.catalog import changes
 from astrocat.catalog.counts import counted
 from astrocat.config import Settings
 from astrocat.progress import ProgressFn
@@ -34,6 +36,8 @@ from astrocat.site.writer import (
 )
 
 THUMBS_PER_SESSION = 12
+# what the last build was made from, beside its manifest (see Site._unchanged_since)
+STAMP_NAME = ".astrocat-site-stamp.json"
 
 # The columns of a frame that any page shows: the change key of a session covers them all.
 FRAME_COLS = [
@@ -168,6 +172,10 @@ class Site:
         if began:
             self.db.execute("BEGIN")
         try:
+            stamp = self._stamp()
+            if stamp is not None and not self.full and self._unchanged_since(stamp):
+                self.result.elapsed_s = time.perf_counter() - started
+                return self.result
             self._assets()
             session_rows = sessions.rows(self)
             target_rows = targets.rows(self)
@@ -207,9 +215,73 @@ class Site:
             "explorer": dict(sorted(self.explorer.items())),
             "thumb_failures": self.thumbs.failures_to_keep(),
         })
+        self._save_stamp(stamp)
         self.result.written = list(self.writer.written)
         self.result.elapsed_s = time.perf_counter() - started
         return self.result
+
+    def _stamp(self) -> dict[str, str] | None:
+        """What this build is made from as a whole: the catalog's change token (read in the
+        build's snapshot), the settings, the options, the templates and the site's code."""
+        token = changes.token(self.db)
+        if token is None:
+            return None
+        return {"token": token, "key": changes.settings_digest(
+            self.s, self.fingerprint, _code_digest(), __version__, str(self.out), self.thumbs.enabled,
+            sorted(self.built))}
+
+    def _unchanged_since(self, stamp: dict[str, str]) -> bool:
+        """True when the previous build was made from the same catalog, settings and code, and
+        every file its manifest lists (pages, data, assets, the previews they show) is still
+        there: the site is up to date and nothing is read or written. A file edited in place
+        is not looked at (nor is it by a full incremental build: only `--full` rewrites it)."""
+        old = self.old_manifest
+        files = old.get("files")
+        try:
+            saved = json.loads((self.out / STAMP_NAME).read_text(encoding="utf-8"))
+            manifest = hashlib.sha256(self.manifest_path.read_bytes()).hexdigest()
+        except (OSError, ValueError):
+            return False
+        # the manifest as this build left it (one edited or replaced since is not trusted)
+        if saved != {**stamp, "manifest": manifest} or not isinstance(files, dict):
+            return False
+        thumbs: set[str] = set()
+        for rel, entry in files.items():
+            if not os.path.isfile(os.path.join(self.out, rel)):
+                return False
+            for href in entry.get("meta", {}).get("thumbs", []):
+                if href and href.startswith("thumbs/") and href.count("/") == 1:
+                    thumbs.add(href[len("thumbs/"):])  # checked below, with one listing
+                elif href and not os.path.isfile(os.path.join(self.out, href)):
+                    return False
+        if self.thumbs.enabled and thumbs:
+            try:
+                on_disk = set(os.listdir(self.thumbs.dir))
+            except OSError:
+                return False
+            if not thumbs <= on_disk:
+                return False
+        self.result.pages = len(files)
+        self.result.thumbs_cached = len(thumbs)
+        if self.thumbs.enabled:  # reported again, as a build that renders would
+            self.result.thumb_failures = list(dict.fromkeys(old.get("thumb_failures", {}).values()))
+        return True
+
+    def _save_stamp(self, stamp: dict[str, str] | None) -> None:
+        path = self.out / STAMP_NAME
+        try:
+            if stamp is None:
+                path.unlink(missing_ok=True)
+                return
+            manifest = hashlib.sha256(self.manifest_path.read_bytes()).hexdigest()
+            text = json.dumps({**stamp, "manifest": manifest}, sort_keys=True) + "\n"
+            if path.is_file() and path.read_text(encoding="utf-8") == text:
+                return
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            path.unlink(missing_ok=True)  # no stamp: the next build does its full work
 
     def _assets(self) -> None:
         static = jinja.TEMPLATES_DIR / "static"
@@ -228,6 +300,16 @@ class Site:
             except FileNotFoundError:
                 pass
         return removed
+
+
+def _code_digest() -> str:
+    """The site's own Python code: a changed astrocat renders the site again."""
+    h = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def _check_out_dir(out: Path, default: Path, force: bool) -> None:

@@ -160,3 +160,24 @@ def test_a_session_left_out_of_step_after_a_nothing_new_scan_is_repaired(synced)
     con = sqlite3.connect(synced / "catalog.db")
     assert con.execute("SELECT frames FROM sessions WHERE id = ?", [sid]).fetchone()[0] == frames
     con.close()
+
+
+def test_a_table_a_later_migration_adds_is_watched_at_once(tmp_path) -> None:
+    """migrate() puts the token's triggers on tables a migration after 13 creates, so the
+    token stays trusted and a write to the new table changes it."""
+    from astrocat import features
+
+    def m99(db) -> None:
+        db.execute("CREATE TABLE later_feature (id INTEGER PRIMARY KEY, v TEXT)")
+
+    db = catalog.open_catalog(tmp_path / "c.db")
+    try:
+        catalog.db.migrate(db, [*features.migrations(), (99, "a later feature", m99)])
+        before = changes.token(db)
+        assert before is not None
+        with db.conn:
+            db.execute("INSERT INTO later_feature (v) VALUES ('x')")
+        after = changes.token(db)
+        assert after is not None and after != before
+    finally:
+        db.conn.close()

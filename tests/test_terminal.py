@@ -295,3 +295,32 @@ def test_long_paths_stay_one_a_line_in_narrow_duplicate_and_plan_tables(library)
     rows = _body_rows(r.stdout)
     assert sorted(row[0] for row in rows) == ["duplicate", "file"]
     assert all(row[1].startswith("quarantine/") and row[1].endswith(".fits") for row in rows), rows
+
+
+def test_processing_list_fits_80_columns_with_whole_ids(demo_dir: Path):
+    sessions = json.loads(invoke_cli("processing", "list", "--json", cwd=demo_dir).stdout)
+    r = invoke_cli("processing", "list", cwd=demo_dir, env=NARROW)
+    assert r.returncode == 0, r.stderr
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80, r.stdout
+    rows = _body_rows(r.stdout)
+    # the whole id (what `processing show ID` takes) and the whole target
+    assert [(row[0], row[1]) for row in rows] == [(s["id"], s["target"]) for s in sessions]
+
+
+def test_history_fits_80_columns_with_ids_and_whole_commands(demo_copy: Path):
+    ids = [f["id"] for f in json.loads(invoke_cli("list", "files", "--type", "light", "--json", "--limit", "2",
+                                                  cwd=demo_copy).stdout)]
+    for fid in ids:
+        assert invoke_cli("frame", "mark-bad", str(fid), "--reason", "clouds passing over", cwd=demo_copy).returncode == 0
+    r = invoke_cli("history", cwd=demo_copy, env=NARROW)
+    assert r.returncode == 0, r.stderr
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80, r.stdout
+    history = json.loads(invoke_cli("history", "--json", cwd=demo_copy).stdout)
+    lines = r.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("┡"))
+    firsts = [line.strip("│").split("│")[0].strip() for line in lines[start + 1:] if line.startswith("│")]
+    assert [c for c in firsts if c] == [str(h["id"]) for h in history]  # every id shown, none cut
+    # the wrapped command reads back whole
+    text = " ".join(line.strip("│").split("│")[2].strip() for line in lines[start + 1:] if line.startswith("│"))
+    for h in history:
+        assert h["command"].removeprefix("astrocat ") in " ".join(text.split()), text

@@ -77,7 +77,8 @@ def _print_change(change: curate.Change, as_json: bool) -> None:
         return
     n = len(change.changes)
     head = "dry run, nothing changed: " if change.dry_run else ""
-    where = "" if change.history_id is None else f" (history {change.history_id}; `astrocat undo` reverts it)"
+    undoing = change.command.startswith("undo")  # an undo is not itself undone by `astrocat undo`
+    where = "" if change.history_id is None or undoing else f" (history {change.history_id}; `astrocat undo` reverts it)"
     output.info(f"{head}{change.command}: {output.plural(n, 'value')} {'would change' if change.dry_run else 'changed'}"
                 f"{where}", markup=False)
     for fid, path, fld, old, new in change.changes:
@@ -439,10 +440,13 @@ def history(
         output.print_json(rows)
         return
     for r in rows:
-        r["state"] = f"undone {r['undone_at']}" if r["undone_at"] else ""
-    output.print_table(rows, [("id", "id"), ("at", "when"), ("who", "who"), ("command", "command"),
+        # minutes are enough to tell changes apart on screen (--json keeps the full time)
+        r["when"] = (r["at"] or "")[:16].replace("T", " ")
+        r["state"] = "undone" if r["undone_at"] else ""  # when: in --json
+        r["cmd"] = (r["command"] or "").removeprefix("astrocat ")
+    output.print_table(rows, [("id", "id"), ("when", "when (UTC)"), ("who", "who"), ("cmd", "command"),
                               ("summary", "what"), ("state", "state")],
-                       title=output.plural(len(rows), "change"), shrink=("command",))
+                       title=output.plural(len(rows), "change"), drop=("who",), wrap=("cmd", "summary"))
 
 
 @app.command("undo")

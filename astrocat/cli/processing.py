@@ -138,9 +138,10 @@ def list_(as_json: bool = JSON) -> None:
     for r in rows:
         r["hours"] = output.hours(r["integration_s"] or 0)
         r["calibrated"] = f"{r['calibrated_groups']}/{r['groups']}"
+    # the folder is processing/<id>: the first column to go in a narrow terminal
     output.print_table(rows, [("id", "id"), ("target", "target"), ("status", "status"), ("lights", "lights"),
-                              ("hours", "integration"), ("calibrated", "groups calibrated"), ("path", "folder")],
-                       title=output.plural(len(rows), "processing session"), shrink=("path",))
+                              ("hours", "hours"), ("calibrated", "calibrated"), ("path", "folder")],
+                       title=output.plural(len(rows), "processing session"), drop=("path",), clip=("id",))
 
 
 @processing_app.command("show")

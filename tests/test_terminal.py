@@ -316,11 +316,9 @@ def test_history_fits_80_columns_with_ids_and_whole_commands(demo_copy: Path):
     assert r.returncode == 0, r.stderr
     assert max(len(line) for line in r.stdout.splitlines()) <= 80, r.stdout
     history = json.loads(invoke_cli("history", "--json", cwd=demo_copy).stdout)
-    lines = r.stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("┡"))
-    firsts = [line.strip("│").split("│")[0].strip() for line in lines[start + 1:] if line.startswith("│")]
-    assert [c for c in firsts if c] == [str(h["id"]) for h in history]  # every id shown, none cut
+    rows = _body_rows(r.stdout)  # a wrapped cell continues on lines whose id cell is empty
+    assert [row[0] for row in rows if row[0]] == [str(h["id"]) for h in history]  # every id shown, none cut
     # the wrapped command reads back whole
-    text = " ".join(line.strip("│").split("│")[2].strip() for line in lines[start + 1:] if line.startswith("│"))
+    text = " ".join(row[2] for row in rows)
     for h in history:
         assert h["command"].removeprefix("astrocat ") in " ".join(text.split()), text

@@ -19,6 +19,29 @@ SAMPLES = (ROOT.parent / "shared" / "fits-samples").resolve()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def run_in_terminal(args: list[str], cwd: Path | None = None, columns: int = 80, timeout: float = 60) -> str:
+    """Run a process in a pseudo-terminal (as a person would, so progress bars draw) and
+    return what it showed, escape sequences removed. Asserts it exits 0."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", "COLUMNS": str(columns)}
+    proc = subprocess.Popen(args, cwd=cwd, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    raw = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        raw += chunk
+    os.close(master)
+    assert proc.wait(timeout=timeout) == 0, raw.decode("utf-8", "replace")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw.decode("utf-8", "replace"))
+
+
 def need(condition: bool, why: str) -> None:
     """Skip locally when a test dependency is missing; under CI=true, fail instead."""
     if condition:

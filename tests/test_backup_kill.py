@@ -120,8 +120,9 @@ def test_an_object_completed_but_not_recorded_is_found_not_sent(library, s3_endp
 
 
 def test_upload_shows_a_progress_bar_with_bytes_per_second_in_a_terminal(library, s3_endpoint):
-    import pty
     import re
+
+    from conftest import run_in_terminal
 
     root = configure(library, s3_endpoint, "progress", frames_storage_class="STANDARD", concurrency=1,
                      bandwidth_limit=2_000_000)
@@ -129,23 +130,7 @@ def test_upload_shows_a_progress_bar_with_bytes_per_second_in_a_terminal(library
         write_frame(library.quarantine / "p" / f"M31_L_180.00s_{i:04d}.fits", i, shape=(724, 724))  # 1 MB
     backupkit.cli("scan", cwd=root)
     backupkit.cli("organize", cwd=root)
-    master, slave = pty.openpty()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", "COLUMNS": "100"}
-    proc = subprocess.Popen([sys.executable, "-m", "astrocat", "backup", "upload"], cwd=root,
-                            stdout=slave, stderr=slave, env=env)
-    os.close(slave)
-    raw = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        raw += chunk
-    os.close(master)
-    assert proc.wait(timeout=60) == 0
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw.decode("utf-8", "replace"))
+    text = run_in_terminal([sys.executable, "-m", "astrocat", "backup", "upload"], cwd=root, columns=100)
     no_secrets(text)
     assert "Uploading" in text
     assert re.search(r"\d+(\.\d+)? [kM]B/s", text), text  # rich's transfer speed column

@@ -245,29 +245,11 @@ output.info("done")
 def test_a_message_during_a_progress_bar_starts_its_own_line():
     """`sync` prints what each step did while its bar runs: the message must not be glued
     to the bar's line (rich writes a console straight past its stdout proxy)."""
-    import os
-    import pty
-    import subprocess
     import sys
 
-    from conftest import ROOT
+    from conftest import run_in_terminal
 
-    master, slave = pty.openpty()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", "COLUMNS": "80"}
-    proc = subprocess.Popen([sys.executable, "-c", _SNIPPET], stdout=slave, stderr=slave, env=env)
-    os.close(slave)
-    raw = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        raw += chunk
-    os.close(master)
-    assert proc.wait(timeout=30) == 0
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw.decode("utf-8", "replace"))
+    text = run_in_terminal([sys.executable, "-c", _SNIPPET], timeout=30)
     assert "Testing" in text  # the bar did run
     at = text.index("a message while the bar runs")
     assert at == 0 or text[at - 1] in "\r\n", repr(text[max(0, at - 40):at + 30])

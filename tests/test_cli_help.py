@@ -32,3 +32,29 @@ def test_help_names_only_files_in_the_repository() -> None:
 def test_the_file_pattern_catches_a_missing_design_note() -> None:
     named = FILE_NAME.findall("prints every field of DESIGN.md per frame; notes in Targets/<target>.md")
     assert named == ["DESIGN.md"] and not (ROOT / "DESIGN.md").exists()
+
+
+def test_every_command_a_message_names_is_a_real_command() -> None:
+    """Hints like "(see `astrocat list files`)" name commands that exist: a group's
+    subcommand must be one of that group's (a hint once sent users to `list frames`)."""
+    import re
+    from pathlib import Path
+
+    from typer.main import get_command
+
+    from astrocat.cli import app
+
+    root = get_command(app)
+    named: dict[tuple[str, ...], set[str]] = {}
+    for py in (Path(__file__).resolve().parent.parent / "astrocat").rglob("*.py"):
+        for m in re.finditer(r"`astrocat ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", py.read_text(encoding="utf-8")):
+            named.setdefault(tuple(w for w in m.groups() if w), set()).add(py.name)
+    assert len(named) > 40  # the hints are found at all
+    wrong = []
+    for words, where in sorted(named.items()):
+        cmd = root.commands.get(words[0])
+        if cmd is None:
+            wrong.append((words, sorted(where)))
+        elif len(words) > 1 and hasattr(cmd, "commands") and words[1] not in cmd.commands:
+            wrong.append((words, sorted(where)))
+    assert wrong == []

@@ -193,7 +193,7 @@ def select_frames(db: sqlite_utils.Database, ids: Sequence[int] = (), session: s
     rows = list(db.query(f"SELECT * FROM frames WHERE {' OR '.join(clauses)} ORDER BY id", params))
     missing = sorted(set(ids) - {r["id"] for r in rows})
     if missing:
-        raise CurationError(f"no frame with id {', '.join(map(str, missing))} (see `astrocat list frames`)")
+        raise CurationError(f"no frame with id {', '.join(map(str, missing))} (see `astrocat list files`)")
     if not rows:
         raise CurationError("no frame matches")
     return rows

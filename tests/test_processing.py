@@ -505,3 +505,27 @@ def test_a_light_marked_bad_stays_out_of_a_processing_session(built) -> None:
     r = run(s.config_path, "processing", "create", "M31 2024", "--target", "M31", "--replace", "--json")
     assert json.loads(r.stdout)["lights"] == 5
     assert len(list((folder / "lights" / "Ha").iterdir())) == 3
+
+
+def test_delete_and_archive_dry_runs_change_nothing(built) -> None:
+    s = built
+    assert run(s.config_path, "processing", "create", "M31 2024", "--target", "M31").returncode == 1  # OIII lacks flats
+    folder = s.processing / "m31-2024"
+
+    def snapshot() -> tuple:
+        con = sqlite3.connect(s.catalog)
+        rows = con.execute("SELECT COUNT(*) FROM processing_frames WHERE processing_id = 'm31-2024'").fetchone()[0]
+        status = con.execute("SELECT status FROM processing_sessions WHERE id = 'm31-2024'").fetchone()
+        con.close()
+        return rows, status, sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+    before = snapshot()
+    links = sum(1 for p in folder.rglob("*") if p.is_symlink() and not p.is_dir())
+    assert before[0] == links > 0
+    expected = {"delete": f"deleting m31-2024 would remove {links} links",
+                "archive": f"m31-2024 would be archived, {links} links removed"}
+    for cmd, says in expected.items():
+        r = run(s.config_path, "processing", cmd, "m31-2024", "--dry-run")
+        assert r.returncode == 0, r.stderr
+        assert says in r.stdout, r.stdout
+        assert snapshot() == before, cmd

@@ -231,16 +231,23 @@ def status(pid: str = typer.Argument(..., metavar="ID"),
 
 
 @processing_app.command("archive")
-def archive(pid: str = typer.Argument(..., metavar="ID")) -> None:
+def archive(
+    pid: str = typer.Argument(..., metavar="ID"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would go; change nothing."),
+) -> None:
     """Archive a processing session: its links go, its record and your files stay.
 
-    Example: `astrocat processing archive m31-2024`
+    Example: `astrocat processing archive m31-2024 --dry-run`
     """
     from astrocat.processing import sessions
 
     s = settings()
     with locked(s, "processing"), open_db(s) as db, _errors():
-        r = sessions.archive(db, s, pid)
+        r = sessions.archive(db, s, pid, dry_run=dry_run)
+    if dry_run:
+        output.info(f"dry run, nothing changed: {pid} would be archived, "
+                    f"{output.plural(r['links_removed'], 'link')} removed; library frames untouched")
+        return
     for p in r["problems"]:
         output.error(p)
     output.info(f"{pid}: archived (links removed; library frames untouched)")
@@ -248,17 +255,24 @@ def archive(pid: str = typer.Argument(..., metavar="ID")) -> None:
 
 
 @processing_app.command("delete")
-def delete(pid: str = typer.Argument(..., metavar="ID")) -> None:
+def delete(
+    pid: str = typer.Argument(..., metavar="ID"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would go; change nothing."),
+) -> None:
     """Delete a processing session: its links and its catalog rows. Library frames and
     their catalog rows, your files in intermediate/ and final/, and your pins stay.
 
-    Example: `astrocat processing delete m31-2024`
+    Example: `astrocat processing delete m31-2024 --dry-run`
     """
     from astrocat.processing import sessions
 
     s = settings()
     with locked(s, "processing"), open_db(s) as db, _errors():
-        r = sessions.delete(db, s, pid)
+        r = sessions.delete(db, s, pid, dry_run=dry_run)
+    if dry_run:
+        output.info(f"dry run, nothing changed: deleting {pid} would remove "
+                    f"{output.plural(r['links_removed'], 'link')} and its catalog rows; library frames untouched")
+        return
     for p in r["problems"]:
         output.error(p)
     output.info(f"deleted {pid}: {output.plural(r['links_removed'], 'link')} removed; library frames untouched")

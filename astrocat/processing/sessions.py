@@ -343,12 +343,15 @@ def _remove_links(db: sqlite_utils.Database, s: Settings, pid: str) -> list[str]
     return problems
 
 
-def delete(db: sqlite_utils.Database, s: Settings, pid: str) -> dict[str, Any]:
+def delete(db: sqlite_utils.Database, s: Settings, pid: str, dry_run: bool = False) -> dict[str, Any]:
     """Remove the session's links and its catalog rows. Library frames and their rows,
-    the files you saved in intermediate/ and final/, and your pins are left alone."""
+    the files you saved in intermediate/ and final/, and your pins are left alone.
+    `dry_run`: say how many links would go, change nothing."""
     get(db, pid)
     folder = folder_of(s, pid)
     n = db.execute("SELECT COUNT(*) FROM processing_frames WHERE processing_id = ?", [pid]).fetchone()[0]
+    if dry_run:
+        return {"id": pid, "links_removed": n, "problems": [], "folder": s.rel(folder), "dry_run": True}
     problems = _remove_links(db, s, pid)
     flats = CALIBRATION_DIRS["flat"]
     for sub in (*(f"{flats}/{d.name}" for d in (folder / flats).glob("*")), *CALIBRATION_DIRS.values(),
@@ -364,9 +367,13 @@ def delete(db: sqlite_utils.Database, s: Settings, pid: str) -> dict[str, Any]:
     return {"id": pid, "links_removed": n - len(problems), "problems": problems, "folder": s.rel(folder)}
 
 
-def archive(db: sqlite_utils.Database, s: Settings, pid: str) -> dict[str, Any]:
-    """Mark it archived and remove its links (the catalog keeps what it used)."""
+def archive(db: sqlite_utils.Database, s: Settings, pid: str, dry_run: bool = False) -> dict[str, Any]:
+    """Mark it archived and remove its links (the catalog keeps what it used).
+    `dry_run`: say how many links would go, change nothing."""
     get(db, pid)
+    if dry_run:
+        n = db.execute("SELECT COUNT(*) FROM processing_frames WHERE processing_id = ?", [pid]).fetchone()[0]
+        return {"id": pid, "problems": [], "links_removed": n, "dry_run": True}
     problems = _remove_links(db, s, pid)
     set_status(db, pid, "archived")
     return {"id": pid, "problems": problems}

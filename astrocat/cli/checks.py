@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Optional
 
 import typer
 
 from astrocat.cli import output
 from astrocat.cli.app import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, app, fail, group, open_db, progress_bar, settings
-from astrocat.cli.options import (
-    CAMERA, FILTER, FROM, NIGHT, SESSION, TARGET, TELESCOPE, TO, TYPE, YEAR, frame_filter,
-)
+from astrocat.cli.options import FILTERS, Filters, with_filters
 
 verify_app = group(
     "Check files against the catalog (`files`) and the catalog itself (`database`). Never fixes or deletes."
@@ -80,12 +77,10 @@ def verify_database(as_json: bool = typer.Option(False, "--json", help="Print th
 
 
 @app.command()
+@with_filters()
 def validate(
     paths: list[str] = typer.Argument(None, help="Catalog paths or folders to limit the check to."),
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
-    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
-    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
-    session: Optional[str] = SESSION,
+    filters: Filters = FILTERS,
     problems_only: bool = typer.Option(False, "--problems", help="Show only files with errors or warnings."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -104,8 +99,7 @@ def validate(
     from astrocat.checks.validate import validate as run_validate
 
     s = settings()
-    flt = frame_filter(s, target=target, filter_=filter_, frame_type=frame_type, night=night, date_from=date_from,
-                       date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
+    flt = filters.of(s)
     with open_db(s, readonly=True) as db:
         with progress_bar(quiet or as_json, "Validating") as progress:
             rows = run_validate(db, s, flt, paths or None, progress=progress)

@@ -9,9 +9,7 @@ from astrocat.config import Settings
 from astrocat.cli import output
 from astrocat.cli.app import app, group, open_db, settings
 from astrocat.rules.sessions import targets_label
-from astrocat.cli.options import (
-    CAMERA, FILTER, FROM, JSON, LIMIT, NIGHT, SESSION, TARGET, TELESCOPE, TO, TYPE, YEAR, frame_filter,
-)
+from astrocat.cli.options import JSON, LIMIT, FILTERS, Filters, with_filters
 
 list_app = group("List files, sessions, targets, equipment, duplicates and rejects, with filters.")
 app.add_typer(list_app, name="list")
@@ -23,11 +21,9 @@ FILE_COLUMNS = [
 
 
 @list_app.command("files")
+@with_filters()
 def list_files(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
-    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
-    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
-    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+    filters: Filters = FILTERS, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
     """Cataloged frames. `--json` prints every field of each frame (docs/data-model.md).
 
@@ -38,8 +34,7 @@ def list_files(
     `astrocat list files --type flat --night 2024-11-01 --json`
     """
     s = settings()
-    flt = frame_filter(s, target=target, filter_=filter_, frame_type=frame_type, night=night, date_from=date_from,
-                       date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
+    flt = filters.of(s)
     with open_db(s, readonly=True) as db:
         # streamed from the cursor: constant memory whatever the size of the catalog
         if as_json:
@@ -52,11 +47,9 @@ def list_files(
 
 
 @list_app.command("sessions")
+@with_filters()
 def list_sessions(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
-    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
-    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
-    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+    filters: Filters = FILTERS, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
     """Imaging sessions (night + camera + telescope), newest first.
 
@@ -67,8 +60,7 @@ def list_sessions(
     Example: `astrocat list sessions --year 2024 --target M31`
     """
     s = settings()
-    flt = frame_filter(s, target=target, filter_=filter_, frame_type=frame_type, night=night, date_from=date_from,
-                       date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
+    flt = filters.of(s)
     with open_db(s, readonly=True) as db:
         rows = catalog.list_sessions(db, flt, limit)
     if as_json:
@@ -90,10 +82,9 @@ def list_sessions(
 
 
 @list_app.command("targets")
+@with_filters(types=False)
 def list_targets(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, night: Optional[str] = NIGHT,
-    date_from: Optional[str] = FROM, date_to: Optional[str] = TO, year: Optional[int] = YEAR,
-    camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE, session: Optional[str] = SESSION,
+    filters: Filters = FILTERS,
     limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
     """Targets with total integration (light frames), filters and first/last night.
@@ -105,8 +96,7 @@ def list_targets(
     Example: `astrocat list targets --year 2024`
     """
     s = settings()
-    flt = frame_filter(s, target=target, filter_=filter_, night=night, date_from=date_from, date_to=date_to,
-                       year=year, camera=camera, telescope=telescope, session=session)
+    flt = filters.of(s)
     with open_db(s, readonly=True) as db:
         rows = catalog.list_targets(db, flt, limit)
     if as_json:
@@ -123,9 +113,9 @@ def list_targets(
     )
 
 
-def _list_values(column: str, title: str, limit: Optional[int], as_json: bool, **filters: Optional[str | int]) -> None:
+def _list_values(column: str, title: str, limit: Optional[int], as_json: bool, filters: Filters) -> None:
     s = settings()
-    flt = frame_filter(s, **filters)
+    flt = filters.of(s)
     with open_db(s, readonly=True) as db:
         rows = catalog.list_values(db, column, flt, limit)
         raw = catalog.raw_names(db, column, flt) if column in ("camera", "telescope") else []
@@ -188,11 +178,9 @@ def _equipment(s: Settings, column: str, rows: list[dict], raw: list[dict], as_j
 
 
 @list_app.command("cameras")
+@with_filters()
 def list_cameras(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
-    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
-    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
-    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+    filters: Filters = FILTERS, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
     """Cameras (INSTRUME, after your aliases and profiles) with frame counts, for the frames the filters select.
 
@@ -204,17 +192,13 @@ def list_cameras(
 
     Examples: `astrocat list cameras` · `astrocat list cameras --target M31 --year 2024`
     """
-    _list_values("camera", "cameras", limit, as_json, target=target, filter_=filter_, frame_type=frame_type,
-                 night=night, date_from=date_from, date_to=date_to, year=year, camera=camera, telescope=telescope,
-                 session=session)
+    _list_values("camera", "cameras", limit, as_json, filters)
 
 
 @list_app.command("telescopes")
+@with_filters()
 def list_telescopes(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
-    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
-    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
-    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+    filters: Filters = FILTERS, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
     """Telescopes (TELESCOP, mounts excluded, after your aliases and profiles), for the frames the filters select.
 
@@ -226,17 +210,13 @@ def list_telescopes(
 
     Examples: `astrocat list telescopes` · `astrocat list telescopes --camera ASI2600MM --type light`
     """
-    _list_values("telescope", "telescopes", limit, as_json, target=target, filter_=filter_, frame_type=frame_type,
-                 night=night, date_from=date_from, date_to=date_to, year=year, camera=camera, telescope=telescope,
-                 session=session)
+    _list_values("telescope", "telescopes", limit, as_json, filters)
 
 
 @list_app.command("filters")
+@with_filters()
 def list_filter_names(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
-    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
-    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
-    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+    filters: Filters = FILTERS, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
     """Filters (canonical names) with frame counts, for the frames the filters select.
 
@@ -245,17 +225,13 @@ def list_filter_names(
 
     Examples: `astrocat list filters --target M31` · `astrocat list filters --type flat --night 2024-10-03`
     """
-    _list_values("filter", "filters", limit, as_json, target=target, filter_=filter_, frame_type=frame_type,
-                 night=night, date_from=date_from, date_to=date_to, year=year, camera=camera, telescope=telescope,
-                 session=session)
+    _list_values("filter", "filters", limit, as_json, filters)
 
 
 @list_app.command("duplicates")
+@with_filters()
 def list_duplicates(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
-    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
-    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
-    session: Optional[str] = SESSION, limit: Optional[int] = LIMIT, as_json: bool = JSON,
+    filters: Filters = FILTERS, limit: Optional[int] = LIMIT, as_json: bool = JSON,
 ) -> None:
     """Identical content (same sha256) cataloged at more than one path.
 
@@ -266,8 +242,7 @@ def list_duplicates(
     Examples: `astrocat list duplicates --json` · `astrocat list duplicates --night 2024-10-03`
     """
     s = settings()
-    flt = frame_filter(s, target=target, filter_=filter_, frame_type=frame_type, night=night, date_from=date_from,
-                       date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
+    flt = filters.of(s)
     with open_db(s, readonly=True) as db:
         rows = catalog.list_duplicates(db, limit, flt)
     if as_json:

@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -51,3 +56,54 @@ def frame_filter(
         night=night, date_from=date_from, date_to=date_to, year=year, camera=camera,
         telescope=telescope, session=session,
     ).normalized(s.normalize_settings())
+
+
+# (parameter, option, type) of the frame filters, in the order `--help` lists them
+_FILTER_PARAMS: tuple[tuple[str, Any, Any], ...] = (
+    ("target", TARGET, Optional[str]), ("filter_", FILTER, Optional[str]), ("frame_type", TYPE, Optional[str]),
+    ("night", NIGHT, Optional[str]), ("date_from", FROM, Optional[str]), ("date_to", TO, Optional[str]),
+    ("year", YEAR, Optional[int]), ("camera", CAMERA, Optional[str]), ("telescope", TELESCOPE, Optional[str]),
+    ("session", SESSION, Optional[str]),
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The frame filters a command was given; `of(settings)` is their FrameFilter."""
+
+    values: dict[str, Any]
+
+    def of(self, s: Settings) -> catalog.FrameFilter:
+        return frame_filter(s, **self.values)
+
+
+FILTERS = Filters({})  # the default a command's `filters` parameter declares; `with_filters` replaces it
+
+
+def with_filters(types: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the shared frame filters (`--target --filter [--type] --night --from
+    --to --year --camera --telescope --session`) in place of its `filters` parameter, which
+    receives them as one `Filters`. `types=False` leaves out `--type` (totals of lights)."""
+    specs = [p for p in _FILTER_PARAMS if types or p[0] != "frame_type"]
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(fn)
+        params: list[inspect.Parameter] = []
+        for p in inspect.signature(fn).parameters.values():
+            if p.name == "filters":
+                params += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=option,
+                                             annotation=kind) for name, option, kind in specs]
+            else:
+                params.append(p.replace(annotation=hints.get(p.name, p.annotation)))
+        names = [name for name, _, _ in specs]
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            return fn(filters=Filters({n: kwargs.pop(n) for n in names}), **kwargs)
+
+        # typer reads the parameters from the signature and their types from the annotations
+        command.__signature__ = inspect.Signature(params, return_annotation=hints.get("return"))  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return decorate

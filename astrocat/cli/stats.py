@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Optional
 
 from astrocat import catalog
 from astrocat.cli import output
 from astrocat.cli.app import app, group, open_db, settings
-from astrocat.cli.options import (
-    CAMERA, FILTER, FROM, JSON, NIGHT, SESSION, TARGET, TELESCOPE, TO, TYPE, YEAR, frame_filter,
-)
+from astrocat.cli.options import JSON, FILTERS, Filters, with_filters
 
 stats_app = group("Frames, integration hours and storage: summary, by target, filter, month, equipment.")
 app.add_typer(stats_app, name="stats")
 
 
 @stats_app.command("summary")
+@with_filters()
 def stats_summary(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
-    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
-    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
-    session: Optional[str] = SESSION, as_json: bool = JSON,
+    filters: Filters = FILTERS, as_json: bool = JSON,
 ) -> None:
     """Frames, light frames, integration hours, nights, sessions, targets, storage.
 
@@ -30,15 +25,14 @@ def stats_summary(
     Example ("how many hours of Ha on M31?"): `astrocat stats summary --target M31 --filter Ha`
     """
     s = settings()
-    flt = frame_filter(s, target=target, filter_=filter_, frame_type=frame_type, night=night, date_from=date_from,
-                       date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
+    flt = filters.of(s)
     with open_db(s, readonly=True) as db:
         data = catalog.stats_summary(db, flt)
     if as_json:
         output.print_json(data)
         return
     # the names as matched (`--target "M 31"` reads M31)
-    scope = " ".join(x for x in (flt.target, flt.filter, str(year) if year else None) if x)
+    scope = " ".join(x for x in (flt.target, flt.filter, str(flt.year) if flt.year else None) if x)
     plural = output.plural
     output.info(
         f"{scope + ': ' if scope else ''}{output.hours(data['integration_s'])} of light in "
@@ -53,9 +47,9 @@ def stats_summary(
     )
 
 
-def _grouped(group_by: str, title: str, as_json: bool, **filters: Optional[str | int]) -> None:
+def _grouped(group_by: str, title: str, as_json: bool, filters: Filters) -> None:
     s = settings()
-    flt = frame_filter(s, **filters)
+    flt = filters.of(s)
     with open_db(s, readonly=True) as db:
         rows = catalog.stats_grouped(db, flt, group_by)
     if as_json:
@@ -79,10 +73,9 @@ def _print_sized(rows: list[dict], columns: list[tuple[str, str]], drop: tuple[s
 
 
 @stats_app.command("by-target")
+@with_filters(types=False)
 def stats_by_target(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, night: Optional[str] = NIGHT,
-    date_from: Optional[str] = FROM, date_to: Optional[str] = TO, year: Optional[int] = YEAR,
-    camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE, session: Optional[str] = SESSION,
+    filters: Filters = FILTERS,
     as_json: bool = JSON,
 ) -> None:
     """Light integration per target. Example: `astrocat stats by-target --filter Ha`
@@ -94,15 +87,13 @@ def stats_by_target(
     With one target and one filter it answers in one line:
     `astrocat stats by-target --target M31 --filter Ha` -> `M31: 12.50 h in 150 light frames over 4 nights`
     """
-    _grouped("target", "target", as_json, target=target, filter_=filter_, night=night, date_from=date_from,
-             date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
+    _grouped("target", "target", as_json, filters)
 
 
 @stats_app.command("by-filter")
+@with_filters(types=False)
 def stats_by_filter(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, night: Optional[str] = NIGHT,
-    date_from: Optional[str] = FROM, date_to: Optional[str] = TO, year: Optional[int] = YEAR,
-    camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE, session: Optional[str] = SESSION,
+    filters: Filters = FILTERS,
     as_json: bool = JSON,
 ) -> None:
     """Light integration per filter. Example: `astrocat stats by-filter --target M31`
@@ -110,15 +101,13 @@ def stats_by_filter(
     Takes every filter but `--type` (it adds up light frames): `--target --filter --night
     --from --to --year --camera --telescope --session`.
     """
-    _grouped("filter", "filter", as_json, target=target, filter_=filter_, night=night, date_from=date_from,
-             date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
+    _grouped("filter", "filter", as_json, filters)
 
 
 @stats_app.command("by-month")
+@with_filters(types=False)
 def stats_by_month(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, night: Optional[str] = NIGHT,
-    date_from: Optional[str] = FROM, date_to: Optional[str] = TO, year: Optional[int] = YEAR,
-    camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE, session: Optional[str] = SESSION,
+    filters: Filters = FILTERS,
     as_json: bool = JSON,
 ) -> None:
     """Light integration per month of the night. Example: `astrocat stats by-month --year 2024`
@@ -126,16 +115,13 @@ def stats_by_month(
     Takes every filter but `--type` (it adds up light frames): `--target --filter --night
     --from --to --year --camera --telescope --session`.
     """
-    _grouped("month", "month", as_json, target=target, filter_=filter_, night=night, date_from=date_from,
-             date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
+    _grouped("month", "month", as_json, filters)
 
 
 @stats_app.command("equipment")
+@with_filters()
 def stats_equipment(
-    target: Optional[str] = TARGET, filter_: Optional[str] = FILTER, frame_type: Optional[str] = TYPE,
-    night: Optional[str] = NIGHT, date_from: Optional[str] = FROM, date_to: Optional[str] = TO,
-    year: Optional[int] = YEAR, camera: Optional[str] = CAMERA, telescope: Optional[str] = TELESCOPE,
-    session: Optional[str] = SESSION, as_json: bool = JSON,
+    filters: Filters = FILTERS, as_json: bool = JSON,
 ) -> None:
     """Frames and integration per camera + telescope. Example: `astrocat stats equipment --year 2024`
 
@@ -143,8 +129,7 @@ def stats_equipment(
     --telescope --session`.
     """
     s = settings()
-    flt = frame_filter(s, target=target, filter_=filter_, frame_type=frame_type, night=night, date_from=date_from,
-                       date_to=date_to, year=year, camera=camera, telescope=telescope, session=session)
+    flt = filters.of(s)
     with open_db(s, readonly=True) as db:
         rows = catalog.stats_equipment(db, flt)
     if as_json:

@@ -113,6 +113,23 @@ def _table(cells: list[list[str]], headings: list[str], title: str | None, wrap:
     return table
 
 
+def _cut_widths(widths: dict[str, int], floor: dict[str, int], over: int) -> dict[str, int]:
+    """Take `over` characters off the cuttable columns, a character at a time from the
+    widest (so two long paths end up sharing the room), none below its floor.
+    Returns the columns cut and their new widths."""
+    widths = dict(widths)
+    cut: dict[str, int] = {}
+    while over > 0:
+        room = [k for k in widths if widths[k] > floor[k]]
+        if not room:
+            break
+        k = max(room, key=lambda c: widths[c])
+        widths[k] -= 1
+        cut[k] = widths[k]
+        over -= 1
+    return cut
+
+
 def print_table(
     rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str | None = None, *,
     drop: Iterable[str] = (), shrink: Iterable[str] = (), clip: Iterable[str] = (), wrap: Iterable[str] = (),
@@ -161,16 +178,7 @@ def print_table(
         widths = {k: max((len(line) for t in text[k] for line in t.split("\n")), default=0)
                   for k in cutters if k in shown}
         floor = {k: max(cutters[k][0], len(heading[k])) for k in widths}
-        cut: dict[str, int] = {}
-        while over > 0:
-            room = [k for k in widths if widths[k] > floor[k]]
-            if not room:
-                break
-            k = max(room, key=lambda c: widths[c])
-            widths[k] -= 1
-            cut[k] = widths[k]
-            over -= 1
-        table = build(shown, cut)
+        table = build(shown, _cut_widths(widths, floor, over))
     console.print(table)
     if not rows:
         console.print("(no rows)")
@@ -225,14 +233,7 @@ def print_table_stream(
     if over > 0 and cutters:
         widths = {k: longest[k] for k in cutters if k in shown}
         floor = {k: max(cutters[k][0], len(heading[k])) for k in widths}
-        while over > 0:
-            room = [k for k in widths if widths[k] > floor[k]]
-            if not room:
-                break
-            k = max(room, key=lambda c: widths[c])
-            widths[k] -= 1
-            cut[k] = widths[k]
-            over -= 1
+        cut = _cut_widths(widths, floor, over)
     fixed = {k: col_width(k, cut) for k in shown}
     room = width - len(shown) - 1  # what the vertical lines leave
     if sum(fixed[k] + 2 for k in shown) > room:  # still too wide: narrowed evenly, as rich does

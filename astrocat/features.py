@@ -75,6 +75,8 @@ FEATURES: tuple[Feature, ...] = (
         "scan", "Scan",
         cli=("astrocat.cli.init_scan",),
         commands=("scan",),
+        migrations=((14, "frames: an index of what a rescan compares (path, size, mtime, location)",
+                     "astrocat.catalog.schema:_m14_rescan_index"),),
         steps=(Step("scan", 20, "astrocat.ingest.scan:scan_step", frozenset({"sync", "demo", "scan"})),),
     ),
     Feature(

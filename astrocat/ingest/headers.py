@@ -130,7 +130,7 @@ class Header:
 
 
 # every name ending is_candidate accepts, for one str.endswith per file (a scan walks them all)
-_CANDIDATE_ENDINGS = tuple(
+CANDIDATE_ENDINGS = tuple(
     f + c for f in FITS_SUFFIXES for c in ("",) + COMPRESSED_SUFFIXES
 ) + (XISF_SUFFIX, ".fits.z")
 
@@ -139,7 +139,7 @@ def is_candidate(name: str) -> bool:
     """True for names astrocat reads: .fits/.fit/.fts (any case, optionally .gz/.fz/.bz2), .xisf.
 
     `.fits.Z` is recognised too, so that it is rejected with a reason rather than ignored."""
-    return name.lower().endswith(_CANDIDATE_ENDINGS)
+    return name.lower().endswith(CANDIDATE_ENDINGS)
 
 
 # --- card parsing -----------------------------------------------------------------

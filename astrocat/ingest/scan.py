@@ -9,14 +9,12 @@ the next run. FIFOs, sockets and devices are recorded as rejects, never opened.
 
 from __future__ import annotations
 
-import errno
 import functools
 import json
 import os
-import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +25,10 @@ from astrocat.clock import utc_now
 from astrocat import catalog
 from astrocat.catalog import changes
 from astrocat.config import Settings
-from astrocat.ingest.headers import HeaderError, is_candidate, not_regular_reason, read_header
+from astrocat.ingest.headers import HeaderError, read_header
+from astrocat.ingest.child import die_with_parent
+from astrocat.ingest.survey import PARALLEL_MIN_FILES, PathForms, survey
+from astrocat.ingest.walk import SKIP_DIRS, Entry, os_error_reason, walk  # noqa: F401 - the scan's names
 from astrocat.rules.normalize import Settings as NormalizeSettings
 from astrocat.rules.naming import original_name
 from astrocat.rules.normalize import normalize
@@ -43,7 +44,6 @@ POOL_MIN_FILES = 200
 POOL_MIN_BYTES = 64 << 20
 POOL_CHUNK = 32
 POOL_CHUNK_BYTES = 16 << 20  # a chunk of files handed to a worker holds about this much
-SKIP_DIRS = {".git", "__pycache__", ".astrocat", ".Trash", ".Trashes", "@eaDir"}
 
 
 @dataclass
@@ -67,126 +67,6 @@ class ScanResult:
             "waiting": self.waiting, "files_seen": self.seen, "elapsed_s": round(self.elapsed_s, 3),
             "rejects": self.rejects, "duplicate_paths": self.duplicate_paths,
         }
-
-
-@dataclass(slots=True)  # one per file walked: slots make them cheaper to create
-class Entry:
-    path: str  # absolute
-    size: int
-    mtime: float
-    reason: str | None = None  # set when the entry is rejected before it is opened
-
-
-def walk(roots: Iterable[Path]) -> Iterator[Entry]:
-    """Yield candidate files under roots; symlinks are reported, never followed.
-
-    A FIFO, socket or device with a candidate name (or given as a root) comes with
-    its reject reason: it is never opened, as opening a FIFO blocks."""
-    stack = [os.path.abspath(r) for r in roots]
-    explicit = set(stack)
-    seen_dirs: set[tuple[int, int]] = set()
-    while stack:
-        top = stack.pop()
-        try:
-            st = os.stat(top)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode):
-            if is_candidate(os.path.basename(top)):
-                yield Entry(top, st.st_size, st.st_mtime)
-            continue
-        if not stat.S_ISDIR(st.st_mode):
-            if top in explicit or is_candidate(os.path.basename(top)):
-                yield Entry(top, 0, 0.0, reason=not_regular_reason(st.st_mode))
-            continue
-        key = (st.st_dev, st.st_ino)
-        if key in seen_dirs:
-            continue
-        seen_dirs.add(key)
-        try:
-            it = os.scandir(top)
-        except OSError:
-            continue
-        subdirs = []
-        with it:
-            for de in it:
-                name = de.name
-                try:
-                    if de.is_symlink():
-                        if is_candidate(name):
-                            yield Entry(de.path, 0, 0.0, reason=_symlink_reason(de.path))
-                        continue
-                    if de.is_dir(follow_symlinks=False):
-                        if name not in SKIP_DIRS and not name.startswith(".astrocat"):
-                            subdirs.append(de.path)
-                        continue
-                    if not is_candidate(name) or name.startswith(".astrocat-tmp"):
-                        continue
-                    st = de.stat(follow_symlinks=False)
-                except OSError as exc:
-                    yield Entry(de.path, 0, 0.0, reason=os_error_reason(exc, "cannot stat"))
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    yield Entry(de.path, st.st_size, st.st_mtime)
-                else:
-                    yield Entry(de.path, 0, 0.0, reason=not_regular_reason(st.st_mode))
-        stack.extend(sorted(subdirs, reverse=True))
-
-
-def os_error_reason(exc: OSError, action: str) -> str:
-    """A reject reason for an OSError: a short sentence, the errno name as the detail."""
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied"
-    if exc.errno == errno.ENOENT:
-        return "file vanished during the scan"
-    if exc.errno == errno.EISDIR:
-        return "not a regular file (directory)"
-    name = errno.errorcode.get(exc.errno or 0)
-    return f"{action} ({name})" if name else action
-
-
-def _symlink_reason(path: str) -> str:
-    try:
-        os.stat(path)
-    except OSError as exc:
-        if exc.errno == 40:
-            return "symbolic link loop: not followed"
-        return "broken symbolic link: not followed"
-    return "symbolic link: not followed (scan the folder it points to instead)"
-
-
-
-class PathForms:
-    """Catalog path (as `Settings.rel` gives it) and location (`Settings.location_of`).
-
-    `rel` tests string prefixes instead of pathlib: a scan asks it for every file it
-    sees, and on a rescan of an unchanged library that is most of the work."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.fast = os.sep == "/" and os.altsep is None
-        self.base = str(settings.base_dir)
-        self.base_prefix = self.base.rstrip("/") + "/"
-
-    def rel(self, path: str) -> str:
-        if not self.fast:
-            return self.settings.rel(path)
-        p = os.path.abspath(path)
-        if p.startswith(self.base_prefix):
-            return p[len(self.base_prefix) :]
-        return "." if p == self.base else p
-
-    def rel_walked(self, path: str) -> str:
-        """`rel` of a path `walk` yielded: absolute and normal already (an abspath'd root
-        joined with names), so only the prefix is cut."""
-        if not self.fast:
-            return self.settings.rel(path)
-        if path.startswith(self.base_prefix):
-            return path[len(self.base_prefix) :]
-        return "." if path == self.base else path
-
-    def location(self, path: str) -> str:
-        return self.settings.location_of(path)
 
 
 def read_entry(entry: Entry, settings: Settings) -> tuple[dict[str, Any] | None, str | None]:
@@ -268,22 +148,10 @@ def _init_worker(settings: Settings, parent_pid: int) -> None:
     # A worker dies with the scan, even a scan killed with SIGKILL: an orphan would
     # wait for work forever (the catalog lock it inherited is closed at fork by astrocat.lock)
     _parent_pid = parent_pid
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() != parent_pid:  # the parent died before the line above
         os._exit(1)
     _worker_context = (PathForms(settings), settings.normalize_settings())
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # no prctl: _read_in_worker's parent check still ends an orphan
 
 
 def _read_in_worker(entry: Entry) -> Read:
@@ -374,26 +242,11 @@ def scan(
     result = ScanResult()
     catalog.sync_overrides(db)  # a rebuilt or restored catalog takes its corrections back first
     known = catalog.known_files(db)
-    entries = list(walk([r for r in roots if os.path.exists(r)]))
-    result.seen = len(entries)
     forms = PathForms(settings)
-    seen_rel: set[str] = set()
-    todo: list[tuple[Entry, str, str | None]] = []
-    now, settle = time.time(), settings.settle_s
-    for e in entries:
-        rel = forms.rel_walked(e.path)
-        seen_rel.add(rel)
-        prev = known.get(rel)
-        if not full and prev and prev[2] != "missing" and prev[0] == e.size and prev[1] == e.mtime and not e.reason:
-            result.unchanged += 1
-            continue
-        if prev and prev[2] == "reject" and e.reason:
-            result.unchanged += 1  # a link or unstatable entry already on record
-            continue
-        if settle > 0 and not e.reason and abs(now - e.mtime) < settle:
-            result.waiting += 1  # maybe still being written: neither read nor marked missing
-            continue
-        todo.append((e, rel, prev[2] if prev else None))
+    found = survey([r for r in roots if os.path.exists(r)], known, forms, full=full,
+                   settle=settings.settle_s, now=time.time(), parallel=_share_walk(known))
+    result.seen, result.unchanged, result.waiting = found.seen, found.unchanged, found.waiting
+    todo = found.todo
 
     affected_sessions: set[str] = set()
     changed_paths = [rel for _, rel, kind in todo if kind == "frame" or kind == "missing"]
@@ -454,11 +307,15 @@ def scan(
     # files cataloged under the scanned roots that are gone now
     abs_roots = [os.path.abspath(r) for r in roots]
     rel_roots = [forms.rel(r).rstrip("/") + "/" for r in abs_roots]
-    # set difference first (in C): on a rescan nearly every cataloged path was seen
-    gone = sorted(
-        p for p in known.keys() - seen_rel
-        if known[p][2] != "missing" and any(p.startswith(r) for r in rel_roots)
-    )
+    if found.on_record == sum(1 for v in known.values() if v[2] != "missing") and all(
+            os.path.isdir(r) for r in abs_roots if os.path.lexists(r)):
+        # every file on record was walked (folders only: each path was walked once)
+        gone: list[str] = []
+    else:  # set difference first (in C): on a rescan nearly every cataloged path was seen
+        gone = sorted(
+            p for p in known.keys() - set(found.seen_paths)
+            if known[p][2] != "missing" and any(p.startswith(r) for r in rel_roots)
+        )
     if gone:
         affected_sessions |= catalog.session_ids_for_paths(db, gone)
         old_hashes |= catalog.sha256s_for_paths(db, gone)
@@ -480,6 +337,11 @@ def scan(
         changes.save_stamp(db, "scan", changes.token(db), None)
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+def _share_walk(known: dict[str, Any]) -> bool:
+    """Walk with a second process: worth it on a large library with a second core."""
+    return len(known) >= PARALLEL_MIN_FILES and (os.cpu_count() or 1) > 1
 
 
 def _duplicates_of(db: sqlite_utils.Database, new_hashes: dict[str, str]) -> list[dict[str, Any]]:

@@ -248,7 +248,7 @@ def _stamp(st: os.stat_result) -> str:
     return f"{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_size}:{st.st_ino}"
 
 
-def _stat_stamp(path: Path) -> str | None:
+def _stat_stamp(path: Path | str) -> str | None:
     try:
         return _stamp(os.stat(path))
     except OSError:
@@ -550,8 +550,9 @@ def _unchanged_since_last_run(db: sqlite_utils.Database, root: Path, key: str, r
     files, deleted = detail.get("files"), detail.get("deleted", [])
     if not isinstance(files, dict) or not root.is_dir():
         return False
+    base = os.path.join(root, "")  # str joins: this runs for every note on every sync
     for path, stamp in files.items():
-        if _stat_stamp(root / path) != stamp:
+        if _stat_stamp(base + path) != stamp:
             return False
     if any(os.path.lexists(root / p) for p in deleted):
         return False

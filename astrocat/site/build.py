@@ -13,6 +13,7 @@ with site pages of its own names them in the feature registry (`Feature.pages`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -75,7 +76,6 @@ class Site:
         self.datasette = DatasetteLinks(settings.datasette_url, settings.catalog)
         self.built = {f.name for f in features.built()}  # the features whose pages and links exist
         self.nav = [(label, href) for _, label, href in features.nav()]
-        self.notes = self._notes()
         # what every page depends on besides its own data
         self.context_key = digest(self.fingerprint, self.datasette.base, str(self.s.notes), str(self.s.catalog),
                                   thumbnails, THUMBS_PER_SESSION, self.nav)
@@ -110,7 +110,9 @@ class Site:
         return {sid: hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
                 for sid, blob in self.db.execute(sql)}
 
-    def _notes(self) -> dict[tuple[str, str], dict[str, Any]]:
+    @functools.cached_property
+    def notes(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """(kind, key) -> the note's row; read when a page is rendered (not by a skipped build)."""
         if not self.has_table("notes"):
             return {}
         return {(r["kind"], r["key"]): r for r in self.query("SELECT kind, key, path, user_text FROM notes")}

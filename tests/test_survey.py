@@ -189,3 +189,20 @@ def test_nothing_is_missing_when_every_file_on_record_was_walked(library) -> Non
         assert (r.new, r.missing) == (1, 1)
     finally:
         db.conn.close()
+
+
+def test_no_process_to_fork_walks_everything_here(library, monkeypatch) -> None:
+    now = time.time()
+    known, want = _tree(library, now)
+    roots = [library.quarantine, library.library]
+    alone = survey(roots, known, PathForms(library), full=False, settle=30, now=now, parallel=False)
+    open_fds = len(os.listdir("/proc/self/fd"))
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    shared = survey(roots, known, PathForms(library), full=False, settle=30, now=now, parallel=True)
+    assert _view(shared) == _view(alone)
+    assert shared.seen == want["seen"]
+    assert len(os.listdir("/proc/self/fd")) == open_fds, "the pipe was not closed"

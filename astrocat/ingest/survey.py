@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -135,14 +136,22 @@ def survey(
     def part(folders: list[str]) -> Survey:
         return compare(walk_dirs(folders, seen_dirs=set(seen)), known, forms, full=full, settle=settle, now=now)
 
-    pid, reader = _fork(lambda: _pack(part(frontier[1::2])))
+    out = compare(head, known, forms, full=full, settle=settle, now=now)
     try:
-        out = compare(head, known, forms, full=full, settle=settle, now=now)
+        pid, reader = _fork(lambda: _pack(part(frontier[1::2])))
+    except OSError:  # no process to be had (EAGAIN, ENOMEM): walk it all here
+        out.add(part(frontier))
+        return out
+    try:
         out.add(part(frontier[0::2]))
-        theirs = _unpack(_collect(pid, reader))
+        data = _read_all(reader)
     except BaseException:
-        _reap(pid, kill=True)
+        _kill(pid)
         raise
+    finally:
+        os.close(reader)
+        status = _reap(pid)
+    theirs = _unpack(data) if status == 0 else None
     # None: the child failed (killed, out of memory): its folders are walked here
     out.add(theirs if theirs is not None else part(frontier[1::2]))
     return out
@@ -153,11 +162,12 @@ def _pack(s: Survey) -> tuple[Any, ...]:
     return s.seen, s.unchanged, s.waiting, s.on_record, s.todo, "\0".join(s.seen_paths)
 
 
-def _unpack(packed: Any) -> Survey | None:
+def _unpack(data: bytes) -> Survey | None:
+    """The child's Survey, or None for a truncated or garbled result."""
     try:
-        seen, unchanged, waiting, on_record, todo, paths = packed
+        seen, unchanged, waiting, on_record, todo, paths = pickle.loads(data)
         return Survey(seen, unchanged, waiting, on_record, todo, paths.split("\0") if paths else [])
-    except (TypeError, ValueError, AttributeError):
+    except Exception:  # noqa: BLE001 - that part is walked again
         return None
 
 
@@ -165,7 +175,12 @@ def _fork(work: Callable[[], Any]) -> tuple[int, int]:
     """Run work() in a forked child that sends back its pickled result; (pid, read end)."""
     r, w = os.pipe()
     parent = os.getpid()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        raise
     if pid == 0:  # the child: never returns, never runs the parent's cleanup
         code = 1
         try:
@@ -185,27 +200,21 @@ def _fork(work: Callable[[], Any]) -> tuple[int, int]:
     return pid, r
 
 
-def _collect(pid: int, reader: int) -> Any:
-    """What the child's work() returned, or None when it did not finish."""
+def _read_all(reader: int) -> bytes:
     chunks = []
-    try:
-        while chunk := os.read(reader, 1 << 20):
-            chunks.append(chunk)
-    finally:
-        os.close(reader)
-    if _reap(pid) != 0:
-        return None
-    try:
-        return pickle.loads(b"".join(chunks))
-    except Exception:  # noqa: BLE001 - a truncated result: that part is walked again
-        return None
+    while chunk := os.read(reader, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
-def _reap(pid: int, kill: bool = False) -> int:
-    if kill:
-        try:
-            os.kill(pid, 9)
-        except OSError:
-            pass
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _reap(pid: int) -> int:
+    """The child's exit code (negative: the signal that ended it)."""
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from datetime import date
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 KINDS = ("dark", "flat", "bias", "darkflat")
 KIND_LABELS = {"dark": "darks", "flat": "flats", "bias": "bias", "darkflat": "dark-flats"}
@@ -409,10 +409,18 @@ class KindMatch:
     kind: str
     status: str
     chosen: list[Frame] = field(default_factory=list)
-    verdicts: list[Verdict] = field(default_factory=list)
+    # the verdicts, or how to make them: a library with a dark set every night has
+    # thousands of accepted sets per group, and most callers only want what was chosen
+    _verdicts: list[Verdict] | Callable[[], list[Verdict]] = field(default_factory=list)
     note: str = ""
     gap: str | None = None  # `on file` | `nearby` | `missing` when there is no acceptable set
     shoot: str | None = None
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        if callable(self._verdicts):
+            self._verdicts = self._verdicts()
+        return self._verdicts
 
     def of_status(self, status: str) -> list[Verdict]:
         return [v for v in self.verdicts if v.status == status]
@@ -571,9 +579,9 @@ def choose(verdicts: list[Verdict], ref_night: str | None, ref_temp: float | Non
                                            -(v.frames[0].id)))
         best.chosen = True
         best.reasons = best.reasons + ["chosen: master preferred" + _when(best.frames[0], ref_night)]
-        for v in accepted:
+        for v in accepted:  # (`is_master`, not `v in masters`: Verdicts compare by value, slowly)
             if v is not best:
-                v.reasons = v.reasons + ["not chosen: another master was nearer" if v in masters
+                v.reasons = v.reasons + ["not chosen: another master was nearer" if v.frames[0].is_master
                                          else "not chosen: a master is preferred"]
         return list(best.frames), "master"
     nearest = min(_distance_days(v.frames[0], ref_night) for v in subs)
@@ -581,14 +589,74 @@ def choose(verdicts: list[Verdict], ref_night: str | None, ref_temp: float | Non
     night = min(chosen_nights, key=lambda n: n or "")
     out = []
     for v in accepted:
-        if v in subs and v.frames[0].night == night:
+        is_sub = not v.frames[0].is_master
+        if is_sub and v.frames[0].night == night:
             v.chosen = True
             v.reasons = v.reasons + ["chosen" + _when(v.frames[0], ref_night)]
             out.extend(v.frames)
-        elif v in subs:
+        elif is_sub:
             v.reasons = v.reasons + [f"not chosen: the set of {night} is nearer in time"]
         else:
             v.reasons = v.reasons + ["not chosen: masters are not preferred (prefer_masters = false)"]
+    return out, f"{len(out)} subs of {night}"
+
+
+@dataclass
+class Accepted:
+    """A judged list's accepted verdicts arranged for `decide`: masters, and subs by night
+    (both in the judged order)."""
+
+    masters: list[Verdict]
+    subs_by_night: dict[str | None, list[Verdict]]
+    ordinals: list[int]  # the subs' nights as day numbers, sorted, each once
+    nights_at: dict[int, list[str | None]]
+    undated: list[str | None]  # subs' nights without a day number (none, or unreadable)
+
+
+def arrange(verdicts: Sequence[Verdict]) -> Accepted:
+    masters: list[Verdict] = []
+    subs: dict[str | None, list[Verdict]] = {}
+    for v in verdicts:
+        if v.status == ACCEPTED:
+            if v.frames[0].is_master:
+                masters.append(v)
+            else:
+                subs.setdefault(v.frames[0].night, []).append(v)
+    nights_at: dict[int, list[str | None]] = {}
+    undated = []
+    for night in subs:
+        o = night_ordinal(night)
+        if o is None:
+            undated.append(night)
+        else:
+            nights_at.setdefault(o, []).append(night)
+    return Accepted(masters, subs, sorted(nights_at), nights_at, undated)
+
+
+def decide(acc: Accepted, ref_night: str | None, ref_temp: float | None,
+           prefer_masters: bool) -> tuple[list[Frame], str]:
+    """What `choose` chooses, found by bisecting the nights instead of annotating every
+    accepted verdict: (frames, why)."""
+    if not acc.masters and not acc.subs_by_night:
+        return [], ""
+    if acc.masters and (prefer_masters or not acc.subs_by_night):
+        def temp_off(f: Frame) -> float:
+            return abs(f.temp_c - ref_temp) if f.temp_c is not None and ref_temp is not None else 0.0
+
+        best = min(acc.masters, key=lambda v: (_distance_days(v.frames[0], ref_night), temp_off(v.frames[0]),
+                                               -(v.frames[0].id)))
+        return list(best.frames), "master"
+    ref = night_ordinal(ref_night)
+    far = 10**6  # _distance_days of a night without a day number
+    if ref is None:
+        options = [(far, n) for n in acc.subs_by_night]
+    else:
+        i = bisect_left(acc.ordinals, ref)
+        options = [(abs(o - ref), n) for o in acc.ordinals[max(0, i - 1):i + 1] for n in acc.nights_at[o]]
+        options += [(far, n) for n in acc.undated]
+    nearest = min(d for d, _ in options)
+    night = min({n for d, n in options if d == nearest}, key=lambda n: n or "")
+    out = [f for v in acc.subs_by_night[night] for f in v.frames]
     return out, f"{len(out)} subs of {night}"
 
 
@@ -696,19 +764,26 @@ def _match_kind(index: CandidateIndex, kind: str, ref: Any, ref_name: str,
     # the verdicts depend only on the values the rules read (the night only where a rule
     # reads it): darks judged once serve every night's groups; the choice is per night
     key = ("verdicts", kind, ref_name, ref.camera, tuple(_value(ref, r.field) for r in index.rules[kind]))
-    judged = None if memo is None else memo.get(key)
-    if judged is None:
+    cached = None if memo is None else memo.get(key)
+    if cached is None:
         judged = candidates(index, kind, ref, ref_name)
+        cached = (judged, arrange(judged))
         if memo is not None:
-            memo[key] = judged
-    # only accepted verdicts are changed by the choice (chosen, why): the others are shared
-    verdicts = [Verdict(v.status, list(v.reasons), v.frames) if v.status == ACCEPTED else v for v in judged]
-    chosen, why = choose(verdicts, ref.night, getattr(ref, "temp_c", None), s.prefer_masters)
+            memo[key] = cached
+    judged, accepted = cached
+    night, temp, prefer = ref.night, getattr(ref, "temp_c", None), s.prefer_masters
+    chosen, why = decide(accepted, night, temp, prefer)
     if chosen:
-        return KindMatch(kind, ACCEPTED, chosen, verdicts, note=why)
-    review = [v for v in verdicts if v.status == REVIEW]
-    rejected_near = [v for v in verdicts if v.status == REJECTED and _near(v, index, kind)]
-    m = KindMatch(kind, REVIEW if review else "missing", [], verdicts)
+        def annotated() -> list[Verdict]:
+            # only accepted verdicts are changed by the choice (chosen, why): the others are shared
+            verdicts = [Verdict(v.status, list(v.reasons), v.frames) if v.status == ACCEPTED else v for v in judged]
+            choose(verdicts, night, temp, prefer)
+            return verdicts
+
+        return KindMatch(kind, ACCEPTED, chosen, annotated, note=why)
+    review = [v for v in judged if v.status == REVIEW]
+    rejected_near = [v for v in judged if v.status == REJECTED and _near(v, index, kind)]
+    m = KindMatch(kind, REVIEW if review else "missing", [], list(judged))
     if review:
         m.gap = "on file"
         m.note = f"{sum(len(v.frames) for v in review)} candidate(s) need review: {review[0].reasons[0]}"

@@ -174,6 +174,16 @@ def test_dark_flats_stand_in_for_bias() -> None:
     assert gm.calibrated
 
 
+def test_bias_stands_in_for_dark_flats_and_says_so() -> None:
+    [gm] = m.match_all([light(10)], [cal(1, "dark"), cal(2, "flat"), cal(3, "bias")])
+    df = gm.kinds["darkflat"]
+    assert (df.status, df.gap, df.note) == ("missing", None, "not needed: bias calibrates the flats")
+    assert gm.calibrated
+    [gm] = m.match_all([light(10)], [cal(1, "dark"), cal(2, "flat")])  # neither: the gap is the bias's
+    assert gm.kinds["darkflat"].note == "no dark-flats on file for this camera and setup"
+    assert gm.kinds["bias"].gap == "missing" and not gm.calibrated
+
+
 def test_pins_override_and_none() -> None:
     pinned = cal(50, "dark", gain=200.0)  # the user knows better
     [gm] = m.match_all([light(1)], [cal(2, "dark"), pinned], pins={"dark": [pinned], "flat": None})

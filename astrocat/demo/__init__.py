@@ -88,6 +88,8 @@ PLAN: list[Sequence] = [
     *[Sequence("ekos", "2024-11-09", t, "light", 12, 300.0, "m33", f) for f, t in (("H_Alpha", "19:30"), ("OIII", "20:40"), ("Red", "21:50"))],
     Sequence("ekos", "2024-11-09", "06:00", "dark", 8, 300.0),
     Sequence("ekos", "2024-11-09", "06:45", "flat", 6, 2.0, None, "H_Alpha"),
+    Sequence("ekos", "2024-11-09", "06:50", "flat", 6, 2.5, None, "OIII"),  # no Red flats: the gap it shows
+    Sequence("ekos", "2024-11-09", "07:00", "bias", 10, 0.0),
     # Night 6: SharpCap (no IMAGETYP at all: folders say what is what) on M57
     Sequence("sharpcap", "2024-11-12", "19:05", "light", 20, 10.0, "M57"),
     Sequence("sharpcap", "2024-11-12", "20:10", "dark", 10, 10.0),

@@ -732,6 +732,8 @@ def match_group(index: CandidateIndex, group: LightGroup,
     if kinds["bias"].gap and dark_flats.status in (ACCEPTED, "pinned"):
         kinds["bias"].gap, kinds["bias"].shoot = None, None
         kinds["bias"].note = "not needed: dark-flats calibrate the flats"
+    elif dark_flats.gap and kinds["bias"].status in (ACCEPTED, "pinned"):
+        dark_flats.note = "not needed: bias calibrates the flats"
     dark_flats.gap, dark_flats.shoot = None, None
     return GroupMatch(group, kinds)
 

@@ -27,7 +27,8 @@ Generated from `astrocat --help` by `python docs/gen_cli.py`; do not edit by han
 
 Exit codes: `0` success; `1` the command finished but found problems (rejected files, failed
 checks); `2` usage or configuration error; `3` another astrocat process holds the catalog lock;
-`4` the catalog cannot be opened.
+`4` the catalog cannot be opened; `5` a bug in astrocat (one line on stderr, the traceback
+saved to a file in the temporary folder; `ASTROCAT_DEBUG=1` prints it instead).
 """
 
 

@@ -194,3 +194,34 @@ def test_demo_refuses_non_empty_dir(tmp_path):
     r = invoke_cli("demo", str(tmp_path / "d"))
     assert r.returncode == 2 and "not empty" in r.stderr
     assert (tmp_path / "d" / "keep.txt").read_text() == "mine"
+
+
+def test_a_bug_prints_one_line_and_saves_its_traceback(demo_dir: Path, tmp_path: Path):
+    """An exception nothing else handles (here: a listing query made to fail) exits 5 with
+    one line naming the file that holds the traceback; ASTROCAT_DEBUG=1 shows it instead."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import astrocat.catalog.queries as q\n"
+        "def boom(*a, **k):\n    raise RuntimeError('boom\\nsecond line')\n"
+        "q.list_sessions = boom\n"
+        "import astrocat.cli.listing as l; l.catalog.list_sessions = boom\n"
+        "sys.argv = ['astrocat', 'list', 'sessions']\n"
+        "from astrocat.cli import main; main()\n"
+    )
+    env = {**__import__("os").environ, "TMPDIR": str(tmp_path)}
+    env.pop("ASTROCAT_DEBUG", None)
+    r = subprocess.run([sys.executable, "-c", code], cwd=demo_dir, env=env, capture_output=True, text=True)
+    assert r.returncode == 5, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith("error: internal error (RuntimeError: boom second line): a bug in astrocat; "
+                               "the traceback is in ")
+    [saved] = list(tmp_path.glob("astrocat-error-*.txt"))
+    assert saved.name in lines[0]
+    text = saved.read_text(encoding="utf-8")
+    assert text.startswith("astrocat list sessions\n") and "Traceback" in text and "RuntimeError: boom" in text
+    r = subprocess.run([sys.executable, "-c", code], cwd=demo_dir, env={**env, "ASTROCAT_DEBUG": "1"},
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" in r.stderr and "RuntimeError: boom" in r.stderr

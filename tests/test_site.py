@@ -528,3 +528,20 @@ def test_two_builds_of_one_site_do_not_interleave(library):
             site.build(db, library, lock_wait_s=0.2)
     assert site.build(db, library).index.is_file()
     db.conn.close()
+
+
+def test_a_session_with_latitude_but_no_longitude_gets_its_page(library) -> None:
+    """A header with SITELAT and no SITELONG (seen in the fuzz suite) stopped the build with
+    a TypeError: the session page now says which half is there."""
+    from organize_util import write_frame
+
+    write_frame(library.quarantine / "a.fits", 0, SITELAT=50.85)
+    write_frame(library.quarantine / "b.fits", 1, SITELAT=50.85)
+    backdate(*library.quarantine.rglob("*.fits"))
+    assert invoke_cli("scan", "-q", cwd=library.base_dir).returncode == 0
+    r = invoke_cli("build", "--no-thumbnails", "--json", cwd=library.base_dir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    pages = {p.name: p.read_text(encoding="utf-8") for p in (library.site / "sessions").glob("*.html")}
+    sites = sorted(re.search(r"<dt>Site</dt><dd>(.*?)</dd>", text).group(1)
+                   for name, text in pages.items() if name != "index.html")
+    assert sites == ["latitude 50.8500° (no longitude in the headers)"]

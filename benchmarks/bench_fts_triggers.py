@@ -40,6 +40,7 @@ from astrocat import demo  # noqa: E402
 from astrocat.config import load, write_default  # noqa: E402
 from astrocat.ingest import scan as scan_mod  # noqa: E402
 from astrocat.ingest.scan import scan  # noqa: E402
+from astrocat.ingest.walk import walk  # noqa: E402
 
 
 def make_library(base: Path, files: int):
@@ -124,7 +125,7 @@ def main() -> None:
     scans: dict[bool, list[dict[str, float]]] = {False: [], True: []}
     with tempfile.TemporaryDirectory(prefix="astrocat-bench-fts-") as tmp:
         settings, n = make_library(Path(tmp) / "lib", args.files)
-        entries = list(scan_mod.walk([settings.quarantine]))
+        entries = list(walk([settings.quarantine]))
         rows = [r for r in (scan_mod.read_entry(e, settings)[0] for e in entries) if r]
         print(f"{n} files, {len(rows)} frame rows; python {platform.python_version()}, "
               f"SQLite {sqlite3.sqlite_version}, {platform.machine()}, load average {os.getloadavg()[0]:.1f}")

@@ -23,7 +23,8 @@ from astrocat import catalog
 from astrocat.config import ConfigError, load, write_default
 from astrocat.demo.fitswrite import star_field, write_fits
 from astrocat.ingest.headers import HeaderError, read_header
-from astrocat.ingest.scan import Entry, read_entry, scan, walk
+from astrocat.ingest.scan import read_entry, scan
+from astrocat.ingest.walk import Entry, walk
 
 from conftest import backdate, run_cli
 

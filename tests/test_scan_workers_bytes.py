@@ -66,7 +66,8 @@ def test_a_pooled_scan_of_large_frames_catalogs_each_with_its_own_sha256(library
 
 def test_walked_paths_get_the_same_catalog_path_without_abspath(demo_copy) -> None:
     from astrocat.config import load
-    from astrocat.ingest.scan import PathForms, walk
+    from astrocat.ingest.survey import PathForms
+    from astrocat.ingest.walk import walk
 
     settings = load(demo_copy / "astrocat.toml")
     forms = PathForms(settings)

@@ -24,7 +24,7 @@ from astrocat.progress import ProgressFn
 from astrocat import catalog
 from astrocat.config import Settings
 from astrocat.hashing import sha256_file
-from astrocat.ingest.scan import walk
+from astrocat.ingest.walk import walk
 
 HASH_THREADS = 4  # hashlib releases the GIL: overlap reading of several files
 

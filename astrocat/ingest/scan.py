@@ -28,7 +28,7 @@ from astrocat.config import Settings
 from astrocat.ingest.headers import HeaderError, read_header
 from astrocat.ingest.child import die_with_parent
 from astrocat.ingest.survey import PARALLEL_MIN_FILES, PathForms, survey
-from astrocat.ingest.walk import SKIP_DIRS, Entry, os_error_reason, walk  # noqa: F401 - the scan's names
+from astrocat.ingest.walk import Entry, os_error_reason
 from astrocat.rules.normalize import Settings as NormalizeSettings
 from astrocat.rules.naming import original_name
 from astrocat.rules.normalize import normalize

@@ -306,6 +306,7 @@ class CandidateIndex:
         self.tolerances = {k: [r for r in self.rules[k] if r.how != "exact"] for k in KINDS}
         self.buckets: dict[str, dict[Any, dict[tuple[Any, ...], _Bucket]]] = {k: defaultdict(dict) for k in KINDS}
         self.by_id: dict[int, Frame] = {}
+        self.judged: dict[Any, Any] = {}  # what `_judge_bucket` keeps between references
         fields = {k: tuple(dict.fromkeys(r.field for r in self.rules[k])) for k in KINDS}
         for f in frames:
             kind = f.frame_type
@@ -503,11 +504,16 @@ def candidates(index: CandidateIndex, kind: str, ref: Any, ref_name: str = "ligh
             continue
         # a bucket whose exact values all match needs only the tolerance rules per set
         per_set = rules if lacking else index.tolerances[kind]
-        out.extend(_judge_bucket(bucket, kind, per_set, ref, ref_name))
+        out.extend(_judge_bucket(bucket, kind, per_set, ref, ref_name, index.judged))
     return out
 
 
-def _judge_bucket(bucket: _Bucket, kind: str, rules: Sequence[Rule], ref: Any, ref_name: str) -> list[Verdict]:
+def _judge_bucket(bucket: _Bucket, kind: str, rules: Sequence[Rule], ref: Any, ref_name: str,
+                  cache: dict[Any, Any] | None = None) -> list[Verdict]:
+    """Verdicts for one bucket's sets. `cache` (one per matching run) keeps what does not
+    depend on where the window falls: flats are judged per night, and without it every
+    night's group judged every set within its window again and walked every set outside it."""
+    cache = {} if cache is None else cache
     out = [_judge_one(st.rep, rules, ref, ref_name, st.frames) for st in bucket.loose]
     wname = _WINDOW.get(kind)
     wrule = next((r for r in rules if r.field == wname), None)
@@ -520,25 +526,72 @@ def _judge_bucket(bucket: _Bucket, kind: str, rules: Sequence[Rule], ref: Any, r
     else:
         span = wrule.tolerance
     lo, hi = bisect_left(bucket.keys, wref - span), bisect_right(bucket.keys, wref + span)
-    out.extend(_judge_one(st.rep, rules, ref, ref_name, st.frames) for st in bucket.keyed[lo:hi])
+    # within the window a set passes the window rule, so its verdict is the other rules':
+    # the same for every reference that reads the same values for them
+    others = (id(rules), ref_name, tuple(_value(ref, r.field) for r in rules if r is not wrule))
+    for st in bucket.keyed[lo:hi]:
+        if judge(wrule, st.rep, ref, ref_name)[0] != "ok":  # (not expected: the bisection says it is in)
+            out.append(_judge_one(st.rep, rules, ref, ref_name, st.frames))
+            continue
+        key = (id(st), others)
+        verdict = cache.get(key)
+        if verdict is None:
+            verdict = cache[key] = _judge_one(st.rep, rules, ref, ref_name, st.frames)
+        out.append(verdict)
     # outside the window: one verdict per exposure, or per side for nights (bad frames
-    # get their own)
+    # get their own); the runs of each side are worked out once per bucket and boundary,
+    # only their reasons (which name the reference's value) per reference
     per_value = wrule.how != "days"
-    for part in (bucket.keyed[:lo], bucket.keyed[hi:]):
-        run: list[Frame] = []
-        values: list[Any] = []
-        for st in part:
-            if st.rep.bad:
-                out.append(Verdict(REJECTED, ["marked bad"], list(st.frames)))
-                continue
-            if per_value and run and values[-1] != st.wkey:
-                out.append(_window_verdict(wrule, run, ref, ref_name, values))
-                run, values = [], []
-            run.extend(st.frames)
-            if not values or values[-1] != st.wkey:
-                values.append(st.wkey)
-        if run:
-            out.append(_window_verdict(wrule, run, ref, ref_name, values))
+    for a, b in ((0, lo), (hi, len(bucket.keyed))):
+        key = (id(bucket), a, b, per_value)
+        runs = cache.get(key)
+        if runs is None:
+            runs = cache[key] = _side_runs(bucket, a, b, per_value, cache)
+        for frames, values in runs:
+            out.append(frames if isinstance(frames, Verdict) else _window_verdict(wrule, frames, ref, ref_name, values))
+    return out
+
+
+def _side_runs(bucket: _Bucket, a: int, b: int, per_value: bool, cache: dict[Any, Any]) -> list[tuple[Any, list[Any]]]:
+    """`_runs` of bucket.keyed[a:b]. A side of nights without a bad set is one run: a slice
+    of the bucket's frames laid end to end (in C, where each night's group would otherwise
+    walk every set outside its window in Python)."""
+    if per_value or a >= b:
+        return _runs(bucket.keyed[a:b], per_value)
+    flat = cache.get((id(bucket), "flat"))
+    if flat is None:
+        frames: list[Frame] = []
+        offsets, bad = [0], [0]
+        for st in bucket.keyed:
+            frames.extend(st.frames)
+            offsets.append(len(frames))
+            bad.append(bad[-1] + bool(st.rep.bad))
+        flat = cache[(id(bucket), "flat")] = (frames, offsets, bad)
+    frames, offsets, bad = flat
+    if bad[b] != bad[a]:
+        return _runs(bucket.keyed[a:b], per_value)
+    first, last = bucket.keys[a], bucket.keys[b - 1]
+    return [(frames[offsets[a]:offsets[b]], [first] if first == last else [first, last])]
+
+
+def _runs(part: Sequence[_Set], per_value: bool) -> list[tuple[Any, list[Any]]]:
+    """Sets outside a window as (frames, window values) runs, in order; a bad set comes as
+    its own "marked bad" Verdict in place of the frames."""
+    out: list[tuple[Any, list[Any]]] = []
+    run: list[Frame] = []
+    values: list[Any] = []
+    for st in part:
+        if st.rep.bad:
+            out.append((Verdict(REJECTED, ["marked bad"], list(st.frames)), []))
+            continue
+        if per_value and run and values[-1] != st.wkey:
+            out.append((run, values))
+            run, values = [], []
+        run.extend(st.frames)
+        if not values or values[-1] != st.wkey:
+            values.append(st.wkey)
+    if run:
+        out.append((run, values))
     return out
 
 

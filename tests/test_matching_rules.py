@@ -326,3 +326,36 @@ def test_a_dark_every_night_for_years_is_matched_without_judging_every_pair() ->
     assert [f.id for f in picked.frames] == [10_700] and picked.reasons[-1] == "chosen (same night)"
     others = [v for v in one.kinds["dark"].verdicts if v.status == ACCEPTED and not v.chosen]
     assert others and all(v.reasons[-1] == f"not chosen: the set of {nights[700]} is nearer in time" for v in others)
+
+
+_night_list = [date.fromordinal(date(2024, 1, 1).toordinal() + d).isoformat() for d in range(0, 120, 3)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(flats=st.lists(st.tuples(st.sampled_from(_night_list), st.booleans(), st.sampled_from([0.5, 92.0])),
+                      min_size=1, max_size=25),
+       light_nights=st.lists(st.sampled_from(_night_list), min_size=1, max_size=6, unique=True),
+       bad_dark=st.booleans())
+def test_what_one_run_keeps_between_groups_changes_no_verdict(flats, light_nights, bad_dark) -> None:
+    """Each group matched in a run of its own (a fresh index, nothing kept) gets exactly the
+    verdicts it gets in one run with every other group (sets judged once, sides laid out
+    once, bad sets on either side of the window)."""
+    cals = [cal(100 + i, "flat", night=n, bad=bad, rotator_deg=rot) for i, (n, bad, rot) in enumerate(flats)]
+    cals += [cal(500 + i, "dark", exposure_s=e, bad=bad_dark and i == 1) for i, e in enumerate((60.0, 300.0, 600.0))]
+    lights = [light(i, night=n, rotator_deg=(0.5, 92.0)[i % 2]) for i, n in enumerate(light_nights)]
+    together = {gm.group.id: gm.as_dict() for gm in m.match_all(lights, cals)}
+    alone = {}
+    for lt in lights:
+        [gm] = m.match_all([lt], cals)
+        alone[gm.group.id] = gm.as_dict()
+    assert together == alone
+    # and every verdict on flats too far away names the nights its frames were taken
+    night_of = {c.id: c.night for c in cals}
+    for group in together.values():
+        for v in group["kinds"]["flat"]["verdicts"]:
+            if v["status"] == REJECTED and "days apart" in v["reasons"][0]:
+                nights = sorted({night_of[i] for i in v["frame_ids"]})
+                if len(nights) > 1:
+                    assert v["reasons"][0].startswith(f"nights {nights[0]} to {nights[-1]} vs light ")
+                else:
+                    assert v["reasons"][0].startswith(f"night {nights[0]} vs light ")

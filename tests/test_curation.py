@@ -82,6 +82,19 @@ def test_corrections_survive_a_rescan_and_scan_full(curated) -> None:
     _assert_curated(lib, sha)
 
 
+def test_sync_says_a_frame_marked_bad_was_not_filed(curated) -> None:
+    """A frame marked bad stays where it is (here: the quarantine), and sync says so rather
+    than leave the user wondering why the quarantine is not empty."""
+    lib, _ = curated
+    bad_path = rows(lib, "SELECT path FROM frames WHERE bad = 1")[0][0]
+    out = cli(lib, "sync")
+    assert "organized 5, 0 duplicates, 0 held, 1 not filed (`astrocat organize --dry-run` says why);" in out
+    assert bad_path.startswith("quarantine/") and (lib.base_dir / bad_path).is_file()
+    plan = json.loads(cli(lib, "organize", "--dry-run", "--json"))["plan"]
+    assert [(i["action"], i["source"], i["reason"]) for i in plan] == [
+        ("skip", bad_path, "marked bad (clouds): stays where it is")]
+
+
 def test_corrections_survive_organize_and_a_relayout(curated) -> None:
     lib, sha = curated
     bad_path = rows(lib, "SELECT path FROM frames WHERE bad = 1")[0][0]

@@ -55,7 +55,9 @@ def sync(
         output.info(f"  no thumbnail: {reason}")
     output.info(
         f"sync: {sc['new']} new, {sc['changed']} changed, {sc['missing']} missing, {sc['rejected']} rejected; "
-        f"organized {org['moved']}, {output.plural(len(org['duplicates']), 'duplicate')}, {len(org['held'])} held; "
+        f"organized {org['moved']}, {output.plural(len(org['duplicates']), 'duplicate')}, {len(org['held'])} held"
+        + (f", {len(org['skipped'])} not filed (`astrocat organize --dry-run` says why)" if org.get("skipped") else "")
+        + "; "
         + (f"recovered {output.plural(rec['finished'] + rec['rolled_back'], 'move')}; "
            if rec["finished"] or rec["rolled_back"] else "")
         + (f"{sc['waiting']} still being written; " if sc.get("waiting") else "")

@@ -1,9 +1,10 @@
 """What changed since the last scan: walk the folders and compare each file's size and
 mtime with the catalog's, so that only new and touched files are opened.
 
-On a large library the walk is shared with one forked process: each walks and compares
-half of the folders (listed in a few hundred microseconds, a folder's files take a few
-hundred more to stat). Elsewhere, or for a small library, it all runs in this one.
+On a large library, with a second core, the walk is shared with one forked process: the
+top of the tree is listed here, then each process walks and compares every other one of
+the folders below it, and the child sends back what it found. Elsewhere (no fork, a small
+library, one core) it all runs in this process.
 """
 
 from __future__ import annotations

@@ -613,6 +613,14 @@ def _distance_days(f: Frame, night: str | None) -> int:
     return 10**6 if a is None or b is None else abs(a - b)
 
 
+def _best_master(masters: Sequence[Verdict], ref_night: str | None, ref_temp: float | None) -> Verdict:
+    """The master to use: nearest night, then nearest temperature, then the newest."""
+    def temp_off(f: Frame) -> float:
+        return abs(f.temp_c - ref_temp) if f.temp_c is not None and ref_temp is not None else 0.0
+
+    return min(masters, key=lambda v: (_distance_days(v.frames[0], ref_night), temp_off(v.frames[0]), -(v.frames[0].id)))
+
+
 def choose(verdicts: list[Verdict], ref_night: str | None, ref_temp: float | None,
            prefer_masters: bool) -> tuple[list[Frame], str]:
     """The accepted frames to use: the best master (nearest night, then nearest
@@ -624,12 +632,8 @@ def choose(verdicts: list[Verdict], ref_night: str | None, ref_temp: float | Non
     masters = [v for v in accepted if v.frames[0].is_master]
     subs = [v for v in accepted if not v.frames[0].is_master]
 
-    def temp_off(f: Frame) -> float:
-        return abs(f.temp_c - ref_temp) if f.temp_c is not None and ref_temp is not None else 0.0
-
     if masters and (prefer_masters or not subs):
-        best = min(masters, key=lambda v: (_distance_days(v.frames[0], ref_night), temp_off(v.frames[0]),
-                                           -(v.frames[0].id)))
+        best = _best_master(masters, ref_night, ref_temp)
         best.chosen = True
         best.reasons = best.reasons + ["chosen: master preferred" + _when(best.frames[0], ref_night)]
         for v in accepted:  # (`is_master`, not `v in masters`: Verdicts compare by value, slowly)
@@ -693,12 +697,7 @@ def decide(acc: Accepted, ref_night: str | None, ref_temp: float | None,
     if not acc.masters and not acc.subs_by_night:
         return [], ""
     if acc.masters and (prefer_masters or not acc.subs_by_night):
-        def temp_off(f: Frame) -> float:
-            return abs(f.temp_c - ref_temp) if f.temp_c is not None and ref_temp is not None else 0.0
-
-        best = min(acc.masters, key=lambda v: (_distance_days(v.frames[0], ref_night), temp_off(v.frames[0]),
-                                               -(v.frames[0].id)))
-        return list(best.frames), "master"
+        return list(_best_master(acc.masters, ref_night, ref_temp).frames), "master"
     ref = night_ordinal(ref_night)
     far = 10**6  # _distance_days of a night without a day number
     if ref is None:

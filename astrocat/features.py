@@ -162,13 +162,14 @@ def resolve(ref: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def migrations() -> list[tuple[int, str, Callable[..., None]]]:
-    """Every built feature's migrations, in number order."""
+def migrations() -> list[tuple[int, str, str | Callable[..., None]]]:
+    """Every built feature's migrations, in number order, each function still a reference:
+    `catalog.db.migrate` imports only the ones it runs (a current catalog runs none)."""
     found = sorted((n, what, ref) for f in built() for n, what, ref in f.migrations)
     numbers = [n for n, _, _ in found]
     if len(set(numbers)) != len(numbers):
         raise RuntimeError(f"migration numbers used twice: {numbers}")
-    return [(n, what, resolve(ref)) for n, what, ref in found]
+    return found
 
 
 def steps(pipeline: str) -> list[Step]:

@@ -1,18 +1,21 @@
 """One writer at a time: a lock file beside the catalog.
 
-filelock takes the operating system's lock (flock on POSIX, LockFileEx on Windows),
-which the OS drops when its process dies, so a `kill -9` never leaves a stale lock
-behind. Who holds it is written to a separate `<lock>.holder` file, only to be shown
-to a process that finds the lock busy: filelock opens and, on Windows, locks the
-lock file itself, so it cannot carry that note.
+The lock is the operating system's (flock on POSIX, LockFileEx on Windows), which the OS
+drops when its process dies, so a `kill -9` never leaves a stale lock behind. On POSIX
+astrocat takes flock itself: that is a few lines, while importing filelock (it loads
+asyncio, ssl and socket) cost 30-60 ms on every writing command. Elsewhere (Windows, or
+a Python without fcntl) filelock does it. Who holds the lock is written to a separate
+`<lock>.holder` file, only to be shown to a process that finds the lock busy: on Windows
+the lock file itself is locked, so it cannot carry that note.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 # (st_dev, st_ino) of the lock files this process holds, for `_drop_inherited`
@@ -47,7 +50,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_drop_inherited)
 
 
-class LockBusy(Exception):
+class LockError(Exception):
+    """The lock file cannot be opened or locked at all (a read-only folder, no flock)."""
+
+
+class LockBusy(LockError):
     """Another astrocat process holds the lock; the message says which."""
 
 
@@ -64,29 +71,73 @@ def catalog_lock(catalog: Path, command: str, wait_s: float | None = None) -> It
     lock_path = Path(str(catalog) + ".lock")
     holder_path = Path(str(lock_path) + ".holder")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    filelock = _filelock()
-    # a negative timeout means "forever" to filelock; here it means "one try"
-    lock = filelock.FileLock(lock_path, timeout=max(wait_s, 0.0))
     try:
-        lock.acquire(poll_interval=0.1)
-    except filelock.Timeout:
+        release = _acquire(lock_path, max(wait_s, 0.0))  # a negative wait means one try
+    except OSError as exc:
+        raise LockError(f"{lock_path}: cannot take the catalog's lock ({exc.strerror or exc})") from None
+    if release is None:
         holder = _holder(holder_path)
         raise LockBusy(
             f"{lock_path}: another astrocat process is writing this catalog"
             f"{f' ({holder})' if holder else ''}; waited {wait_s:g} s, try again later"
-        ) from None
+        )
     try:
         with suppress(OSError):
             st = os.stat(lock_path)
-            _held[id(lock)] = (st.st_dev, st.st_ino)
+            _held[id(release)] = (st.st_dev, st.st_ino)
         with suppress(OSError):  # the note is only information; the lock is what counts
             holder_path.write_text(f"pid {os.getpid()} {command}", encoding="utf-8")
         yield
     finally:
-        _held.pop(id(lock), None)
+        _held.pop(id(release), None)
         with suppress(OSError):
             holder_path.unlink()
-        lock.release()
+        release()
+
+
+def _acquire(lock_path: Path, wait_s: float) -> Callable[[], None] | None:
+    """Take the lock within `wait_s` seconds: its release function, or None."""
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if fcntl is None or not hasattr(fcntl, "flock"):
+        return _acquire_filelock(lock_path, wait_s)
+    deadline = time.monotonic() + wait_s
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # held by another process; any other error is raised
+            os.close(fd)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(0.1, left))
+            continue
+        except OSError:
+            os.close(fd)
+            raise
+        if os.fstat(fd).st_nlink == 0:  # removed between open and flock: lock the new file
+            os.close(fd)
+            continue
+
+        def release(fd: int = fd) -> None:
+            with suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+        return release
+
+
+def _acquire_filelock(lock_path: Path, wait_s: float) -> Callable[[], None] | None:
+    filelock = _filelock()
+    lock = filelock.FileLock(lock_path, timeout=wait_s)
+    try:
+        lock.acquire(poll_interval=0.1)
+    except filelock.Timeout:
+        return None
+    return lock.release
 
 
 def _filelock():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 import time
 from pathlib import Path
@@ -17,6 +19,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = (ROOT.parent / "shared" / "fits-samples").resolve()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Container images often set PYTHONDONTWRITEBYTECODE. Then each of the suite's CLI processes
+# compiles astrocat from source (+0.1 s each, and there are hundreds) and every xdist worker
+# rewrites every test module again (+1.5 s each): let this run and its processes keep bytecode.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 
 def run_in_terminal(args: list[str], cwd: Path | None = None, columns: int = 80, timeout: float = 60) -> str:
@@ -152,6 +160,66 @@ def demo_dir(tmp_path_factory, worker_id) -> Path:
             assert r.returncode == 0, r.stdout + r.stderr
             (d.parent / "demo-stdout.txt").write_text(r.stdout)  # for tests of what the demo prints
     return d
+
+
+RAM_TMP = Path("/dev/shm")
+RAM_TMP_NEEDED = 3 << 30  # the whole suite peaks near 2 GB there
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config) -> None:
+    """Temporary folders in RAM (/dev/shm) when it has room: the suite writes many small files
+    (frames, libraries, sites, demo copies), and creating one there costs a twentieth of ext4's.
+    `--basetemp` or ASTROCAT_TEST_TMP=disk keep pytest's default. xdist's workers inherit it."""
+    if config.option.basetemp or hasattr(config, "workerinput") or os.environ.get("ASTROCAT_TEST_TMP") == "disk":
+        return
+    try:
+        if not os.access(RAM_TMP, os.W_OK) or shutil.disk_usage(RAM_TMP).free < RAM_TMP_NEEDED:
+            return
+        prefix = f"astrocat-tests-{os.getuid()}-"  # /dev/shm: Linux only, where getuid exists
+        for old in RAM_TMP.glob(prefix + "*"):  # a failed run's, kept until its run is gone
+            if not _alive(old.name[len(prefix):].split("-", 1)[0]):
+                shutil.rmtree(old, ignore_errors=True)
+        config.option.basetemp = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=RAM_TMP)
+    except OSError:
+        return
+    config.stash[_ram_tmp] = Path(config.option.basetemp)
+
+
+_ram_tmp = pytest.StashKey[Path]()
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except OSError:
+        return True  # someone else's process
+    return True
+
+
+def pytest_xdist_auto_num_workers(config) -> int | None:
+    """`-n auto`: one worker more than this process may use cores. About a third of a worker's
+    time goes to waiting (on CLI processes, Chromium, Datasette, the crash test's kills),
+    which the extra worker fills. PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores + 1
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """A passed run's RAM folder goes at once; a failed run's stays for a look until the next."""
+    tmp = session.config.stash.get(_ram_tmp, None)
+    if tmp is not None and exitstatus == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def pytest_collection_finish(session) -> None:
+    """What is loaded by now (astropy, Datasette, the test modules) lives for the whole run:
+    keep it out of every garbage collection (pytest alone runs five at the end)."""
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -445,19 +445,30 @@ def _paused_organize(base: Path, pause: Path, extra_env: dict | None = None) -> 
 
 def test_a_second_writer_waits_briefly_then_exits_with_a_clear_message(lib: Settings, tmp_path: Path) -> None:
     proc = _paused_organize(lib.base_dir, tmp_path / "paused")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def start(*args: str, wait_s: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "astrocat", *args], cwd=lib.base_dir,
+                                env={**env, "ASTROCAT_LOCK_WAIT_S": wait_s},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        for cmd in (["scan"], ["organize"], ["sync"]):
-            t = time.monotonic()
-            r = run_cli(*cmd, cwd=lib.base_dir, env={"ASTROCAT_LOCK_WAIT_S": "0.5"})
-            assert r.returncode == 3, (cmd, r.stdout, r.stderr)
-            assert "another astrocat process is writing this catalog" in r.stderr
-            assert "organize" in r.stderr  # names the holder
-            assert time.monotonic() - t >= 0.5
+        # three writers that wait 1.2 s (longer than four start-ups at once), and one that
+        # waits up to 20 s, all started together
+        t = time.monotonic()
+        refused = {cmd: start(cmd, wait_s="1.2") for cmd in ("scan", "organize", "sync")}
+        waiter = start("scan", "--json", wait_s="20")
+        ended: dict[str, float] = {}
+        while len(ended) < len(refused) and time.monotonic() - t < 30:
+            ended |= {cmd: time.monotonic() - t for cmd, p in refused.items()
+                      if cmd not in ended and p.poll() is not None}
+            time.sleep(0.01)
+        for cmd, p in refused.items():
+            out, err = p.communicate(timeout=30)
+            assert p.returncode == 3, (cmd, out, err)
+            assert "another astrocat process is writing this catalog" in err
+            assert "organize" in err  # names the holder
+            assert ended[cmd] >= 1.2, (cmd, ended[cmd])
         # a waiting writer gets in when the holder goes away (here: killed mid-move)
-        waiter = subprocess.Popen([sys.executable, "-m", "astrocat", "scan", "--json"], cwd=lib.base_dir,
-                                  env={**os.environ, "PYTHONPATH": str(ROOT), "ASTROCAT_LOCK_WAIT_S": "20"},
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.8)
         assert waiter.poll() is None, "it waits"
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -138,7 +138,7 @@ def test_site_and_notes_show_the_catalogs_facts(sky_library):
     r = invoke_cli("notes", "--json", cwd=lib)
     assert r.returncode == 0, r.stdout + r.stderr
     notes = {p.stem: p.read_text(encoding="utf-8") for p in (sky_library.notes / "Targets").glob("*.md")}
-    heart = next(text for stem, text in notes.items() if stem.startswith("IC"))
+    heart = next(text for stem, text in notes.items() if stem.startswith("IC 1805"))
     assert "common_name: Heart Nebula\n" in heart and "constellation: Cassiopeia\n" in heart
     assert "ra_deg: 38.1" in heart and "(from the sky catalog)" in heart
     assert "| Object | Heart Nebula · Star cluster and nebula · in Cassiopeia |" in heart

@@ -6,6 +6,7 @@ import gc
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +26,12 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # rewrites every test module again (+1.5 s each): let this run and its processes keep bytecode.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
+
+# A run started in the background by a shell (`pytest ... &`) inherits SIGINT ignored, and so
+# would every CLI process it starts: tests that press Ctrl-C on one (SIGINT) would wait on a
+# process that cannot hear it. A handler here makes the children start with the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_in_terminal(args: list[str], cwd: Path | None = None, columns: int = 80, timeout: float = 60) -> str:

@@ -50,11 +50,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_drop_inherited)
 
 
-class LockError(Exception):
-    """The lock file cannot be opened or locked at all (a read-only folder, no flock)."""
-
-
-class LockBusy(LockError):
+class LockBusy(Exception):
     """Another astrocat process holds the lock; the message says which."""
 
 
@@ -71,10 +67,7 @@ def catalog_lock(catalog: Path, command: str, wait_s: float | None = None) -> It
     lock_path = Path(str(catalog) + ".lock")
     holder_path = Path(str(lock_path) + ".holder")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        release = _acquire(lock_path, max(wait_s, 0.0))  # a negative wait means one try
-    except OSError as exc:
-        raise LockError(f"{lock_path}: cannot take the catalog's lock ({exc.strerror or exc})") from None
+    release = _acquire(lock_path, max(wait_s, 0.0))  # a negative wait means one try
     if release is None:
         holder = _holder(holder_path)
         raise LockBusy(
@@ -96,7 +89,8 @@ def catalog_lock(catalog: Path, command: str, wait_s: float | None = None) -> It
 
 
 def _acquire(lock_path: Path, wait_s: float) -> Callable[[], None] | None:
-    """Take the lock within `wait_s` seconds: its release function, or None."""
+    """Take the lock within `wait_s` seconds: its release function, or None. A lock file
+    that cannot be opened or locked at all raises OSError, as filelock does."""
     try:
         import fcntl
     except ImportError:

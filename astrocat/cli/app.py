@@ -13,7 +13,7 @@ import typer
 from astrocat import catalog
 from astrocat.cli import output
 from astrocat.config import ConfigError, Settings, find_config, load
-from astrocat.lock import LockBusy, LockError, catalog_lock
+from astrocat.lock import LockBusy, catalog_lock
 from astrocat.progress import ProgressFn
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_LOCKED, EXIT_CATALOG = 0, 1, 2, 3, 4
@@ -109,8 +109,6 @@ def locked(s: Settings, command: str) -> Iterator[None]:
             yield
     except LockBusy as exc:
         raise fail(str(exc), EXIT_LOCKED) from None
-    except LockError as exc:
-        raise fail(str(exc), EXIT_CATALOG) from None
 
 
 @contextmanager

@@ -145,9 +145,9 @@ def schema_version(db: sqlite_utils.Database) -> int:
 
 def migrate(db: sqlite_utils.Database, migrations: list | None = None) -> int:
     """Run the pending migrations (default: every feature's, in number order)."""
-    if migrations is None:
-        from astrocat.features import migrations as registered
+    from astrocat.features import migrations as registered, resolve
 
+    if migrations is None:
         migrations = registered()
     if not db["schema_version"].exists():
         db["schema_version"].create(
@@ -159,8 +159,6 @@ def migrate(db: sqlite_utils.Database, migrations: list | None = None) -> int:
     for number, name, fn in migrations:
         if number in applied:
             continue
-        from astrocat.features import resolve
-
         with db.conn:
             resolve(fn)(db)
             db["schema_version"].insert(
